@@ -1,0 +1,13 @@
+//! Typed async client for fencepost: locks with fencing tokens, fences, rate limits, idempotency keys.
+
+mod client;
+mod error;
+mod lock;
+pub mod reply;
+mod retry;
+
+pub use client::Client;
+pub use error::{Error, Result};
+pub use lock::Lock;
+pub use reply::{Begin, BucketReply, FenceValue, IdempStatus, LockInfo};
+pub use retry::{retry, Backoff};

@@ -1,0 +1,138 @@
+//! One client connection: frames in (with caps), commands dispatched concurrently,
+//! replies out strictly in request order (pipelining), auth state, RESP2/RESP3.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
+use futures::FutureExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::cmd::{self, Dispatched};
+use crate::frame::{self, FrameLimits};
+use crate::reply::{Proto, Reply};
+use crate::server::{ClientInfo, ServerCtx};
+
+/// Commands of one connection in flight at once; past this we stop reading until some
+/// complete (back-pressure instead of unbounded queues).
+const MAX_IN_FLIGHT: usize = 1024;
+/// Before AUTH, frames are small: nobody unauthenticated gets to make us buffer much.
+const PRE_AUTH_LIMITS: FrameLimits = FrameLimits { max_bulk: 4096, max_args: 16, max_frame: 16 * 1024 };
+
+/// Per-connection state that commands may change.
+pub struct ConnState {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub proto: Proto,
+    pub authed: bool,
+}
+
+/// One reply on its way, with the protocol in force when its request was read
+/// (HELLO changes the encoding of later replies only).
+type Pending = BoxFuture<'static, (Proto, Reply, bool)>;
+
+/// Tells a client over the connection cap why it is being hung up on.
+pub async fn refuse(mut stream: TcpStream) {
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+}
+
+pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
+    let _ = stream.set_nodelay(true);
+    let id = ctx.new_client_id();
+    ctx.clients.insert(
+        id,
+        ClientInfo { addr, name: None, lib_name: None, lib_ver: None, since: Instant::now(), resp: 2 },
+    );
+    let mut state = ConnState { id, addr, proto: Proto::Resp2, authed: ctx.config.requirepass.is_none() };
+    if let Err(e) = run(stream, &mut state, &ctx).await {
+        tracing::debug!(client = id, error = %e, "connection ended with an error");
+    }
+    ctx.clients.remove(&id);
+}
+
+async fn run(stream: TcpStream, state: &mut ConnState, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
+    let (mut rd, mut wr) = stream.into_split();
+    let full_limits = FrameLimits {
+        max_bulk: ctx.config.max_bulk_bytes,
+        max_args: ctx.config.max_args,
+        max_frame: ctx.config.max_input_bytes,
+    };
+    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
+    let mut closing = false;
+    loop {
+        // Cut every complete command out of the buffer and start it.
+        while !closing && pending.len() < MAX_IN_FLIGHT {
+            let limits = if state.authed { full_limits } else { PRE_AUTH_LIMITS };
+            match frame::next_command(&mut inbuf, &limits) {
+                Ok(None) => break,
+                Ok(Some(args)) => {
+                    ctx.stats.commands.fetch_add(1, Ordering::Relaxed);
+                    let proto = state.proto;
+                    let fut: Pending = match cmd::dispatch(args, state, ctx) {
+                        Dispatched::Now(r) => futures::future::ready((proto, r, false)).boxed(),
+                        Dispatched::Later(f) => f.map(move |r| (proto, r, false)).boxed(),
+                        Dispatched::Close(r) => {
+                            closing = true;
+                            futures::future::ready((proto, r, true)).boxed()
+                        }
+                    };
+                    pending.push_back(fut);
+                }
+                Err(e) => {
+                    // Earlier requests still get their replies, in order, before the error.
+                    ctx.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    let r = Reply::err(format!("ERR {e}"));
+                    let proto = state.proto;
+                    pending.push_back(futures::future::ready((proto, r, true)).boxed());
+                    closing = true;
+                }
+            }
+        }
+        if closing && pending.is_empty() {
+            return Ok(());
+        }
+        let can_read = !closing && pending.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            n = rd.read_buf(&mut inbuf), if can_read => {
+                if n? == 0 {
+                    // The client left: drop what is in flight (waiters cancel themselves).
+                    return Ok(());
+                }
+                if inbuf.len() > full_limits.max_frame + 64 * 1024 {
+                    // Only reachable with a frame the header check let through partially,
+                    // e.g. an endless inline line; never buffer without bound.
+                    out.extend_from_slice(b"-ERR Protocol error: too much buffered input\r\n");
+                    wr.write_all(&out).await?;
+                    return Ok(());
+                }
+            }
+            Some((proto, reply, close)) = pending.next(), if !pending.is_empty() => {
+                reply.encode(proto, &mut out);
+                let mut close_now = close;
+                // Batch whatever else is already done into the same write.
+                while !close_now {
+                    match pending.next().now_or_never() {
+                        Some(Some((p, r, c))) => {
+                            r.encode(p, &mut out);
+                            close_now = c;
+                        }
+                        _ => break,
+                    }
+                }
+                wr.write_all(&out).await?;
+                out.clear();
+                if close_now {
+                    let _ = wr.shutdown().await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! fencepost: a Redis-protocol server whose locks, fences, rate limits and idempotency
+//! keys live in a Raft-replicated state machine.
+
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod frame;
+pub mod node;
+pub mod raft;
+pub mod reply;
+pub mod server;
+pub mod sm;
+pub mod waiters;

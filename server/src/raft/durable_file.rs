@@ -1,0 +1,69 @@
+//! Small files that must be either wholly old or wholly new after a crash (the vote,
+//! snapshots): written to a temporary name, fsynced, renamed over, directory fsynced.
+//! Contents carry a CRC so a file damaged on disk is noticed rather than trusted.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+const MAGIC: &[u8; 4] = b"FPD1";
+
+/// Atomically replaces `path` with `payload` (framed with a magic and a CRC).
+pub fn write_atomic(path: &Path, payload: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&crc32fast::hash(payload).to_le_bytes())?;
+        f.write_all(payload)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Reads a file written by [`write_atomic`]. `Ok(None)` if it does not exist;
+/// an error if it exists but is damaged (the caller must not guess its contents).
+pub fn read_checked(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let damaged = || io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged", path.display()));
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(damaged());
+    }
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&bytes[4..8]);
+    let payload = bytes[8..].to_vec();
+    if crc32fast::hash(&payload) != u32::from_le_bytes(crc) {
+        return Err(damaged());
+    }
+    Ok(Some(payload))
+}
+
+/// Makes a directory's entries (new, renamed, removed files) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage_detection() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f");
+        assert!(read_checked(&p).expect("read").is_none());
+        write_atomic(&p, b"hello").expect("write");
+        assert_eq!(read_checked(&p).expect("read").as_deref(), Some(&b"hello"[..]));
+        let mut raw = fs::read(&p).expect("raw");
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        fs::write(&p, raw).expect("damage");
+        assert!(read_checked(&p).is_err());
+    }
+}

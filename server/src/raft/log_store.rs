@@ -1,0 +1,251 @@
+//! The Raft log: entries in memory for reads, made durable by the WAL on a dedicated
+//! writer thread that group-commits (many appends, one fsync) before acknowledging.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogId, RaftLogReader};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::durable_file;
+use super::types::{storage_io_error, Entry, LogId, StorageError, TypeConfig, Vote};
+use super::wal::{Wal, WalOptions};
+
+/// What must survive restarts besides the entries: the vote and the purge point.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    vote: Option<Vote>,
+    last_purged: Option<LogId>,
+}
+
+#[derive(Default)]
+struct Mem {
+    entries: BTreeMap<u64, Entry>,
+    meta: Meta,
+}
+
+/// Work for the writer thread, processed strictly in submission order.
+enum WalJob {
+    Append { records: Vec<(u64, Vec<u8>)>, flushed: LogFlushed<TypeConfig> },
+    Truncate { from: u64, done: oneshot::Sender<std::io::Result<()>> },
+    Purge { upto: u64 },
+}
+
+/// Cheap to clone: every clone shares the same log (openraft wants a separate reader).
+#[derive(Clone)]
+pub struct LogStore {
+    mem: Arc<Mutex<Mem>>,
+    meta_path: Arc<PathBuf>,
+    jobs: mpsc::Sender<WalJob>,
+    /// Highest index known committed (kept in memory only: for RAFT INFO).
+    committed: Arc<AtomicU64>,
+}
+
+impl LogStore {
+    /// Opens the log under `dir`, recovering entries (a torn tail is cut by the WAL).
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let meta_path = dir.join("meta");
+        let meta: Meta = match durable_file::read_checked(&meta_path)? {
+            Some(bytes) => postcard::from_bytes(&bytes)?,
+            None => Meta::default(),
+        };
+        let (wal, records) = Wal::open(&dir.join("wal"), WalOptions::default())?;
+        let purged = meta.last_purged.map(|l| l.index);
+        let mut entries = BTreeMap::new();
+        for (index, bytes) in records {
+            if purged.is_some_and(|p| index <= p) {
+                continue;
+            }
+            let entry: Entry = postcard::from_bytes(&bytes)
+                .map_err(|e| anyhow::anyhow!("log entry {index} does not decode: {e}"))?;
+            entries.insert(index, entry);
+        }
+        tracing::info!(entries = entries.len(), ?purged, "log recovered");
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new().name("wal-writer".into()).spawn(move || run_writer(wal, rx))?;
+        Ok(Self {
+            mem: Arc::new(Mutex::new(Mem { entries, meta })),
+            meta_path: Arc::new(meta_path),
+            jobs,
+            committed: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Shared view of the commit index, updated as openraft reports it.
+    pub fn committed_handle(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
+    }
+
+    fn mem(&self) -> MutexGuard<'_, Mem> {
+        // A poisoned lock means a panic mid-update elsewhere; the data is still the
+        // best we have and the process is going down anyway.
+        self.mem.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save_meta(&self, meta: &Meta) -> Result<(), StorageError> {
+        let bytes = postcard::to_allocvec(meta).map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        durable_file::write_atomic(&self.meta_path, &bytes)
+            .map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
+    }
+
+    fn send(&self, job: WalJob) -> Result<(), StorageError> {
+        self.jobs.send(job).map_err(|_| {
+            storage_io_error(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other("wal writer stopped"))
+        })
+    }
+}
+
+/// The writer thread: drains whatever is queued, appends it, fsyncs once, then
+/// acknowledges every append in the batch. This is the group commit.
+fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+            if batch.len() >= 4096 {
+                break;
+            }
+        }
+        let mut waiting: Vec<LogFlushed<TypeConfig>> = Vec::new();
+        let mut failed: Option<String> = None;
+        for job in batch {
+            match job {
+                WalJob::Append { records, flushed } => {
+                    if failed.is_none() {
+                        let refs: Vec<(u64, &[u8])> = records.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+                        if let Err(e) = wal.append(&refs) {
+                            failed = Some(e.to_string());
+                        }
+                    }
+                    waiting.push(flushed);
+                }
+                WalJob::Truncate { from, done } => {
+                    // Earlier appends must be durable (and acknowledged) before they are cut.
+                    flush(&mut wal, &mut waiting, &mut failed);
+                    let r = wal.truncate_from(from).map_err(std::io::Error::other);
+                    let _ = done.send(r);
+                }
+                WalJob::Purge { upto } => {
+                    if let Err(e) = wal.purge_upto(upto) {
+                        tracing::warn!(error = %e, upto, "wal purge failed; old segments stay on disk");
+                    }
+                }
+            }
+        }
+        flush(&mut wal, &mut waiting, &mut failed);
+    }
+}
+
+fn flush(wal: &mut Wal, waiting: &mut Vec<LogFlushed<TypeConfig>>, failed: &mut Option<String>) {
+    if waiting.is_empty() {
+        return;
+    }
+    if failed.is_none() {
+        if let Err(e) = wal.sync() {
+            *failed = Some(e.to_string());
+        }
+    }
+    for cb in waiting.drain(..) {
+        match failed {
+            None => cb.log_io_completed(Ok(())),
+            Some(msg) => cb.log_io_completed(Err(std::io::Error::other(msg.clone()))),
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.mem().entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let mem = self.mem();
+        let last_purged_log_id = mem.meta.last_purged;
+        let last_log_id = mem.entries.values().next_back().map(|e| *e.get_log_id()).or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let meta = {
+            let mut mem = self.mem();
+            mem.meta.vote = Some(*vote);
+            mem.meta.clone()
+        };
+        self.save_meta(&meta)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        if let Some(c) = committed {
+            self.committed.fetch_max(c.index, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        Ok(self.mem().meta.vote)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut records = Vec::new();
+        {
+            let mut mem = self.mem();
+            for entry in entries {
+                let index = entry.get_log_id().index;
+                let bytes = postcard::to_allocvec(&entry)
+                    .map_err(|e| storage_io_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, e))?;
+                records.push((index, bytes));
+                mem.entries.insert(index, entry);
+            }
+        }
+        self.send(WalJob::Append { records, flushed: callback })
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        {
+            let mut mem = self.mem();
+            let _removed = mem.entries.split_off(&log_id.index);
+        }
+        let (done, wait) = oneshot::channel();
+        self.send(WalJob::Truncate { from: log_id.index, done })?;
+        let io_err = |e| storage_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e);
+        match wait.await {
+            Ok(r) => r.map_err(io_err),
+            Err(_) => Err(io_err(std::io::Error::other("wal writer stopped"))),
+        }
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let meta = {
+            let mut mem = self.mem();
+            mem.meta.last_purged = Some(log_id);
+            let keep = mem.entries.split_off(&(log_id.index + 1));
+            mem.entries = keep;
+            mem.meta.clone()
+        };
+        // The purge point is recorded before segments go, so a restart never sees a gap.
+        self.save_meta(&meta)?;
+        self.send(WalJob::Purge { upto: log_id.index })
+    }
+}

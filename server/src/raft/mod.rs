@@ -1,0 +1,8 @@
+//! openraft glue: type configuration, durable log, state-machine store, peer network.
+
+pub mod durable_file;
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+pub mod types;
+pub mod wal;

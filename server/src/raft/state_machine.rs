@@ -1,0 +1,198 @@
+//! openraft's view of the state machine: applies committed entries to the pure
+//! `sm::StateMachine`, builds and installs snapshots (one durable file), and tells the
+//! node what an apply changed (waiter outcomes, next deadlines).
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::durable_file;
+use super::types::{
+    storage_io_error, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::sm::{self, Event, Millis, StateMachine};
+
+/// Deadlines the leader must propose a Tick for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    pub waiter: Option<Millis>,
+    pub gc: Option<Millis>,
+}
+
+/// Told about every applied batch, on every replica.
+pub trait ApplyObserver: Send + Sync + 'static {
+    fn applied(&self, events: Vec<Event>, deadlines: Deadlines, last_applied: Option<LogId>);
+}
+
+/// State that reads share with the apply loop.
+#[derive(Default)]
+pub struct SmState {
+    pub sm: StateMachine,
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+/// The state machine as stored in a snapshot file.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+struct Shared {
+    state: RwLock<SmState>,
+    observer: Arc<dyn ApplyObserver>,
+    snapshot_path: PathBuf,
+}
+
+/// Cheap to clone; shared between openraft and the node's readers.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    shared: Arc<Shared>,
+}
+
+impl StateMachineStore {
+    /// Loads the last snapshot under `dir` (if any); the log replays the rest.
+    pub fn open(dir: &Path, observer: Arc<dyn ApplyObserver>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let snapshot_path = dir.join("snapshot");
+        let mut state = SmState::default();
+        if let Some(bytes) = durable_file::read_checked(&snapshot_path)? {
+            let stored: StoredSnapshot = postcard::from_bytes(&bytes)?;
+            state.sm = postcard::from_bytes(&stored.data)?;
+            state.last_applied = stored.meta.last_log_id;
+            state.membership = stored.meta.last_membership.clone();
+            tracing::info!(last_applied = ?state.last_applied, "snapshot loaded");
+        }
+        Ok(Self { shared: Arc::new(Shared { state: RwLock::new(state), observer, snapshot_path }) })
+    }
+
+    /// Read access for linearizable reads (taken after ReadIndex).
+    pub fn read(&self) -> RwLockReadGuard<'_, SmState> {
+        self.shared.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, SmState> {
+        self.shared.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn notify(&self, events: Vec<Event>) {
+        let (deadlines, last_applied) = {
+            let st = self.read();
+            (Deadlines { waiter: st.sm.next_waiter_deadline(), gc: st.sm.next_gc_deadline() }, st.last_applied)
+        };
+        self.shared.observer.applied(events, deadlines, last_applied);
+    }
+
+    async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<(), StorageError> {
+        let path = self.shared.snapshot_path.clone();
+        let sig = stored.meta.signature();
+        let err = move |e| storage_io_error(ErrorSubject::Snapshot(Some(sig.clone())), ErrorVerb::Write, e);
+        let bytes = postcard::to_allocvec(&stored).map_err(|e| err(std::io::Error::other(e)))?;
+        tokio::task::spawn_blocking(move || durable_file::write_atomic(&path, &bytes))
+            .await
+            .map_err(|e| err(std::io::Error::other(e)))?
+            .map_err(err)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (meta, data) = {
+            let st = self.read();
+            let data = postcard::to_allocvec(&st.sm)
+                .map_err(|e| storage_io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
+            let id = match st.last_applied {
+                Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, sm_time_tag(&st.sm)),
+                None => format!("empty-{}", sm_time_tag(&st.sm)),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: st.last_applied,
+                last_membership: st.membership.clone(),
+                snapshot_id: id,
+            };
+            (meta, data)
+        };
+        self.persist_snapshot(StoredSnapshot { meta: meta.clone(), data: data.clone() }).await?;
+        tracing::info!(last = ?meta.last_log_id, bytes = data.len(), "snapshot built");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+/// Makes snapshot ids unique even when two are built at the same log id.
+fn sm_time_tag(sm: &StateMachine) -> Millis {
+    sm.now()
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = StateMachineStore;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let st = self.read();
+        Ok((st.last_applied, st.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<sm::Response>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut events = Vec::new();
+        let mut replies = Vec::new();
+        {
+            let mut st = self.write();
+            for entry in entries {
+                st.last_applied = Some(entry.log_id);
+                let reply = match entry.payload {
+                    EntryPayload::Blank => sm::Response::None,
+                    EntryPayload::Normal(ref req) => st.sm.apply(entry.log_id.index, req, &mut events),
+                    EntryPayload::Membership(ref m) => {
+                        st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                        sm::Response::None
+                    }
+                };
+                replies.push(reply);
+            }
+        }
+        self.notify(events);
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let sig = meta.signature();
+        let sm: StateMachine = postcard::from_bytes(&data)
+            .map_err(|e| storage_io_error(ErrorSubject::Snapshot(Some(sig)), ErrorVerb::Read, e))?;
+        self.persist_snapshot(StoredSnapshot { meta: meta.clone(), data }).await?;
+        {
+            let mut st = self.write();
+            st.sm = sm;
+            st.last_applied = meta.last_log_id;
+            st.membership = meta.last_membership.clone();
+        }
+        self.notify(Vec::new());
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let path = self.shared.snapshot_path.clone();
+        let err = |e| storage_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e);
+        let Some(bytes) = durable_file::read_checked(&path).map_err(err)? else {
+            return Ok(None);
+        };
+        let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(|e| err(std::io::Error::other(e)))?;
+        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+    }
+}

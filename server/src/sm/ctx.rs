@@ -1,0 +1,34 @@
+//! What one `apply` call carries into the per-kind code: its time, its log index, the
+//! shared token sequence and the event sink.
+
+use super::types::{Event, Millis};
+
+/// The per-entry context handed to every operation.
+pub(crate) struct Ctx<'a> {
+    /// The state machine's time for this entry (never behind any earlier entry's).
+    pub now: Millis,
+    /// Raft log index of the entry being applied.
+    pub index: u64,
+    /// Highest token issued so far; LOCK grants and IDEMP claims share it.
+    pub last_token: &'a mut u64,
+    /// Outcomes for queued LOCK waiters.
+    pub events: &'a mut Vec<Event>,
+}
+
+impl Ctx<'_> {
+    /// Issues the next fencing token.
+    ///
+    /// Using the log index as a floor keeps tokens above everything issued before even if
+    /// a state machine were rebuilt from a log whose early entries are gone; the
+    /// `last + 1` keeps several grants within one entry strictly increasing.
+    pub fn issue_token(&mut self) -> u64 {
+        let token = self.last_token.saturating_add(1).max(self.index);
+        *self.last_token = token;
+        token
+    }
+
+    /// `now + ms`, pinned at the end of time instead of wrapping.
+    pub fn after(&self, ms: u64) -> Millis {
+        self.now.saturating_add(ms)
+    }
+}

@@ -1,0 +1,80 @@
+//! FENCE: the highest token a resource has seen, and optionally a value written with it.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::ctx::Ctx;
+use super::keyspace::Keyspace;
+use super::lock::Lock;
+use super::types::{Response, StaleReason};
+
+/// A fence; it never expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Fence {
+    pub highest: u64,
+    pub value: Option<Bytes>,
+}
+
+/// FENCE ADVANCE resource token [LOCK name].
+pub(crate) fn advance(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    resource: &Bytes,
+    token: u64,
+    lock: Option<&Bytes>,
+) -> Response {
+    match check(ks, cx, resource, token, lock) {
+        Ok(old) => {
+            let value = old.and_then(|f| f.value);
+            ks.restore(resource, Some(Fence { highest: token, value }));
+            Response::FenceAccepted { token }
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// FENCE SET key token value [LOCK name].
+pub(crate) fn set(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    key: &Bytes,
+    token: u64,
+    value: &Bytes,
+    lock: Option<&Bytes>,
+) -> Response {
+    match check(ks, cx, key, token, lock) {
+        Ok(_) => {
+            ks.restore(key, Some(Fence { highest: token, value: Some(value.clone()) }));
+            Response::Ok
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// The checks shared by ADVANCE and SET, in the order a caller should learn of them:
+/// the key's kind, the lock's holder, then the token's age. Returns the current fence.
+///
+/// A `LOCK <name>` that holds another kind answers WRONGTYPE rather than "not the
+/// holder": it is a caller's mistake worth naming, and either way nothing is written.
+fn check(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    key: &Bytes,
+    token: u64,
+    lock: Option<&Bytes>,
+) -> Result<Option<Fence>, Response> {
+    let fence = ks.peek::<Fence>(key, cx).map_err(|_| Response::WrongType)?.cloned();
+    if let Some(name) = lock {
+        // The lock was settled by `peek`, so a returned lock is held at `now`.
+        let holder = ks.peek::<Lock>(name, cx).map_err(|_| Response::WrongType)?.map(|l| l.token);
+        if holder != Some(token) {
+            return Err(Response::Stale(StaleReason::NotHolder { lock: name.clone(), token }));
+        }
+    }
+    match &fence {
+        Some(f) if token < f.highest => {
+            Err(Response::Stale(StaleReason::Older { token, highest: f.highest }))
+        }
+        _ => Ok(fence),
+    }
+}

@@ -1,0 +1,218 @@
+//! LOCK: leases with fencing tokens and a replicated FIFO queue of waiters.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::ctx::Ctx;
+use super::keyspace::Keyspace;
+use super::object::Object;
+use super::types::{Event, LockView, Millis, Response};
+
+/// A held lock and the callers queued for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Lock {
+    pub owner: Bytes,
+    pub token: u64,
+    /// First instant at which the lease no longer holds.
+    pub expires_at: Millis,
+    pub queue: VecDeque<Waiter>,
+}
+
+/// A LOCK ACQUIRE ... WAIT caller in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Waiter {
+    /// Log index of the ACQUIRE that queued it.
+    pub id: u64,
+    pub owner: Bytes,
+    pub ttl_ms: u64,
+    /// First instant at which the caller has given up.
+    pub deadline: Millis,
+}
+
+impl Lock {
+    /// Whether the lease holds at `now`.
+    pub fn held_at(&self, now: Millis) -> bool {
+        now < self.expires_at
+    }
+
+    /// Whether the name still holds a lock at `now`: held, or someone alive is queued
+    /// to take it over.
+    pub fn is_live(&self, now: Millis) -> bool {
+        self.held_at(now) || self.queue.iter().any(|w| w.deadline > now)
+    }
+
+    /// Drops given-up waiters and, if the lease is over, hands the lock to the queue.
+    pub fn settle(mut self, cx: &mut Ctx<'_>) -> Option<Lock> {
+        let now = cx.now;
+        let events = &mut *cx.events;
+        self.queue.retain(|w| {
+            let alive = w.deadline > now;
+            if !alive {
+                events.push(Event::WaiterDropped { waiter: w.id });
+            }
+            alive
+        });
+        if self.held_at(now) {
+            Some(self)
+        } else {
+            self.hand_off(cx)
+        }
+    }
+
+    /// Gives the lock to the first live waiter, or frees the name if there is none.
+    fn hand_off(mut self, cx: &mut Ctx<'_>) -> Option<Lock> {
+        while let Some(w) = self.queue.pop_front() {
+            if w.deadline <= cx.now {
+                cx.events.push(Event::WaiterDropped { waiter: w.id });
+                continue;
+            }
+            let token = cx.issue_token();
+            self.owner = w.owner;
+            self.token = token;
+            self.expires_at = cx.after(w.ttl_ms);
+            cx.events.push(Event::WaiterGranted { waiter: w.id, token });
+            // Only a lease granted at the very end of time can be over at once.
+            if self.held_at(cx.now) {
+                return Some(self);
+            }
+        }
+        None
+    }
+
+    /// When a Tick must act for the queue: the lease ends or a waiter gives up.
+    pub fn waiter_due(&self) -> Option<Millis> {
+        let first_deadline = self.queue.iter().map(|w| w.deadline).min()?;
+        Some(first_deadline.min(self.expires_at))
+    }
+
+    /// When an unqueued lock may be forgotten (a queued one is the queue's business).
+    pub fn gc_due(&self) -> Option<Millis> {
+        self.queue.is_empty().then_some(self.expires_at)
+    }
+
+    /// LOCK INFO at `now`. An expired lease reads as free even while a live waiter is
+    /// queued: the Tick that hands it over is due at once, and guessing its token here
+    /// would be wrong.
+    pub fn view(&self, now: Millis) -> Option<LockView> {
+        self.held_at(now).then(|| LockView {
+            owner: self.owner.clone(),
+            token: self.token,
+            ttl_remaining_ms: self.expires_at - now,
+            waiters: self.queue.iter().filter(|w| w.deadline > now).count() as u64,
+        })
+    }
+
+    /// Puts `owner` in the queue, taking over its earlier place if it has one.
+    fn enqueue(&mut self, waiter: Waiter, events: &mut Vec<Event>) {
+        match self.queue.iter_mut().find(|w| w.owner == waiter.owner) {
+            Some(slot) => {
+                events.push(Event::WaiterDropped { waiter: slot.id });
+                *slot = waiter;
+            }
+            None => self.queue.push_back(waiter),
+        }
+    }
+}
+
+/// LOCK ACQUIRE name owner ttl [WAIT ms].
+pub(crate) fn acquire(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    name: &Bytes,
+    owner: &Bytes,
+    ttl_ms: u64,
+    wait_ms: Option<u64>,
+) -> Response {
+    if ttl_ms == 0 {
+        return Response::Invalid("ttl must be positive".into());
+    }
+    let lock = match ks.take::<Lock>(name, cx) {
+        Ok(lock) => lock,
+        Err(_) => return Response::WrongType,
+    };
+    let (lock, reply) = match lock {
+        None => {
+            let token = cx.issue_token();
+            let lock =
+                Lock { owner: owner.clone(), token, expires_at: cx.after(ttl_ms), queue: VecDeque::new() };
+            (lock, Response::Granted { token })
+        }
+        Some(mut lock) if lock.owner == *owner => {
+            lock.expires_at = cx.after(ttl_ms);
+            let token = lock.token;
+            (lock, Response::Granted { token })
+        }
+        Some(mut lock) => match wait_ms {
+            None | Some(0) => (lock, Response::NotGranted),
+            Some(wait) => {
+                let waiter = Waiter { id: cx.index, owner: owner.clone(), ttl_ms, deadline: cx.after(wait) };
+                lock.enqueue(waiter, cx.events);
+                (lock, Response::Queued { waiter: cx.index })
+            }
+        },
+    };
+    ks.restore(name, Some(lock));
+    reply
+}
+
+/// LOCK RELEASE name owner token.
+pub(crate) fn release(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, owner: &Bytes, token: u64) -> Response {
+    let Ok(lock) = ks.take::<Lock>(name, cx) else { return Response::WrongType };
+    let (lock, released) = match lock {
+        Some(lock) if lock.owner == *owner && lock.token == token => (lock.hand_off(cx), true),
+        other => (other, false),
+    };
+    ks.restore(name, lock);
+    Response::Bool(released)
+}
+
+/// LOCK EXTEND name owner token ttl.
+pub(crate) fn extend(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    name: &Bytes,
+    owner: &Bytes,
+    token: u64,
+    ttl_ms: u64,
+) -> Response {
+    if ttl_ms == 0 {
+        return Response::Invalid("ttl must be positive".into());
+    }
+    let Ok(mut lock) = ks.take::<Lock>(name, cx) else { return Response::WrongType };
+    let extended = match lock.as_mut() {
+        Some(l) if l.owner == *owner && l.token == token => {
+            l.expires_at = cx.after(ttl_ms);
+            true
+        }
+        _ => false,
+    };
+    ks.restore(name, lock);
+    Response::Bool(extended)
+}
+
+/// A waiting client went away: its queue entry goes before anything is handed off, so
+/// the lock is never granted to a caller known to be gone. A name of another kind
+/// answers `false`, not WRONGTYPE: no client sends this, and its waiter is not there.
+pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, waiter: u64) -> Response {
+    let Some(obj) = ks.remove(name) else { return Response::Bool(false) };
+    let mut lock = match obj {
+        Object::Lock(lock) => lock,
+        other => {
+            ks.put(name.clone(), other);
+            return Response::Bool(false);
+        }
+    };
+    let found = match lock.queue.iter().position(|w| w.id == waiter) {
+        Some(at) => {
+            lock.queue.remove(at);
+            cx.events.push(Event::WaiterDropped { waiter });
+            true
+        }
+        None => false,
+    };
+    let lock = lock.settle(cx);
+    ks.restore(name, lock);
+    Response::Bool(found)
+}

@@ -1,0 +1,97 @@
+//! The one value type of the shared keyspace: every name holds exactly one kind.
+
+use serde::{Deserialize, Serialize};
+
+use super::bucket::Bucket;
+use super::ctx::Ctx;
+use super::fence::Fence;
+use super::idemp::Idemp;
+use super::lock::Lock;
+use super::types::Millis;
+
+/// A stored object of any kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Object {
+    Lock(Lock),
+    Fence(Fence),
+    Bucket(Bucket),
+    Idemp(Idemp),
+}
+
+impl Object {
+    /// Brings the object up to `cx.now`: hands off or drops expired locks and forgets
+    /// whatever counts as absent. `None` means the name is now free.
+    pub fn settle(self, cx: &mut Ctx<'_>) -> Option<Object> {
+        match self {
+            Object::Lock(l) => l.settle(cx).map(Object::Lock),
+            Object::Fence(f) => Some(Object::Fence(f)),
+            Object::Bucket(b) => b.is_live(cx.now).then_some(Object::Bucket(b)),
+            Object::Idemp(i) => i.is_live(cx.now).then_some(Object::Idemp(i)),
+        }
+    }
+
+    /// Whether the name still exists at `now` (what `settle` would keep), without mutating.
+    pub fn is_live(&self, now: Millis) -> bool {
+        match self {
+            Object::Lock(l) => l.is_live(now),
+            Object::Fence(_) => true,
+            Object::Bucket(b) => b.is_live(now),
+            Object::Idemp(i) => i.is_live(now),
+        }
+    }
+
+    /// When a Tick must settle this object for a queued LOCK waiter's sake.
+    pub fn waiter_due(&self) -> Option<Millis> {
+        match self {
+            Object::Lock(l) => l.waiter_due(),
+            _ => None,
+        }
+    }
+
+    /// When a Tick may forget this object.
+    pub fn gc_due(&self) -> Option<Millis> {
+        match self {
+            Object::Lock(l) => l.gc_due(),
+            Object::Fence(_) => None,
+            Object::Bucket(b) => Some(b.full_at()),
+            Object::Idemp(i) => Some(i.forget_at()),
+        }
+    }
+}
+
+/// A kind of object that typed operations can take out of the keyspace.
+pub(crate) trait Kind: Sized {
+    /// The object as this kind, or the object back if it is another kind.
+    fn from_object(obj: Object) -> Result<Self, Object>;
+    /// A borrow of the object as this kind, if it is one.
+    fn view(obj: &Object) -> Option<&Self>;
+    /// Wraps this kind as an object.
+    fn into_object(self) -> Object;
+}
+
+macro_rules! kind {
+    ($variant:ident) => {
+        impl Kind for $variant {
+            fn from_object(obj: Object) -> Result<Self, Object> {
+                match obj {
+                    Object::$variant(x) => Ok(x),
+                    other => Err(other),
+                }
+            }
+            fn view(obj: &Object) -> Option<&Self> {
+                match obj {
+                    Object::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn into_object(self) -> Object {
+                Object::$variant(self)
+            }
+        }
+    };
+}
+
+kind!(Lock);
+kind!(Fence);
+kind!(Bucket);
+kind!(Idemp);

@@ -1,0 +1,125 @@
+//! The replicated state machine's inputs and outputs. These values travel in Raft log
+//! entries and snapshots (serde), so changing them changes the on-disk format.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, as stamped by the leader on a log entry.
+pub type Millis = u64;
+
+/// Default IDEMP lease when BEGIN names none (SPEC.md).
+pub const DEFAULT_IDEMP_LEASE_MS: u64 = 30_000;
+
+/// One log entry's payload: the operation plus the leader's time stamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Leader's wall clock when it proposed the entry. The state machine never reads a
+    /// clock of its own: it uses max(previous stamp, this stamp) as "now".
+    pub time: Millis,
+    pub op: Op,
+}
+
+/// Every mutation the state machine knows. Reads never travel through the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    LockAcquire { name: Bytes, owner: Bytes, ttl_ms: u64, wait_ms: Option<u64> },
+    LockRelease { name: Bytes, owner: Bytes, token: u64 },
+    LockExtend { name: Bytes, owner: Bytes, token: u64, ttl_ms: u64 },
+    /// A waiting client went away: drop its queue entry (no-op if already resolved).
+    LockCancelWait { name: Bytes, waiter: u64 },
+    FenceAdvance { resource: Bytes, token: u64, lock: Option<Bytes> },
+    FenceSet { key: Bytes, token: u64, value: Bytes, lock: Option<Bytes> },
+    Bucket { key: Bytes, params: BucketParams, cost: u64 },
+    IdempBegin { key: Bytes, fingerprint: Bytes, ttl_ms: u64, lease_ms: u64 },
+    IdempComplete { key: Bytes, token: u64, response: Bytes },
+    IdempAbort { key: Bytes, token: u64 },
+    /// Proposed by the leader when a deadline falls due (lock expiry with waiters,
+    /// waiter timeout) and periodically to forget expired objects. Carries only time.
+    Tick,
+}
+
+/// TOKENBUCKET parameters as given on each call (they may change between calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketParams {
+    pub capacity: u64,
+    pub refill_tokens: u64,
+    pub refill_period_ms: u64,
+}
+
+/// The five-integer TOKENBUCKET reply, in redis-cell's CL.THROTTLE field order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketReply {
+    pub limited: bool,
+    pub capacity: u64,
+    pub remaining: u64,
+    /// -1 when allowed.
+    pub retry_after_ms: i64,
+    pub reset_after_ms: u64,
+}
+
+/// What LOCK INFO shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockView {
+    pub owner: Bytes,
+    pub token: u64,
+    pub ttl_remaining_ms: u64,
+    pub waiters: u64,
+}
+
+/// What IDEMP GET (and BEGIN) can find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempView {
+    Pending { retry_after_ms: u64 },
+    Done { response: Bytes },
+}
+
+/// Why a fenced write was refused (-STALE).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StaleReason {
+    /// The token is older than the highest the fence has seen.
+    Older { token: u64, highest: u64 },
+    /// `LOCK <name>` was given and the token is not the current holder's.
+    NotHolder { lock: Bytes, token: u64 },
+    /// IDEMP COMPLETE/ABORT with a token whose claim was taken over or is gone.
+    ClaimLost { token: u64 },
+}
+
+/// The result of applying one entry, returned to the proposer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Entries that are not commands (blank, membership) and Tick.
+    None,
+    /// LOCK ACQUIRE granted (or re-acquired by the same owner): the fencing token.
+    Granted { token: u64 },
+    /// LOCK ACQUIRE refused (held by another, no WAIT or WAIT 0).
+    NotGranted,
+    /// LOCK ACQUIRE ... WAIT joined the queue; `waiter` identifies the queue entry and
+    /// equals the log index of this entry. The outcome arrives later as an [`Event`].
+    Queued { waiter: u64 },
+    /// LOCK RELEASE / EXTEND: whether owner+token held the lock. Also LockCancelWait.
+    Bool(bool),
+    /// FENCE ADVANCE accepted: the token.
+    FenceAccepted { token: u64 },
+    /// FENCE SET accepted, IDEMP COMPLETE / ABORT accepted.
+    Ok,
+    Stale(StaleReason),
+    Bucket(BucketReply),
+    IdempStarted { token: u64 },
+    IdempPending { retry_after_ms: u64 },
+    IdempDone { response: Bytes },
+    Mismatch,
+    /// The name exists as another kind of object.
+    WrongType,
+    /// Arguments that the state machine rejects (e.g. COST > capacity).
+    Invalid(String),
+}
+
+/// Side effects of an entry that concern clients other than its proposer: queued
+/// LOCK ... WAIT callers being granted or giving up. Applied identically everywhere;
+/// only the node holding the waiting connection acts on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    WaiterGranted { waiter: u64, token: u64 },
+    /// Deadline passed, cancelled, or superseded by a newer WAIT from the same owner.
+    WaiterDropped { waiter: u64 },
+}
