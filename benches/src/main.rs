@@ -40,7 +40,12 @@ struct Cli {
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
     /// Targets to measure, in order.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "redis-always,redis-none,fencepost")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "redis-always,redis-none,fencepost"
+    )]
     targets: Vec<TargetKind>,
     /// Workload to run.
     #[arg(long, value_enum, default_value = "lock-cycle")]
@@ -66,18 +71,32 @@ async fn main() -> Result<()> {
         match &cli.fencepost_bin {
             Some(b) if b.is_file() => {}
             Some(b) => bail!("--fencepost-bin {} does not exist", b.display()),
-            None => bail!("--fencepost-bin is required for target fencepost (or drop it from --targets)"),
+            None => bail!(
+                "--fencepost-bin is required for target fencepost (or drop it from --targets)"
+            ),
         }
     }
-    let wants_redis = cli.targets.iter().any(|t| t.dialect() == workload::Dialect::Redis);
-    let redis_version = if wants_redis { Some(targets::ensure_redis(&cli.redis_bin)?) } else { None };
-    let opts = TargetOpts { fencepost_bin: cli.fencepost_bin.clone(), redis_bin: cli.redis_bin.clone(), data_root: cli.data_root.clone() };
+    let wants_redis = cli
+        .targets
+        .iter()
+        .any(|t| t.dialect() == workload::Dialect::Redis);
+    let redis_version = if wants_redis {
+        Some(targets::ensure_redis(&cli.redis_bin)?)
+    } else {
+        None
+    };
+    let opts = TargetOpts {
+        fencepost_bin: cli.fencepost_bin.clone(),
+        redis_bin: cli.redis_bin.clone(),
+        data_root: cli.data_root.clone(),
+    };
     let cfg = RunConfig {
         clients: cli.clients,
         warmup: Duration::from_secs(cli.warmup_seconds),
         measure: Duration::from_secs(cli.seconds),
     };
 
+    let load = machine::loadavg();
     let (mut rows, mut failures) = (Vec::new(), Vec::new());
     for &kind in &cli.targets {
         eprintln!("{}: starting", kind.name());
@@ -93,7 +112,7 @@ async fn main() -> Result<()> {
         }
     }
 
-    let report = Report::new(Machine::detect(redis_version), rows, failures);
+    let report = Report::new(Machine::detect(redis_version, load), rows, failures);
     report.print();
     if let Some(path) = &cli.json {
         report.write_json(path)?;
@@ -107,7 +126,14 @@ async fn main() -> Result<()> {
 /// Starts one target, runs the workload against it, and stops it (dropping `server` kills it).
 async fn measure(kind: TargetKind, opts: &TargetOpts, cli: &Cli, cfg: RunConfig) -> Result<Row> {
     let server = targets::start(kind, opts).await?;
-    let plan = Arc::new(Plan::prepare(cli.workload, kind.dialect(), cli.pipeline, server.addr).await?);
+    let plan =
+        Arc::new(Plan::prepare(cli.workload, kind.dialect(), cli.pipeline, server.addr).await?);
     let stats = runner::run(Arc::clone(&plan), server.addr, cfg).await?;
-    Ok(Row::new(kind.name(), cli.workload.name(), cli.clients, plan.pipeline(), &stats))
+    Ok(Row::new(
+        kind.name(),
+        cli.workload.name(),
+        cli.clients,
+        plan.pipeline(),
+        &stats,
+    ))
 }

@@ -38,7 +38,11 @@ impl Row {
             seconds: s.seconds,
             cycles: s.cycles,
             failed: s.failed,
-            cycles_per_sec: if s.seconds > 0.0 { s.cycles as f64 / s.seconds } else { 0.0 },
+            cycles_per_sec: if s.seconds > 0.0 {
+                s.cycles as f64 / s.seconds
+            } else {
+                0.0
+            },
             p50_ms: q(0.50),
             p90_ms: q(0.90),
             p99_ms: q(0.99),
@@ -91,26 +95,52 @@ impl Report {
             "load generator and servers share the same {} CPUs; one server runs at a time",
             machine.nproc
         );
-        Report { machine, note, rows, failures, ratios }
+        Report {
+            machine,
+            note,
+            rows,
+            failures,
+            ratios,
+        }
     }
 
     /// Prints the human-readable table.
     pub fn print(&self) {
         let m = &self.machine;
-        println!("machine: {} CPUs, {}, {} GiB, Linux {}", m.nproc, m.cpu_model, m.mem_gib, m.kernel);
+        println!(
+            "machine: {} CPUs, {}, {} GiB, Linux {}",
+            m.nproc, m.cpu_model, m.mem_gib, m.kernel
+        );
         if let Some(v) = &m.redis_version {
             println!("redis:   {v}");
         }
+        println!("load:    {} (1/5/15 min, at start)", m.loadavg_at_start);
         println!("note:    {}", self.note);
         println!();
         println!(
             "{:<13} {:<11} {:>7} {:>4} {:>11} {:>8} {:>8} {:>8} {:>7}",
-            "target", "workload", "clients", "pipe", "cycles/s", "p50 ms", "p99 ms", "max ms", "failed"
+            "target",
+            "workload",
+            "clients",
+            "pipe",
+            "cycles/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "failed"
         );
         for r in &self.rows {
             println!(
                 "{:<13} {:<11} {:>7} {:>4} {:>11.0} {:>8.3} {:>8.3} {:>8.1} {:>7}",
-                r.target, r.workload, r.clients, r.pipeline, r.cycles_per_sec, r.p50_ms, r.p99_ms, r.max_ms, r.failed
+                r.target,
+                r.workload,
+                r.clients,
+                r.pipeline,
+                r.cycles_per_sec,
+                r.p50_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.failed
             );
             if let Some(e) = &r.first_error {
                 println!("    first failure: {e}");

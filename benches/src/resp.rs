@@ -35,10 +35,17 @@ pub struct Conn {
 impl Conn {
     /// Connects with Nagle off (a benchmark of round trips must not wait 40 ms for ACKs).
     pub async fn connect(addr: std::net::SocketAddr) -> Result<Conn> {
-        let s = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+        let s = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect {addr}"))?;
         s.set_nodelay(true)?;
         let (r, w) = s.into_split();
-        Ok(Conn { rd: BufReader::with_capacity(16 << 10, r), wr: w, out: Vec::with_capacity(4096), line: Vec::new() })
+        Ok(Conn {
+            rd: BufReader::with_capacity(16 << 10, r),
+            wr: w,
+            out: Vec::with_capacity(4096),
+            line: Vec::new(),
+        })
     }
 
     /// Queues one command; nothing is sent until `flush`.
@@ -67,8 +74,12 @@ impl Conn {
         if n == 0 {
             bail!("server closed the connection");
         }
-        let Some(body) = self.line.strip_suffix(b"\r\n") else { bail!("reply line without CRLF") };
-        let Some((&kind, rest)) = body.split_first() else { bail!("empty reply line") };
+        let Some(body) = self.line.strip_suffix(b"\r\n") else {
+            bail!("reply line without CRLF")
+        };
+        let Some((&kind, rest)) = body.split_first() else {
+            bail!("empty reply line")
+        };
         let text = std::str::from_utf8(rest).context("reply line is not UTF-8")?;
         match kind {
             b'+' => Ok(Reply::Simple(text.to_string())),
@@ -152,7 +163,8 @@ mod tests {
         let addr = l.local_addr()?;
         let server = tokio::spawn(async move {
             let (mut s, _) = l.accept().await?;
-            s.write_all(b"+OK\r\n-ERR no\r\n:42\r\n$3\r\nabc\r\n$-1\r\n*2\r\n:1\r\n$-1\r\n").await?;
+            s.write_all(b"+OK\r\n-ERR no\r\n:42\r\n$3\r\nabc\r\n$-1\r\n*2\r\n:1\r\n$-1\r\n")
+                .await?;
             anyhow::Ok(s)
         });
         let mut c = Conn::connect(addr).await?;
@@ -161,7 +173,10 @@ mod tests {
         assert_eq!(c.read().await?, Reply::Int(42));
         assert_eq!(c.read().await?, Reply::Bulk(Some(b"abc".to_vec())));
         assert_eq!(c.read().await?, Reply::Bulk(None));
-        assert_eq!(c.read().await?, Reply::Array(Some(vec![Reply::Int(1), Reply::Bulk(None)])));
+        assert_eq!(
+            c.read().await?,
+            Reply::Array(Some(vec![Reply::Int(1), Reply::Bulk(None)]))
+        );
         drop(server.await??);
         assert!(c.read().await.is_err(), "EOF is an error");
         Ok(())

@@ -55,9 +55,21 @@ pub async fn run(plan: Arc<Plan>, addr: SocketAddr, cfg: RunConfig) -> Result<St
     let end = warm_end + cfg.measure;
     let mut tasks = Vec::with_capacity(cfg.clients);
     for (id, conn) in conns.into_iter().enumerate() {
-        tasks.push(tokio::spawn(client(Arc::clone(&plan), conn, id, warm_end, end)));
+        tasks.push(tokio::spawn(client(
+            Arc::clone(&plan),
+            conn,
+            id,
+            warm_end,
+            end,
+        )));
     }
-    let mut total = Stats { cycles: 0, failed: 0, first_error: None, hist: new_hist()?, seconds: cfg.measure.as_secs_f64() };
+    let mut total = Stats {
+        cycles: 0,
+        failed: 0,
+        first_error: None,
+        hist: new_hist()?,
+        seconds: cfg.measure.as_secs_f64(),
+    };
     for t in tasks {
         let s = t.await.context("client task panicked")??;
         total.cycles += s.cycles;
@@ -71,22 +83,39 @@ pub async fn run(plan: Arc<Plan>, addr: SocketAddr, cfg: RunConfig) -> Result<St
 }
 
 /// One client: counts only batches that start after warm-up and finish inside the window.
-async fn client(plan: Arc<Plan>, mut conn: Conn, id: usize, warm_end: Instant, end: Instant) -> Result<Stats> {
+async fn client(
+    plan: Arc<Plan>,
+    mut conn: Conn,
+    id: usize,
+    warm_end: Instant,
+    end: Instant,
+) -> Result<Stats> {
     let owner = format!("client-{id}").into_bytes();
     let mut rng = SmallRng::from_rng(&mut rand::rng());
-    let mut s = Stats { cycles: 0, failed: 0, first_error: None, hist: new_hist()?, seconds: 0.0 };
+    let mut s = Stats {
+        cycles: 0,
+        failed: 0,
+        first_error: None,
+        hist: new_hist()?,
+        seconds: 0.0,
+    };
     loop {
         let t0 = Instant::now();
         if t0 >= end {
             return Ok(s);
         }
-        let b = plan.batch(&mut conn, &owner, &mut rng).await.with_context(|| format!("client {id}"))?;
+        let b = plan
+            .batch(&mut conn, &owner, &mut rng)
+            .await
+            .with_context(|| format!("client {id}"))?;
         let t1 = Instant::now();
         if t0 < warm_end || t1 > end {
             continue;
         }
         // Every cycle of a pipelined batch waited for the whole batch.
-        let us = u64::try_from((t1 - t0).as_micros()).unwrap_or(MAX_US).clamp(1, MAX_US);
+        let us = u64::try_from((t1 - t0).as_micros())
+            .unwrap_or(MAX_US)
+            .clamp(1, MAX_US);
         s.hist.record_n(us, b.ok)?;
         s.cycles += b.ok;
         s.failed += b.failed;

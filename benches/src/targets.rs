@@ -73,24 +73,40 @@ fn free_port() -> Result<u16> {
 /// Starts `kind` and returns once it answers (and, for fencepost, has a leader).
 pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
     let dir = match &opts.data_root {
-        Some(root) => tempfile::Builder::new().prefix("fencepost-bench-").tempdir_in(root)?,
-        None => tempfile::Builder::new().prefix("fencepost-bench-").tempdir()?,
+        Some(root) => tempfile::Builder::new()
+            .prefix("fencepost-bench-")
+            .tempdir_in(root)?,
+        None => tempfile::Builder::new()
+            .prefix("fencepost-bench-")
+            .tempdir()?,
     };
     let port = free_port()?;
     let mut cmd = match kind {
         TargetKind::Fencepost => {
-            let bin = opts.fencepost_bin.as_deref().context("--fencepost-bin is required for target fencepost")?;
+            let bin = opts
+                .fencepost_bin
+                .as_deref()
+                .context("--fencepost-bin is required for target fencepost")?;
             let mut c = Command::new(bin);
-            c.args(["--port", &port.to_string(), "--raft-port", &free_port()?.to_string(), "--data-dir"])
-                .arg(dir.path().join("data"));
+            c.args([
+                "--port",
+                &port.to_string(),
+                "--raft-port",
+                &free_port()?.to_string(),
+                "--data-dir",
+            ])
+            .arg(dir.path().join("data"));
             c
         }
         TargetKind::RedisAlways | TargetKind::RedisNone => {
             let mut c = Command::new(&opts.redis_bin);
-            c.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"]).arg(dir.path());
+            c.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(dir.path());
             c.args(["--save", "", "--daemonize", "no", "--logfile", ""]);
             match kind {
-                TargetKind::RedisAlways => c.args(["--appendonly", "yes", "--appendfsync", "always"]),
+                TargetKind::RedisAlways => {
+                    c.args(["--appendonly", "yes", "--appendfsync", "always"])
+                }
                 _ => c.args(["--appendonly", "no"]),
             };
             c
@@ -98,12 +114,50 @@ pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
     };
     let log = dir.path().join("server.log");
     let out = std::fs::File::create(&log)?;
-    cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
-    let child = cmd.spawn().with_context(|| format!("spawn {}", kind.name()))?;
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("spawn {}", kind.name()))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut running = Running { addr, child, log, _dir: dir };
+    let mut running = Running {
+        addr,
+        child,
+        log,
+        _dir: dir,
+    };
     wait_ready(kind, &mut running).await?;
+    if kind.dialect() == Dialect::Redis {
+        check_persistence(kind, addr).await?;
+    }
     Ok(running)
+}
+
+/// Confirms redis really runs with the persistence the row claims (a silently ignored flag would flatter it).
+async fn check_persistence(kind: TargetKind, addr: SocketAddr) -> Result<()> {
+    let want: &[(&str, &str)] = match kind {
+        TargetKind::RedisAlways => &[
+            ("appendonly", "yes"),
+            ("appendfsync", "always"),
+            ("save", ""),
+        ],
+        _ => &[("appendonly", "no"), ("save", "")],
+    };
+    let mut c = Conn::connect(addr).await?;
+    for (key, value) in want {
+        let got = match c.call(&[b"CONFIG", b"GET", key.as_bytes()]).await? {
+            Reply::Array(Some(items)) => match items.as_slice() {
+                [_, Reply::Bulk(Some(v))] => String::from_utf8_lossy(v).into_owned(),
+                _ => bail!("CONFIG GET {key}: {items:?}"),
+            },
+            other => bail!("CONFIG GET {key}: {other:?}"),
+        };
+        if got != *value {
+            bail!("{}: {key} is {got:?}, expected {value:?}", kind.name());
+        }
+    }
+    Ok(())
 }
 
 /// Polls until the server answers PING (and a linearizable read, for fencepost).
@@ -111,7 +165,11 @@ async fn wait_ready(kind: TargetKind, r: &mut Running) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = r.child.try_wait()? {
-            bail!("{} exited during start-up ({status}):\n{}", kind.name(), tail(&r.log));
+            bail!(
+                "{} exited during start-up ({status}):\n{}",
+                kind.name(),
+                tail(&r.log)
+            );
         }
         if ready(kind, r.addr).await {
             return Ok(());
@@ -124,13 +182,17 @@ async fn wait_ready(kind: TargetKind, r: &mut Running) -> Result<()> {
 }
 
 async fn ready(kind: TargetKind, addr: SocketAddr) -> bool {
-    let Ok(mut c) = Conn::connect(addr).await else { return false };
+    let Ok(mut c) = Conn::connect(addr).await else {
+        return false;
+    };
     if !matches!(c.call(&[b"PING"]).await, Ok(Reply::Simple(ref s)) if s == "PONG") {
         return false;
     }
     match kind {
         // PONG comes before the single-node election ends; a ReadIndex read needs a leader.
-        TargetKind::Fencepost => matches!(c.call(&[b"LOCK", b"INFO", b"bench-probe"]).await, Ok(r) if !matches!(r, Reply::Error(_))),
+        TargetKind::Fencepost => {
+            matches!(c.call(&[b"LOCK", b"INFO", b"bench-probe"]).await, Ok(r) if !matches!(r, Reply::Error(_)))
+        }
         _ => true,
     }
 }
@@ -151,7 +213,10 @@ pub fn ensure_redis(bin: &str) -> Result<String> {
         bail!("{bin} does not run");
     }
     eprintln!("redis-server not found: installing it with apt-get");
-    for args in [&["update", "-qq"][..], &["install", "-y", "-qq", "redis-server"][..]] {
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "redis-server"][..],
+    ] {
         let ok = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -167,5 +232,7 @@ pub fn ensure_redis(bin: &str) -> Result<String> {
 
 fn redis_version(bin: &str) -> Option<String> {
     let out = Command::new(bin).arg("--version").output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -9,8 +9,7 @@ use rand::Rng;
 use crate::resp::{Conn, Reply};
 
 /// Compare-and-delete: the standard safe release of a redis lock.
-pub const REDIS_RELEASE: &str =
-    r#"if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end"#;
+pub const REDIS_RELEASE: &str = r#"if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end"#;
 
 /// Lease used by the lock cycle; long enough never to expire inside a cycle.
 const LOCK_TTL_MS: &[u8] = b"10000";
@@ -69,16 +68,29 @@ pub struct Plan {
 
 impl Plan {
     /// Does per-target setup (loading the release script) on a connection of its own.
-    pub async fn prepare(workload: Workload, dialect: Dialect, pipeline: usize, addr: SocketAddr) -> Result<Plan> {
+    pub async fn prepare(
+        workload: Workload,
+        dialect: Dialect,
+        pipeline: usize,
+        addr: SocketAddr,
+    ) -> Result<Plan> {
         let mut release_sha = Vec::new();
         if dialect == Dialect::Redis {
             let mut c = Conn::connect(addr).await?;
-            match c.call(&[b"SCRIPT", b"LOAD", REDIS_RELEASE.as_bytes()]).await? {
+            match c
+                .call(&[b"SCRIPT", b"LOAD", REDIS_RELEASE.as_bytes()])
+                .await?
+            {
                 Reply::Bulk(Some(sha)) => release_sha = sha,
                 other => bail!("SCRIPT LOAD: {other:?}"),
             }
         }
-        Ok(Plan { workload, dialect, pipeline: pipeline.max(1), release_sha })
+        Ok(Plan {
+            workload,
+            dialect,
+            pipeline: pipeline.max(1),
+            release_sha,
+        })
     }
 
     /// Cycles per batch (the pipeline depth).
@@ -96,8 +108,9 @@ impl Plan {
     /// `pipeline` acquires in one write, then the releases of those granted in a second.
     async fn lock_cycle(&self, conn: &mut Conn, owner: &[u8], rng: &mut SmallRng) -> Result<Batch> {
         // A 64-bit name space makes collisions (and so contention) practically impossible.
-        let names: Vec<Vec<u8>> =
-            (0..self.pipeline).map(|_| format!("lock:{}", rng.random::<u64>()).into_bytes()).collect();
+        let names: Vec<Vec<u8>> = (0..self.pipeline)
+            .map(|_| format!("lock:{}", rng.random::<u64>()).into_bytes())
+            .collect();
         for n in &names {
             match self.dialect {
                 Dialect::Fencepost => conn.push(&[b"LOCK", b"ACQUIRE", n, owner, LOCK_TTL_MS]),
@@ -110,7 +123,9 @@ impl Plan {
         let mut held: Vec<(&[u8], Vec<u8>)> = Vec::with_capacity(names.len());
         for n in &names {
             match (self.dialect, conn.read().await?) {
-                (Dialect::Fencepost, Reply::Int(t)) if t > 0 => held.push((n, t.to_string().into_bytes())),
+                (Dialect::Fencepost, Reply::Int(t)) if t > 0 => {
+                    held.push((n, t.to_string().into_bytes()))
+                }
                 (Dialect::Redis, Reply::Simple(s)) if s == "OK" => held.push((n, Vec::new())),
                 (_, r) => out.fail(format!("acquire: {r:?}")),
             }

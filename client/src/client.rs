@@ -57,7 +57,10 @@ impl Client {
         wait: Option<Duration>,
     ) -> Result<Option<u64>> {
         let mut cmd = redis::cmd("LOCK");
-        cmd.arg("ACQUIRE").arg(name.as_ref()).arg(owner.as_ref()).arg(ms(ttl));
+        cmd.arg("ACQUIRE")
+            .arg(name.as_ref())
+            .arg(owner.as_ref())
+            .arg(ms(ttl));
         if let Some(w) = wait {
             cmd.arg("WAIT").arg(ms(w));
         }
@@ -65,9 +68,17 @@ impl Client {
     }
 
     /// `LOCK RELEASE`: true if it was held by `owner` with `token`.
-    pub async fn lock_release(&self, name: impl AsRef<[u8]>, owner: impl AsRef<[u8]>, token: u64) -> Result<bool> {
+    pub async fn lock_release(
+        &self,
+        name: impl AsRef<[u8]>,
+        owner: impl AsRef<[u8]>,
+        token: u64,
+    ) -> Result<bool> {
         let mut cmd = redis::cmd("LOCK");
-        cmd.arg("RELEASE").arg(name.as_ref()).arg(owner.as_ref()).arg(token);
+        cmd.arg("RELEASE")
+            .arg(name.as_ref())
+            .arg(owner.as_ref())
+            .arg(token);
         reply::flag(&self.raw(&cmd).await?)
     }
 
@@ -80,7 +91,11 @@ impl Client {
         ttl: Duration,
     ) -> Result<bool> {
         let mut cmd = redis::cmd("LOCK");
-        cmd.arg("EXTEND").arg(name.as_ref()).arg(owner.as_ref()).arg(token).arg(ms(ttl));
+        cmd.arg("EXTEND")
+            .arg(name.as_ref())
+            .arg(owner.as_ref())
+            .arg(token)
+            .arg(ms(ttl));
         reply::flag(&self.raw(&cmd).await?)
     }
 
@@ -115,7 +130,10 @@ impl Client {
         lock: Option<&[u8]>,
     ) -> Result<()> {
         let mut cmd = redis::cmd("FENCE");
-        cmd.arg("SET").arg(key.as_ref()).arg(token).arg(value.as_ref());
+        cmd.arg("SET")
+            .arg(key.as_ref())
+            .arg(token)
+            .arg(value.as_ref());
         if let Some(l) = lock {
             cmd.arg("LOCK").arg(l);
         }
@@ -139,7 +157,12 @@ impl Client {
         cost: u64,
     ) -> Result<BucketReply> {
         let mut cmd = redis::cmd("TOKENBUCKET");
-        cmd.arg(key.as_ref()).arg(capacity).arg(refill).arg(ms(period)).arg("COST").arg(cost);
+        cmd.arg(key.as_ref())
+            .arg(capacity)
+            .arg(refill)
+            .arg(ms(period))
+            .arg("COST")
+            .arg(cost);
         reply::bucket(&self.raw(&cmd).await?)
     }
 
@@ -152,7 +175,10 @@ impl Client {
         lease: Option<Duration>,
     ) -> Result<Begin> {
         let mut cmd = redis::cmd("IDEMP");
-        cmd.arg("BEGIN").arg(key.as_ref()).arg(fingerprint.as_ref()).arg(ms(ttl));
+        cmd.arg("BEGIN")
+            .arg(key.as_ref())
+            .arg(fingerprint.as_ref())
+            .arg(ms(ttl));
         if let Some(l) = lease {
             cmd.arg("LEASE").arg(ms(l));
         }
@@ -160,9 +186,17 @@ impl Client {
     }
 
     /// `IDEMP COMPLETE`: stores the response; `Error::Stale` if the claim was taken over.
-    pub async fn idemp_complete(&self, key: impl AsRef<[u8]>, token: u64, response: impl AsRef<[u8]>) -> Result<()> {
+    pub async fn idemp_complete(
+        &self,
+        key: impl AsRef<[u8]>,
+        token: u64,
+        response: impl AsRef<[u8]>,
+    ) -> Result<()> {
         let mut cmd = redis::cmd("IDEMP");
-        cmd.arg("COMPLETE").arg(key.as_ref()).arg(token).arg(response.as_ref());
+        cmd.arg("COMPLETE")
+            .arg(key.as_ref())
+            .arg(token)
+            .arg(response.as_ref());
         reply::ok(&self.raw(&cmd).await?)
     }
 

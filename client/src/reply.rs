@@ -70,7 +70,10 @@ fn unexpected(what: &str, v: &Value) -> Error {
 /// Surfaces an error nested in a reply (RESP3 or inside an array) as our error.
 fn check(v: &Value) -> Result<()> {
     match v {
-        Value::ServerError(e) => Err(from_code(e.code(), e.details().unwrap_or_default().to_string())),
+        Value::ServerError(e) => Err(from_code(
+            e.code(),
+            e.details().unwrap_or_default().to_string(),
+        )),
         _ => Ok(()),
     }
 }
@@ -150,7 +153,10 @@ fn array<'a>(what: &str, v: &'a Value) -> Result<&'a [Value]> {
 fn pairs(what: &str, v: &Value) -> Result<Vec<(Vec<u8>, Value)>> {
     check(v)?;
     match v {
-        Value::Map(kvs) => kvs.iter().map(|(k, v)| Ok((bytes(k)?, v.clone()))).collect(),
+        Value::Map(kvs) => kvs
+            .iter()
+            .map(|(k, v)| Ok((bytes(k)?, v.clone())))
+            .collect(),
         Value::Array(items) if items.len() % 2 == 0 => items
             .chunks_exact(2)
             .map(|kv| Ok((bytes(&kv[0])?, kv[1].clone())))
@@ -175,8 +181,16 @@ pub fn lock_info(v: &Value) -> Result<Option<LockInfo>> {
         }
     }
     match (owner, token, ttl, waiters) {
-        (Some(owner), Some(token), Some(ttl), Some(waiters)) => Ok(Some(LockInfo { owner, token, ttl, waiters })),
-        _ => Err(unexpected("LOCK INFO with owner, token, ttl-ms, waiters", v)),
+        (Some(owner), Some(token), Some(ttl), Some(waiters)) => Ok(Some(LockInfo {
+            owner,
+            token,
+            ttl,
+            waiters,
+        })),
+        _ => Err(unexpected(
+            "LOCK INFO with owner, token, ttl-ms, waiters",
+            v,
+        )),
     }
 }
 
@@ -188,7 +202,11 @@ pub fn fence_get(v: &Value) -> Result<Option<FenceValue>> {
     match array("FENCE GET pair", v)? {
         [token, value] => Ok(Some(FenceValue {
             token: uint(token)?,
-            value: if matches!(value, Value::Nil) { None } else { Some(bytes(value)?) },
+            value: if matches!(value, Value::Nil) {
+                None
+            } else {
+                Some(bytes(value)?)
+            },
         })),
         _ => Err(unexpected("FENCE GET pair", v)),
     }
@@ -223,7 +241,9 @@ fn status_pair<'a>(what: &str, v: &'a Value) -> Result<(Vec<u8>, &'a Value)> {
 pub fn begin(v: &Value) -> Result<Begin> {
     let (status, payload) = status_pair("IDEMP BEGIN pair", v)?;
     match status.as_slice() {
-        b"started" => token_opt(payload)?.map(Begin::Started).ok_or_else(|| unexpected("started token", v)),
+        b"started" => token_opt(payload)?
+            .map(Begin::Started)
+            .ok_or_else(|| unexpected("started token", v)),
         b"pending" => Ok(Begin::Pending(millis(payload)?)),
         b"done" => Ok(Begin::Done(bytes(payload)?)),
         _ => Err(unexpected("IDEMP BEGIN status", v)),
@@ -273,10 +293,21 @@ mod tests {
     #[test]
     fn lock_info_resp2_and_resp3() {
         let flat = Value::Array(vec![
-            bulk("owner"), bulk("me"), bulk("token"), Value::Int(42),
-            bulk("ttl-ms"), Value::Int(900), bulk("waiters"), Value::Int(2),
+            bulk("owner"),
+            bulk("me"),
+            bulk("token"),
+            Value::Int(42),
+            bulk("ttl-ms"),
+            Value::Int(900),
+            bulk("waiters"),
+            Value::Int(2),
         ]);
-        let want = LockInfo { owner: b"me".to_vec(), token: 42, ttl: Duration::from_millis(900), waiters: 2 };
+        let want = LockInfo {
+            owner: b"me".to_vec(),
+            token: 42,
+            ttl: Duration::from_millis(900),
+            waiters: 2,
+        };
         assert_eq!(lock_info(&flat).ok(), Some(Some(want.clone())));
         let map = Value::Map(vec![
             (Value::SimpleString("waiters".into()), Value::Int(2)),
@@ -292,16 +323,34 @@ mod tests {
     #[test]
     fn fence_values() {
         let v = Value::Array(vec![Value::Int(9), bulk("x")]);
-        assert_eq!(fence_get(&v).ok(), Some(Some(FenceValue { token: 9, value: Some(b"x".to_vec()) })));
+        assert_eq!(
+            fence_get(&v).ok(),
+            Some(Some(FenceValue {
+                token: 9,
+                value: Some(b"x".to_vec())
+            }))
+        );
         let v = Value::Array(vec![Value::Int(9), Value::Nil]);
-        assert_eq!(fence_get(&v).ok(), Some(Some(FenceValue { token: 9, value: None })));
+        assert_eq!(
+            fence_get(&v).ok(),
+            Some(Some(FenceValue {
+                token: 9,
+                value: None
+            }))
+        );
         assert_eq!(fence_get(&Value::Nil).ok(), Some(None));
         assert!(fence_get(&Value::Array(vec![Value::Int(9)])).is_err());
     }
 
     #[test]
     fn bucket_allowed_and_refused() {
-        let v = Value::Array(vec![Value::Int(0), Value::Int(10), Value::Int(9), Value::Int(-1), Value::Int(100)]);
+        let v = Value::Array(vec![
+            Value::Int(0),
+            Value::Int(10),
+            Value::Int(9),
+            Value::Int(-1),
+            Value::Int(100),
+        ]);
         let r = bucket(&v).ok();
         assert_eq!(
             r,
@@ -313,9 +362,18 @@ mod tests {
                 reset_after: Duration::from_millis(100)
             })
         );
-        let v = Value::Array(vec![Value::Int(1), Value::Int(10), Value::Int(0), Value::Int(250), Value::Int(1000)]);
+        let v = Value::Array(vec![
+            Value::Int(1),
+            Value::Int(10),
+            Value::Int(0),
+            Value::Int(250),
+            Value::Int(1000),
+        ]);
         let r = bucket(&v).ok();
-        assert_eq!(r.as_ref().map(|r| (r.allowed, r.retry_after)), Some((false, Some(Duration::from_millis(250)))));
+        assert_eq!(
+            r.as_ref().map(|r| (r.allowed, r.retry_after)),
+            Some((false, Some(Duration::from_millis(250))))
+        );
         assert!(bucket(&Value::Array(vec![Value::Int(0)])).is_err());
     }
 
@@ -324,7 +382,10 @@ mod tests {
         let v = Value::Array(vec![bulk("started"), Value::Int(5)]);
         assert_eq!(begin(&v).ok(), Some(Begin::Started(5)));
         let v = Value::Array(vec![bulk("pending"), Value::Int(1200)]);
-        assert_eq!(begin(&v).ok(), Some(Begin::Pending(Duration::from_millis(1200))));
+        assert_eq!(
+            begin(&v).ok(),
+            Some(Begin::Pending(Duration::from_millis(1200)))
+        );
         let v = Value::Array(vec![Value::SimpleString("done".into()), bulk("resp")]);
         assert_eq!(begin(&v).ok(), Some(Begin::Done(b"resp".to_vec())));
         assert!(begin(&Value::Array(vec![bulk("weird"), Value::Int(1)])).is_err());
@@ -334,15 +395,23 @@ mod tests {
     fn idemp_get_states() {
         assert_eq!(idemp_get(&Value::Nil).ok(), Some(None));
         let v = Value::Array(vec![bulk("done"), bulk("r")]);
-        assert_eq!(idemp_get(&v).ok(), Some(Some(IdempStatus::Done(b"r".to_vec()))));
+        assert_eq!(
+            idemp_get(&v).ok(),
+            Some(Some(IdempStatus::Done(b"r".to_vec())))
+        );
         let v = Value::Array(vec![bulk("pending"), Value::Int(10)]);
-        assert_eq!(idemp_get(&v).ok(), Some(Some(IdempStatus::Pending(Duration::from_millis(10)))));
+        assert_eq!(
+            idemp_get(&v).ok(),
+            Some(Some(IdempStatus::Pending(Duration::from_millis(10))))
+        );
     }
 
     #[test]
     fn nested_server_error_surfaces() {
         // ServerError is not nameable outside redis-rs, so build one through its parser.
         let v = redis::parse_redis_value(b"*2\r\n-STALE f token 1 < 2\r\n$1\r\nv\r\n");
-        assert!(matches!(v.map(|v| fence_get(&v)), Ok(Err(Error::Stale(ref d))) if d == "f token 1 < 2"));
+        assert!(
+            matches!(v.map(|v| fence_get(&v)), Ok(Err(Error::Stale(ref d))) if d == "f token 1 < 2")
+        );
     }
 }

@@ -21,14 +21,21 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         // Sized to ride out a leader election (about a second) without stampeding.
-        Backoff { initial: Duration::from_millis(25), max: Duration::from_secs(1), max_attempts: 10 }
+        Backoff {
+            initial: Duration::from_millis(25),
+            max: Duration::from_secs(1),
+            max_attempts: 10,
+        }
     }
 }
 
 impl Backoff {
     /// Sleep before retry number `n` (0-based): uniform in [0, min(max, initial * 2^n)].
     pub fn delay(&self, n: u32) -> Duration {
-        let ceiling = self.initial.saturating_mul(1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX)).min(self.max);
+        let ceiling = self
+            .initial
+            .saturating_mul(1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX))
+            .min(self.max);
         // Full jitter spreads clients that failed together, so they don't return together.
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(rand::rng().random_range(0..=nanos))
@@ -65,12 +72,20 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn fast() -> Backoff {
-        Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(2), max_attempts: 4 }
+        Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            max_attempts: 4,
+        }
     }
 
     #[test]
     fn delay_is_capped() {
-        let b = Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(50), max_attempts: 3 };
+        let b = Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            max_attempts: 3,
+        };
         for n in 0..40 {
             assert!(b.delay(n) <= Duration::from_millis(50));
         }

@@ -87,7 +87,10 @@ impl Config {
             ));
         }
         if self.raft_port.is_none() && self.port > u16::MAX - 10_000 {
-            return Err("--port is too high for the default --raft-port (port + 10000): give --raft-port".into());
+            return Err(
+                "--port is too high for the default --raft-port (port + 10000): give --raft-port"
+                    .into(),
+            );
         }
         if self.max_value_bytes > self.max_bulk_bytes {
             return Err("--max-value-bytes must not exceed --max-bulk-bytes".into());

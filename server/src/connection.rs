@@ -22,7 +22,11 @@ use crate::server::{ClientInfo, ServerCtx};
 /// complete (back-pressure instead of unbounded queues).
 const MAX_IN_FLIGHT: usize = 1024;
 /// Before AUTH, frames are small: nobody unauthenticated gets to make us buffer much.
-const PRE_AUTH_LIMITS: FrameLimits = FrameLimits { max_bulk: 4096, max_args: 16, max_frame: 16 * 1024 };
+const PRE_AUTH_LIMITS: FrameLimits = FrameLimits {
+    max_bulk: 4096,
+    max_args: 16,
+    max_frame: 16 * 1024,
+};
 
 /// Per-connection state that commands may change.
 pub struct ConnState {
@@ -38,7 +42,9 @@ type Pending = BoxFuture<'static, (Proto, Reply, bool)>;
 
 /// Tells a client over the connection cap why it is being hung up on.
 pub async fn refuse(mut stream: TcpStream) {
-    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+    let _ = stream
+        .write_all(b"-ERR max number of clients reached\r\n")
+        .await;
 }
 
 pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
@@ -46,16 +52,32 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
     let id = ctx.new_client_id();
     ctx.clients.insert(
         id,
-        ClientInfo { addr, name: None, lib_name: None, lib_ver: None, since: Instant::now(), resp: 2 },
+        ClientInfo {
+            addr,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            since: Instant::now(),
+            resp: 2,
+        },
     );
-    let mut state = ConnState { id, addr, proto: Proto::Resp2, authed: ctx.config.requirepass.is_none() };
+    let mut state = ConnState {
+        id,
+        addr,
+        proto: Proto::Resp2,
+        authed: ctx.config.requirepass.is_none(),
+    };
     if let Err(e) = run(stream, &mut state, &ctx).await {
         tracing::debug!(client = id, error = %e, "connection ended with an error");
     }
     ctx.clients.remove(&id);
 }
 
-async fn run(stream: TcpStream, state: &mut ConnState, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
+async fn run(
+    stream: TcpStream,
+    state: &mut ConnState,
+    ctx: &Arc<ServerCtx>,
+) -> std::io::Result<()> {
     let (mut rd, mut wr) = stream.into_split();
     let full_limits = FrameLimits {
         max_bulk: ctx.config.max_bulk_bytes,
@@ -69,7 +91,11 @@ async fn run(stream: TcpStream, state: &mut ConnState, ctx: &Arc<ServerCtx>) -> 
     loop {
         // Cut every complete command out of the buffer and start it.
         while !closing && pending.len() < MAX_IN_FLIGHT {
-            let limits = if state.authed { full_limits } else { PRE_AUTH_LIMITS };
+            let limits = if state.authed {
+                full_limits
+            } else {
+                PRE_AUTH_LIMITS
+            };
             match frame::next_command(&mut inbuf, &limits) {
                 Ok(None) => break,
                 Ok(Some(args)) => {

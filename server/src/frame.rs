@@ -22,7 +22,10 @@ fn perr(msg: impl Into<String>) -> ProtocolError {
 }
 
 /// Takes the next complete command off `buf`, if there is one.
-pub fn next_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+pub fn next_command(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     loop {
         match buf.first() {
             None => return Ok(None),
@@ -32,8 +35,8 @@ pub fn next_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<V
         if !check_headers(buf, limits)? {
             return Ok(None);
         }
-        let Some((frame, _, _)) =
-            redis_protocol::resp2::decode::decode_bytes_mut(buf).map_err(|e| perr(e.details().to_string()))?
+        let Some((frame, _, _)) = redis_protocol::resp2::decode::decode_bytes_mut(buf)
+            .map_err(|e| perr(e.details().to_string()))?
         else {
             return Ok(None);
         };
@@ -45,7 +48,9 @@ pub fn next_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<V
                 for item in items {
                     match item {
                         BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => args.push(b),
-                        other => return Err(perr(format!("expected '$', got '{}'", kind_char(&other)))),
+                        other => {
+                            return Err(perr(format!("expected '$', got '{}'", kind_char(&other))))
+                        }
                     }
                 }
                 return Ok(Some(args));
@@ -104,7 +109,11 @@ fn read_len(buf: &[u8], at: usize, what: &str) -> Result<Option<(i64, usize)>, P
     const MAX_HEADER: usize = 24;
     let window = &buf[at + 1..buf.len().min(at + 1 + MAX_HEADER)];
     let Some(cr) = window.iter().position(|&b| b == b'\r') else {
-        return if window.len() >= MAX_HEADER { Err(perr(what.to_string())) } else { Ok(None) };
+        return if window.len() >= MAX_HEADER {
+            Err(perr(what.to_string()))
+        } else {
+            Ok(None)
+        };
     };
     if window.get(cr + 1).is_none() {
         return Ok(None);
@@ -112,12 +121,18 @@ fn read_len(buf: &[u8], at: usize, what: &str) -> Result<Option<(i64, usize)>, P
     if window[cr + 1] != b'\n' {
         return Err(perr(what.to_string()));
     }
-    let n = std::str::from_utf8(&window[..cr]).ok().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| perr(what.to_string()))?;
+    let n = std::str::from_utf8(&window[..cr])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| perr(what.to_string()))?;
     Ok(Some((n, at + 1 + cr + 2)))
 }
 
 /// Telnet-style commands: one line of space-separated words.
-fn inline_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn inline_command(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > limits.max_bulk.min(64 * 1024) {
             return Err(perr("too big inline request"));
@@ -144,7 +159,11 @@ fn inline_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Vec
 mod tests {
     use super::*;
 
-    const L: FrameLimits = FrameLimits { max_bulk: 1024, max_args: 16, max_frame: 4096 };
+    const L: FrameLimits = FrameLimits {
+        max_bulk: 1024,
+        max_args: 16,
+        max_frame: 4096,
+    };
 
     fn take(input: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         let mut b = BytesMut::from(input);
@@ -153,7 +172,10 @@ mod tests {
 
     #[test]
     fn complete_partial_and_pipelined() {
-        assert_eq!(take(b"*1\r\n$4\r\nPING\r\n").ok().flatten(), Some(vec![Bytes::from("PING")]));
+        assert_eq!(
+            take(b"*1\r\n$4\r\nPING\r\n").ok().flatten(),
+            Some(vec![Bytes::from("PING")])
+        );
         assert_eq!(take(b"*2\r\n$4\r\nECHO\r\n$3\r\nab").ok().flatten(), None);
         let mut b = BytesMut::from(&b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\nPING\r\n"[..]);
         for _ in 0..3 {

@@ -43,6 +43,9 @@ pub struct Node {
     pub waiters: Arc<Waiters>,
     deadlines: watch::Receiver<Deadlines>,
     committed: Arc<AtomicU64>,
+    /// Held for the node's lifetime: a second process on the same data dir would
+    /// corrupt the log.
+    _data_lock: std::fs::File,
     /// Highest stamp this node has issued: stamps never go backwards.
     last_stamp: AtomicU64,
 }
@@ -70,9 +73,13 @@ impl Node {
     /// Opens storage under the data dir, starts Raft, and forms a single-node cluster
     /// when this node has never been part of one.
     pub async fn start(cfg: &Config) -> anyhow::Result<Arc<Node>> {
+        let data_lock = lock_data_dir(&cfg.data_dir)?;
         let waiters = Arc::new(Waiters::default());
         let (dl_tx, dl_rx) = watch::channel(Deadlines::default());
-        let observer = Arc::new(Observer { waiters: waiters.clone(), deadlines: dl_tx });
+        let observer = Arc::new(Observer {
+            waiters: waiters.clone(),
+            deadlines: dl_tx,
+        });
         let log = LogStore::open(&cfg.data_dir.join("log"))?;
         let committed = log.committed_handle();
         let sm = StateMachineStore::open(&cfg.data_dir.join("sm"), observer)?;
@@ -86,7 +93,14 @@ impl Node {
             ..Default::default()
         }
         .validate()?;
-        let raft = Raft::new(cfg.node_id, Arc::new(raft_config), NetworkFactory::new(), log, sm.clone()).await?;
+        let raft = Raft::new(
+            cfg.node_id,
+            Arc::new(raft_config),
+            NetworkFactory::new(),
+            log,
+            sm.clone(),
+        )
+        .await?;
         let node = Arc::new(Node {
             id: cfg.node_id,
             raft,
@@ -94,13 +108,17 @@ impl Node {
             waiters,
             deadlines: dl_rx,
             committed,
+            _data_lock: data_lock,
             last_stamp: AtomicU64::new(0),
         });
         if !node.raft.is_initialized().await? {
             let mut members = BTreeMap::new();
             members.insert(
                 cfg.node_id,
-                PeerNode { raft_addr: cfg.raft_addr(), resp_addr: cfg.resp_addr() },
+                PeerNode {
+                    raft_addr: cfg.raft_addr(),
+                    resp_addr: cfg.resp_addr(),
+                },
             );
             tracing::info!(node_id = cfg.node_id, "forming a single-node cluster");
             node.raft.initialize(members).await?;
@@ -112,7 +130,10 @@ impl Node {
     /// The leader's time for a new entry: wall clock, but never behind anything applied
     /// or stamped before (so time is monotonic across restarts and leader changes).
     pub fn stamp(&self) -> Millis {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let floor = self.sm.read().sm.now();
         let s = wall.max(floor);
         self.last_stamp.fetch_max(s, Ordering::SeqCst).max(s)
@@ -120,7 +141,10 @@ impl Node {
 
     /// Proposes `op` and returns what the state machine answered once it applied.
     pub async fn write(&self, op: Op) -> Result<Response, NodeError> {
-        let req = Request { time: self.stamp(), op };
+        let req = Request {
+            time: self.stamp(),
+            op,
+        };
         match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(req)).await {
             Err(_) => Err(NodeError::Uncertain("timed out waiting for commit".into())),
             Ok(Ok(resp)) => Ok(resp.data),
@@ -139,9 +163,16 @@ impl Node {
 
     /// Runs `f` on the state machine after ReadIndex confirms this node leads and has
     /// applied everything committed before the read began.
-    pub async fn read<R>(&self, f: impl FnOnce(&StateMachine, Millis) -> R) -> Result<R, NodeError> {
+    pub async fn read<R>(
+        &self,
+        f: impl FnOnce(&StateMachine, Millis) -> R,
+    ) -> Result<R, NodeError> {
         match tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable()).await {
-            Err(_) => return Err(NodeError::ClusterDown("read could not confirm leadership in time".into())),
+            Err(_) => {
+                return Err(NodeError::ClusterDown(
+                    "read could not confirm leadership in time".into(),
+                ))
+            }
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => {
                 return Err(NodeError::ClusterDown("not the leader".into()))
             }
@@ -170,6 +201,23 @@ impl Node {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
+    }
+}
+
+/// Takes an exclusive lock on `<data-dir>/LOCK`, or fails if another process has it.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(e) => anyhow::bail!(
+            "data dir {} is in use by another fencepost process ({e})",
+            dir.display()
+        ),
     }
 }
 

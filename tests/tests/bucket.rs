@@ -29,7 +29,10 @@ fn cli_five(out: &str) -> [i64; 5] {
     assert_eq!(l.len(), 5, "{out:?}");
     let mut v = [0i64; 5];
     for i in 0..5 {
-        assert!(l[i].starts_with(&format!("{}) (integer) ", i + 1)), "{out:?}");
+        assert!(
+            l[i].starts_with(&format!("{}) (integer) ", i + 1)),
+            "{out:?}"
+        );
         v[i] = cli_int(l[i]);
     }
     v
@@ -51,9 +54,15 @@ fn five_field_reply_and_starts_full() {
     );
     // A peek at a new bucket: full, nothing taken, full now (reset 0).
     let mut c = s.conn();
-    assert_eq!(tb(&mut c, &[&uniq("tbp"), "7", "1", "1000", "COST", "0"]), [0, 7, 7, -1, 0]);
+    assert_eq!(
+        tb(&mut c, &[&uniq("tbp"), "7", "1", "1000", "COST", "0"]),
+        [0, 7, 7, -1, 0]
+    );
     let mut c3 = s.conn3();
-    assert_eq!(tb(&mut c3, &[&uniq("tbp3"), "7", "1", "1000", "COST", "0"]), [0, 7, 7, -1, 0]);
+    assert_eq!(
+        tb(&mut c3, &[&uniq("tbp3"), "7", "1", "1000", "COST", "0"]),
+        [0, 7, 7, -1, 0]
+    );
 }
 
 #[test]
@@ -67,7 +76,10 @@ fn drains_then_refuses_with_retry_after() {
         let r = tb(&mut c, &[&k, p[0], p[1], p[2]]);
         assert_eq!(r[..4], [0, 5, want, -1], "{r:?}");
         let missing = 5 - want;
-        assert!(r[4] <= missing * 1_000_000 && r[4] > missing * 1_000_000 - 10_000, "reset-after {r:?}");
+        assert!(
+            r[4] <= missing * 1_000_000 && r[4] > missing * 1_000_000 - 10_000,
+            "reset-after {r:?}"
+        );
     }
     let r = tb(&mut c, &[&k, p[0], p[1], p[2]]);
     assert_eq!(r[..3], [1, 5, 0], "{r:?}");
@@ -99,12 +111,18 @@ fn cost_takes_n_and_cost_zero_peeks() {
     // More than is there: refused, nothing taken, retry-after ~ the time for one more token.
     let r = tb(&mut c, &[&k, p[0], p[1], p[2], "COST", "8"]);
     assert_eq!(r[..3], [1, 10, 7], "{r:?}");
-    assert!(r[3] > 990_000 && r[3] <= 1_000_000, "retry-after for 1 missing token: {r:?}");
+    assert!(
+        r[3] > 990_000 && r[3] <= 1_000_000,
+        "retry-after for 1 missing token: {r:?}"
+    );
     let r = tb(&mut c, &[&k, p[0], p[1], p[2], "COST", "7"]);
     assert_eq!(r[..4], [0, 10, 0, -1], "{r:?}");
     // Exactly capacity is allowed on a full bucket.
     let k2 = uniq("cost-cap");
-    assert_eq!(tb(&mut c, &[&k2, "4", "4", "1000", "COST", "4"])[..4], [0, 4, 0, -1]);
+    assert_eq!(
+        tb(&mut c, &[&k2, "4", "4", "1000", "COST", "4"])[..4],
+        [0, 4, 0, -1]
+    );
     // Through redis-cli (RESP3) too.
     let k3 = uniq("cost3");
     let v = cli_five(&s.cli3(&["TOKENBUCKET", &k3, "10", "1", "1000000", "COST", "10"]));
@@ -124,7 +142,10 @@ fn cost_above_capacity_is_err() {
     let out = s.cli(&["TOKENBUCKET", &k, "10", "1", "1000", "COST", "11"]);
     assert!(out.starts_with("(error) ERR "), "{out:?}");
     // The bucket was not touched: still full.
-    assert_eq!(tb(&mut c, &[&k, "10", "1", "1000", "COST", "0"]), [0, 10, 10, -1, 0]);
+    assert_eq!(
+        tb(&mut c, &[&k, "10", "1", "1000", "COST", "0"]),
+        [0, 10, 10, -1, 0]
+    );
 }
 
 #[test]
@@ -145,12 +166,20 @@ fn refill_is_smooth() {
     let lo = (before - 100) * 100 / 2000 - 3;
     let hi = after * 100 / 2000 + 3;
     assert_eq!(r[..2], [0, 100], "{r:?}");
-    assert!(r[2] >= lo && r[2] <= hi, "after ~{before} ms of a 100/2000ms refill: remaining {} not in [{lo}, {hi}]", r[2]);
+    assert!(
+        r[2] >= lo && r[2] <= hi,
+        "after ~{before} ms of a 100/2000ms refill: remaining {} not in [{lo}, {hi}]",
+        r[2]
+    );
     assert!(r[2] > 20 && r[2] < 90, "no step refill: {r:?}");
     assert_eq!(r[3], -1);
     let reset_hi = 2000 - (before - 100) + 60;
     let reset_lo = 2000 - after - 60;
-    assert!(r[4] >= reset_lo && r[4] <= reset_hi, "reset-after {} not in [{reset_lo}, {reset_hi}]", r[4]);
+    assert!(
+        r[4] >= reset_lo && r[4] <= reset_hi,
+        "reset-after {} not in [{reset_lo}, {reset_hi}]",
+        r[4]
+    );
     // It never grows past capacity.
     let full = wait_until(Duration::from_secs(5), "bucket full again", || {
         let r = tb(&mut c, &[&k, "100", "100", "2000", "COST", "0"]);
@@ -158,7 +187,10 @@ fn refill_is_smooth() {
     });
     assert_eq!(full, [0, 100, 100, -1, 0]);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(tb(&mut c, &[&k, "100", "100", "2000", "COST", "0"]), [0, 100, 100, -1, 0]);
+    assert_eq!(
+        tb(&mut c, &[&k, "100", "100", "2000", "COST", "0"]),
+        [0, 100, 100, -1, 0]
+    );
 }
 
 #[test]
@@ -172,7 +204,10 @@ fn retry_after_is_honest() {
     let r = tb(&mut c, &[&k, "10", "10", "10000"]);
     let refused = Instant::now();
     assert_eq!(r[..3], [1, 10, 0], "{r:?}");
-    assert!(r[3] > 800 && r[3] <= 1000, "retry-after for one token at 1/s: {r:?}");
+    assert!(
+        r[3] > 800 && r[3] <= 1000,
+        "retry-after for one token at 1/s: {r:?}"
+    );
     assert!(r[4] > 9_500 && r[4] <= 10_000, "reset-after: {r:?}");
     let retry = r[3];
     let allowed = wait_until(Duration::from_secs(5), "a token to come back", || {
@@ -181,7 +216,10 @@ fn retry_after_is_honest() {
     });
     let waited = refused.elapsed().as_millis() as i64;
     assert_eq!(allowed[..4], [0, 10, 0, -1], "{allowed:?}");
-    assert!(waited >= retry - 100 && waited <= retry + 400, "allowed after {waited} ms, retry-after said {retry}");
+    assert!(
+        waited >= retry - 100 && waited <= retry + 400,
+        "allowed after {waited} ms, retry-after said {retry}"
+    );
 }
 
 #[test]
@@ -189,11 +227,17 @@ fn parameters_may_change_and_level_is_clamped() {
     let s = TestServer::start();
     let mut c = s.conn();
     let k = uniq("clamp");
-    assert_eq!(tb(&mut c, &[&k, "10", "1", "1000000", "COST", "2"])[..4], [0, 10, 8, -1]);
+    assert_eq!(
+        tb(&mut c, &[&k, "10", "1", "1000000", "COST", "2"])[..4],
+        [0, 10, 8, -1]
+    );
     // Capacity lowered to 5: the level (8) is clamped to 5, then one is taken.
     assert_eq!(tb(&mut c, &[&k, "5", "1", "1000000"])[..4], [0, 5, 4, -1]);
     // Raised again: the level stays where it was, it is not refilled.
-    assert_eq!(tb(&mut c, &[&k, "10", "1", "1000000", "COST", "0"])[..4], [0, 10, 4, -1]);
+    assert_eq!(
+        tb(&mut c, &[&k, "10", "1", "1000000", "COST", "0"])[..4],
+        [0, 10, 4, -1]
+    );
     // A faster refill applies from now on.
     let r = tb(&mut c, &[&k, "10", "1000", "1000", "COST", "0"]);
     assert_eq!(r[..2], [0, 10]);
@@ -208,11 +252,31 @@ fn bucket_through_the_redis_crate() {
     for client in [s.redis_client(), s.redis_client3()] {
         let mut con = client.get_connection().expect("connect");
         let k = uniq("tbrc");
-        let v: Vec<i64> = redis::cmd("TOKENBUCKET").arg(&k).arg(3).arg(3).arg(60_000).query(&mut con).expect("tb");
+        let v: Vec<i64> = redis::cmd("TOKENBUCKET")
+            .arg(&k)
+            .arg(3)
+            .arg(3)
+            .arg(60_000)
+            .query(&mut con)
+            .expect("tb");
         assert_eq!(v, vec![0, 3, 2, -1, 20_000]);
-        let v: Vec<i64> = redis::cmd("TOKENBUCKET").arg(&k).arg(3).arg(3).arg(60_000).arg("COST").arg(2).query(&mut con).expect("tb");
+        let v: Vec<i64> = redis::cmd("TOKENBUCKET")
+            .arg(&k)
+            .arg(3)
+            .arg(3)
+            .arg(60_000)
+            .arg("COST")
+            .arg(2)
+            .query(&mut con)
+            .expect("tb");
         assert_eq!(v[..4], [0, 3, 0, -1]);
-        let v: Vec<i64> = redis::cmd("TOKENBUCKET").arg(&k).arg(3).arg(3).arg(60_000).query(&mut con).expect("tb");
+        let v: Vec<i64> = redis::cmd("TOKENBUCKET")
+            .arg(&k)
+            .arg(3)
+            .arg(3)
+            .arg(60_000)
+            .query(&mut con)
+            .expect("tb");
         assert_eq!(v[..3], [1, 3, 0]);
         assert!(v[3] > 0 && v[3] <= 20_000);
     }
@@ -241,6 +305,10 @@ fn bad_arguments_are_err_and_keep_the_connection() {
     for args in cases {
         let r = c.cmd(args);
         assert!(r.is_err_with("ERR "), "{args:?} -> {r:?}, want -ERR");
-        assert_eq!(c.cmd(&["PING"]), simple("PONG"), "connection unusable after {args:?}");
+        assert_eq!(
+            c.cmd(&["PING"]),
+            simple("PONG"),
+            "connection unusable after {args:?}"
+        );
     }
 }

@@ -28,11 +28,16 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
                 Err(e) => Reply::err(format!("ERR {e}")),
             }
         }),
-        "INFO" | "SNAPSHOT" => Dispatched::Now(arity(&format!("raft|{}", args::show(sub).to_lowercase()))),
+        "INFO" | "SNAPSHOT" => {
+            Dispatched::Now(arity(&format!("raft|{}", args::show(sub).to_lowercase())))
+        }
         "ADD" | "REMOVE" | "TRANSFER" => Dispatched::Now(Reply::err(
             "ERR membership changes need the peer transport, which this build does not have yet",
         )),
-        _ => Dispatched::Now(Reply::err(format!("ERR unknown subcommand '{}' for 'raft'", args::show(sub)))),
+        _ => Dispatched::Now(Reply::err(format!(
+            "ERR unknown subcommand '{}' for 'raft'",
+            args::show(sub)
+        ))),
     }
 }
 
@@ -62,7 +67,12 @@ fn info(node: &Node) -> Reply {
         ("node-id", Reply::Int(m.id as i64)),
         ("role", Reply::text(role_name(m.state))),
         ("term", Reply::Int(m.current_term as i64)),
-        ("leader-id", m.current_leader.map(|l| Reply::Int(l as i64)).unwrap_or(Reply::Nil)),
+        (
+            "leader-id",
+            m.current_leader
+                .map(|l| Reply::Int(l as i64))
+                .unwrap_or(Reply::Nil),
+        ),
         ("leader-addr", leader_addr),
         ("commit-index", Reply::Int(node.committed_index() as i64)),
         ("applied-index", idx(m.last_applied.map(|l| l.index))),

@@ -37,7 +37,9 @@ pub fn uint(b: &[u8]) -> Result<u64, Reply> {
 pub fn positive_ms(b: &[u8], what: &str) -> Result<u64, Reply> {
     let v = uint(b)?;
     if v == 0 || v > MAX_DURATION_MS {
-        return Err(Reply::err(format!("ERR invalid {what}: must be 1..={MAX_DURATION_MS} ms")));
+        return Err(Reply::err(format!(
+            "ERR invalid {what}: must be 1..={MAX_DURATION_MS} ms"
+        )));
     }
     Ok(v)
 }
@@ -46,7 +48,9 @@ pub fn positive_ms(b: &[u8], what: &str) -> Result<u64, Reply> {
 pub fn ms(b: &[u8], what: &str) -> Result<u64, Reply> {
     let v = uint(b)?;
     if v > MAX_DURATION_MS {
-        return Err(Reply::err(format!("ERR invalid {what}: must be 0..={MAX_DURATION_MS} ms")));
+        return Err(Reply::err(format!(
+            "ERR invalid {what}: must be 0..={MAX_DURATION_MS} ms"
+        )));
     }
     Ok(v)
 }
@@ -59,7 +63,9 @@ pub fn token(b: &[u8]) -> Result<u64, Reply> {
 /// A lock name, fence key, bucket key, idempotency key or owner.
 pub fn name(b: &Bytes, what: &str) -> Result<Bytes, Reply> {
     if b.is_empty() || b.len() > MAX_NAME_BYTES {
-        return Err(Reply::err(format!("ERR {what} must be 1..={MAX_NAME_BYTES} bytes")));
+        return Err(Reply::err(format!(
+            "ERR {what} must be 1..={MAX_NAME_BYTES} bytes"
+        )));
     }
     Ok(b.clone())
 }
@@ -67,7 +73,10 @@ pub fn name(b: &Bytes, what: &str) -> Result<Bytes, Reply> {
 /// A stored value (FENCE value, IDEMP response), capped by --max-value-bytes.
 pub fn value(b: &Bytes, max: usize) -> Result<Bytes, Reply> {
     if b.len() > max {
-        return Err(Reply::err(format!("ERR value is {} bytes; the limit is {max} (--max-value-bytes)", b.len())));
+        return Err(Reply::err(format!(
+            "ERR value is {} bytes; the limit is {max} (--max-value-bytes)",
+            b.len()
+        )));
     }
     Ok(b.clone())
 }

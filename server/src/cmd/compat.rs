@@ -63,7 +63,11 @@ pub fn dispatch(name: &str, a: &[Bytes], conn: &mut ConnState, ctx: &Arc<ServerC
         "DBSIZE" => now(arity("dbsize")),
         "CLUSTER" => now(cluster(a, ctx)),
         _ => {
-            let shown: Vec<String> = a.iter().take(8).map(|x| format!("'{}'", args::show(x))).collect();
+            let shown: Vec<String> = a
+                .iter()
+                .take(8)
+                .map(|x| format!("'{}'", args::show(x)))
+                .collect();
             now(Reply::err(format!(
                 "ERR unknown command '{}', with args beginning with: {}",
                 name.to_lowercase(),
@@ -83,7 +87,9 @@ fn check_password(ctx: &ServerCtx, user: Option<&[u8]>, pass: &[u8]) -> Result<(
     if user_ok && constant_time_eq(pass, expected.as_bytes()) {
         Ok(())
     } else {
-        Err(Reply::err("WRONGPASS invalid username-password pair or user is disabled."))
+        Err(Reply::err(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
     }
 }
 
@@ -132,7 +138,12 @@ fn hello(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
                 name = Some(n.clone());
                 rest = &rest[2..];
             }
-            _ => return Reply::err(format!("ERR Syntax error in HELLO option '{}'", args::show(opt))),
+            _ => {
+                return Reply::err(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    args::show(opt)
+                ))
+            }
         }
     }
     if !conn.authed {
@@ -149,10 +160,20 @@ fn hello(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
         ("server", Reply::text("fencepost")),
         ("version", Reply::text(REDIS_COMPAT_VERSION)),
         ("fencepost-version", Reply::text(env!("CARGO_PKG_VERSION"))),
-        ("proto", Reply::Int(if proto == Proto::Resp3 { 3 } else { 2 })),
+        (
+            "proto",
+            Reply::Int(if proto == Proto::Resp3 { 3 } else { 2 }),
+        ),
         ("id", Reply::Int(conn.id as i64)),
         ("mode", Reply::text("standalone")),
-        ("role", Reply::text(if ctx.node.is_leader() { "master" } else { "replica" })),
+        (
+            "role",
+            Reply::text(if ctx.node.is_leader() {
+                "master"
+            } else {
+                "replica"
+            }),
+        ),
         ("modules", Reply::Array(vec![])),
     ])
 }
@@ -166,16 +187,25 @@ fn client(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
         ("ID", []) => Reply::Int(conn.id as i64),
         ("SETNAME", [n]) => {
             if n.iter().any(|b| *b == b' ' || *b == b'\n') {
-                return Reply::err("ERR Client names cannot contain spaces, newlines or special characters.");
+                return Reply::err(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
             }
             if let Some(mut c) = ctx.clients.get_mut(&conn.id) {
                 c.name = if n.is_empty() { None } else { Some(n.clone()) };
             }
             Reply::ok()
         }
-        ("GETNAME", []) => ctx.clients.get(&conn.id).and_then(|c| c.name.clone()).map(Reply::Bulk).unwrap_or(Reply::Nil),
+        ("GETNAME", []) => ctx
+            .clients
+            .get(&conn.id)
+            .and_then(|c| c.name.clone())
+            .map(Reply::Bulk)
+            .unwrap_or(Reply::Nil),
         ("SETINFO", [attr, v]) => {
-            let Some(mut c) = ctx.clients.get_mut(&conn.id) else { return Reply::ok() };
+            let Some(mut c) = ctx.clients.get_mut(&conn.id) else {
+                return Reply::ok();
+            };
             match args::keyword(attr).as_str() {
                 "LIB-NAME" => c.lib_name = Some(v.clone()),
                 "LIB-VER" => c.lib_ver = Some(v.clone()),
@@ -190,13 +220,17 @@ fn client(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
             Reply::Verbatim(ids.into_iter().map(|id| client_line(ctx, id)).collect())
         }
         ("NO-EVICT", [_]) | ("NO-TOUCH", [_]) => Reply::ok(),
-        ("ID" | "SETNAME" | "GETNAME" | "SETINFO" | "INFO", _) => arity(&format!("client|{}", sub.to_lowercase())),
+        ("ID" | "SETNAME" | "GETNAME" | "SETINFO" | "INFO", _) => {
+            arity(&format!("client|{}", sub.to_lowercase()))
+        }
         _ => Reply::err(format!("ERR unknown subcommand '{sub}' for 'client'")),
     }
 }
 
 fn client_line(ctx: &ServerCtx, id: u64) -> String {
-    let Some(c) = ctx.clients.get(&id) else { return String::new() };
+    let Some(c) = ctx.clients.get(&id) else {
+        return String::new();
+    };
     let show = |b: &Option<Bytes>| b.as_deref().map(args::show).unwrap_or_default();
     format!(
         "id={id} addr={} laddr={} name={} age={} db=0 resp={} lib-name={} lib-ver={}\n",
@@ -211,7 +245,8 @@ fn client_line(ctx: &ServerCtx, id: u64) -> String {
 }
 
 fn command_info(c: &CommandSpec) -> Reply {
-    let texts = |xs: &'static [&'static str]| Reply::Array(xs.iter().map(|x| Reply::Simple(x)).collect());
+    let texts =
+        |xs: &'static [&'static str]| Reply::Array(xs.iter().map(|x| Reply::Simple(x)).collect());
     Reply::Array(vec![
         Reply::text(c.name),
         Reply::Int(c.arity),
@@ -243,7 +278,10 @@ fn command(a: &[Bytes]) -> Reply {
         if names.is_empty() {
             COMMANDS.iter().collect()
         } else {
-            names.iter().filter_map(|n| table::find(&args::show(n))).collect()
+            names
+                .iter()
+                .filter_map(|n| table::find(&args::show(n)))
+                .collect()
         }
     };
     match args::keyword(sub).as_str() {
@@ -251,9 +289,21 @@ fn command(a: &[Bytes]) -> Reply {
         "LIST" => Reply::Array(COMMANDS.iter().map(|c| Reply::text(c.name)).collect()),
         "INFO" if names.is_empty() => Reply::Array(COMMANDS.iter().map(command_info).collect()),
         "INFO" => Reply::Array(
-            names.iter().map(|n| table::find(&args::show(n)).map(command_info).unwrap_or(Reply::Nil)).collect(),
+            names
+                .iter()
+                .map(|n| {
+                    table::find(&args::show(n))
+                        .map(command_info)
+                        .unwrap_or(Reply::Nil)
+                })
+                .collect(),
         ),
-        "DOCS" => Reply::Map(pick().into_iter().map(|c| (Reply::text(c.name), command_doc(c))).collect()),
+        "DOCS" => Reply::Map(
+            pick()
+                .into_iter()
+                .map(|c| (Reply::text(c.name), command_doc(c)))
+                .collect(),
+        ),
         "GETKEYS" => match names.first().and_then(|n| table::find(&args::show(n))) {
             Some(c) if c.first_key > 0 => match names.get(c.first_key as usize) {
                 Some(k) => Reply::Array(vec![Reply::Bulk(k.clone())]),
@@ -269,7 +319,10 @@ fn command(a: &[Bytes]) -> Reply {
 /// INFO text, Redis style: `# Section` headers, `key:value` lines, CRLF.
 fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
     let wanted: Vec<String> = a.iter().map(|s| args::show(s).to_lowercase()).collect();
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "all" || w == "everything" || w == "default");
     let want = |s: &str| all || wanted.iter().any(|w| w == s);
     let m = ctx.node.raft.metrics().borrow().clone();
     let mut out = String::new();
@@ -291,7 +344,10 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
                 ("redis_mode", "standalone".into()),
                 ("process_id", std::process::id().to_string()),
                 ("tcp_port", ctx.config.port.to_string()),
-                ("uptime_in_seconds", ctx.started.elapsed().as_secs().to_string()),
+                (
+                    "uptime_in_seconds",
+                    ctx.started.elapsed().as_secs().to_string(),
+                ),
             ],
         );
     }
@@ -306,22 +362,51 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
         );
     }
     if want("persistence") {
-        section("Persistence", vec![("loading", "0".into()), ("durability", "raft-log-fsync".into())]);
+        section(
+            "Persistence",
+            vec![
+                ("loading", "0".into()),
+                ("durability", "raft-log-fsync".into()),
+            ],
+        );
     }
     if want("stats") {
         let s = &ctx.stats;
         section(
             "Stats",
             vec![
-                ("total_connections_received", s.connections.load(Ordering::Relaxed).to_string()),
-                ("total_commands_processed", s.commands.load(Ordering::Relaxed).to_string()),
-                ("rejected_connections", s.rejected_connections.load(Ordering::Relaxed).to_string()),
-                ("total_protocol_errors", s.protocol_errors.load(Ordering::Relaxed).to_string()),
+                (
+                    "total_connections_received",
+                    s.connections.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "total_commands_processed",
+                    s.commands.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "rejected_connections",
+                    s.rejected_connections.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "total_protocol_errors",
+                    s.protocol_errors.load(Ordering::Relaxed).to_string(),
+                ),
             ],
         );
     }
     if want("replication") {
-        section("Replication", vec![("role", if ctx.node.is_leader() { "master" } else { "slave" }.into())]);
+        section(
+            "Replication",
+            vec![(
+                "role",
+                if ctx.node.is_leader() {
+                    "master"
+                } else {
+                    "slave"
+                }
+                .into(),
+            )],
+        );
     }
     if want("raft") {
         let opt = |o: Option<u64>| o.map(|v| v.to_string()).unwrap_or_default();
@@ -336,7 +421,14 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
                 ("raft_applied_index", opt(m.last_applied.map(|l| l.index))),
                 ("raft_last_log_index", opt(m.last_log_index)),
                 ("raft_snapshot_index", opt(m.snapshot.map(|l| l.index))),
-                ("raft_voters", m.membership_config.membership().voter_ids().count().to_string()),
+                (
+                    "raft_voters",
+                    m.membership_config
+                        .membership()
+                        .voter_ids()
+                        .count()
+                        .to_string(),
+                ),
             ],
         );
     }
@@ -346,7 +438,10 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
             let st = ctx.node.sm.read();
             st.sm.len_live(st.sm.now())
         };
-        section("Keyspace", vec![("db0", format!("keys={keys},expires={keys},avg_ttl=0"))]);
+        section(
+            "Keyspace",
+            vec![("db0", format!("keys={keys},expires={keys},avg_ttl=0"))],
+        );
     }
     out
 }
@@ -362,7 +457,11 @@ fn voters(ctx: &ServerCtx) -> Vec<(u64, PeerNode, bool)> {
     let membership = m.membership_config.membership().clone();
     let mut v: Vec<(u64, PeerNode, bool)> = membership
         .voter_ids()
-        .filter_map(|id| membership.get_node(&id).map(|n| (id, n.clone(), Some(id) == m.current_leader)))
+        .filter_map(|id| {
+            membership
+                .get_node(&id)
+                .map(|n| (id, n.clone(), Some(id) == m.current_leader))
+        })
         .collect();
     v.sort_by_key(|(id, _, leader)| (!leader, *id));
     v
@@ -383,7 +482,11 @@ fn cluster(a: &[Bytes], ctx: &ServerCtx) -> Reply {
     match args::keyword(sub).as_str() {
         "MYID" => Reply::text(&hex_id(ctx.node.id)),
         "INFO" => {
-            let state = if nodes.iter().any(|n| n.2) { "ok" } else { "fail" };
+            let state = if nodes.iter().any(|n| n.2) {
+                "ok"
+            } else {
+                "fail"
+            };
             Reply::Verbatim(format!(
                 "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\ncluster_size:1\r\n",
                 nodes.len()
@@ -393,7 +496,12 @@ fn cluster(a: &[Bytes], ctx: &ServerCtx) -> Reply {
             let mut entry = vec![Reply::Int(0), Reply::Int(16383)];
             for (id, n, _) in &nodes {
                 let (host, port) = split_addr(&n.resp_addr);
-                entry.push(Reply::Array(vec![Reply::text(&host), Reply::Int(port), Reply::text(&hex_id(*id)), Reply::Array(vec![])]));
+                entry.push(Reply::Array(vec![
+                    Reply::text(&host),
+                    Reply::Int(port),
+                    Reply::text(&hex_id(*id)),
+                    Reply::Array(vec![]),
+                ]));
             }
             Reply::Array(vec![Reply::Array(entry)])
         }
@@ -407,14 +515,20 @@ fn cluster(a: &[Bytes], ctx: &ServerCtx) -> Reply {
                         ("port", Reply::Int(port)),
                         ("ip", Reply::text(&host)),
                         ("endpoint", Reply::text(&host)),
-                        ("role", Reply::text(if *leader { "master" } else { "replica" })),
+                        (
+                            "role",
+                            Reply::text(if *leader { "master" } else { "replica" }),
+                        ),
                         ("replication-offset", Reply::Int(0)),
                         ("health", Reply::text("online")),
                     ])
                 })
                 .collect();
             Reply::Array(vec![Reply::map(vec![
-                ("slots", Reply::Array(vec![Reply::Int(0), Reply::Int(16383)])),
+                (
+                    "slots",
+                    Reply::Array(vec![Reply::Int(0), Reply::Int(16383)]),
+                ),
                 ("nodes", Reply::Array(node_maps)),
             ])])
         }

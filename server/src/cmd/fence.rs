@@ -24,7 +24,10 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
         "ADVANCE" => advance(&a[1..], node),
         "SET" => set(&a[1..], node, ctx.config.max_value_bytes),
         "GET" => get(&a[1..], node),
-        _ => Err(Reply::err(format!("ERR unknown subcommand '{}' for 'fence'", args::show(sub)))),
+        _ => Err(Reply::err(format!(
+            "ERR unknown subcommand '{}' for 'fence'",
+            args::show(sub)
+        ))),
     };
     r.into()
 }
@@ -46,7 +49,14 @@ fn advance(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     let token = args::token(&a[1])?;
     let lock = lock_option(&a[2..])?;
     Ok(Dispatched::later(async move {
-        match node.write(Op::FenceAdvance { resource: resource.clone(), token, lock }).await {
+        match node
+            .write(Op::FenceAdvance {
+                resource: resource.clone(),
+                token,
+                lock,
+            })
+            .await
+        {
             Err(e) => node_error(e),
             Ok(Response::FenceAccepted { token }) => Reply::Int(token as i64),
             Ok(other) => error_response(other, &resource),
@@ -63,7 +73,15 @@ fn set(a: &[Bytes], node: Arc<Node>, max_value: usize) -> Result<Dispatched, Rep
     let value = args::value(&a[2], max_value)?;
     let lock = lock_option(&a[3..])?;
     Ok(Dispatched::later(async move {
-        match node.write(Op::FenceSet { key: key.clone(), token, value, lock }).await {
+        match node
+            .write(Op::FenceSet {
+                key: key.clone(),
+                token,
+                value,
+                lock,
+            })
+            .await
+        {
             Err(e) => node_error(e),
             Ok(Response::Ok) => Reply::ok(),
             Ok(other) => error_response(other, &key),
@@ -81,9 +99,10 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             Err(e) => node_error(e),
             Ok(Err(_)) => wrongtype(),
             Ok(Ok(None)) => Reply::Nil,
-            Ok(Ok(Some((highest, value)))) => {
-                Reply::Array(vec![Reply::Int(highest as i64), value.map(Reply::Bulk).unwrap_or(Reply::Nil)])
-            }
+            Ok(Ok(Some((highest, value)))) => Reply::Array(vec![
+                Reply::Int(highest as i64),
+                value.map(Reply::Bulk).unwrap_or(Reply::Nil),
+            ]),
         }
     }))
 }

@@ -27,7 +27,10 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
         "COMPLETE" => complete(&a[1..], node, ctx.config.max_value_bytes),
         "ABORT" => abort(&a[1..], node),
         "GET" => get(&a[1..], node),
-        _ => Err(Reply::err(format!("ERR unknown subcommand '{}' for 'idemp'", args::show(sub)))),
+        _ => Err(Reply::err(format!(
+            "ERR unknown subcommand '{}' for 'idemp'",
+            args::show(sub)
+        ))),
     };
     r.into()
 }
@@ -52,10 +55,20 @@ fn begin(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
         DEFAULT_IDEMP_LEASE_MS
     };
     Ok(Dispatched::later(async move {
-        match node.write(Op::IdempBegin { key: key.clone(), fingerprint, ttl_ms, lease_ms }).await {
+        match node
+            .write(Op::IdempBegin {
+                key: key.clone(),
+                fingerprint,
+                ttl_ms,
+                lease_ms,
+            })
+            .await
+        {
             Err(e) => node_error(e),
             Ok(Response::IdempStarted { token }) => tagged("started", Reply::Int(token as i64)),
-            Ok(Response::IdempPending { retry_after_ms }) => tagged("pending", Reply::Int(retry_after_ms as i64)),
+            Ok(Response::IdempPending { retry_after_ms }) => {
+                tagged("pending", Reply::Int(retry_after_ms as i64))
+            }
             Ok(Response::IdempDone { response }) => tagged("done", Reply::Bulk(response)),
             Ok(other) => error_response(other, &key),
         }
@@ -69,7 +82,18 @@ fn complete(a: &[Bytes], node: Arc<Node>, max_value: usize) -> Result<Dispatched
     let key = args::name(&a[0], "key")?;
     let token = args::token(&a[1])?;
     let response = args::value(&a[2], max_value)?;
-    Ok(Dispatched::later(async move { ok_write(&node, Op::IdempComplete { key: key.clone(), token, response }, &key).await }))
+    Ok(Dispatched::later(async move {
+        ok_write(
+            &node,
+            Op::IdempComplete {
+                key: key.clone(),
+                token,
+                response,
+            },
+            &key,
+        )
+        .await
+    }))
 }
 
 fn abort(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
@@ -78,7 +102,17 @@ fn abort(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     }
     let key = args::name(&a[0], "key")?;
     let token = args::token(&a[1])?;
-    Ok(Dispatched::later(async move { ok_write(&node, Op::IdempAbort { key: key.clone(), token }, &key).await }))
+    Ok(Dispatched::later(async move {
+        ok_write(
+            &node,
+            Op::IdempAbort {
+                key: key.clone(),
+                token,
+            },
+            &key,
+        )
+        .await
+    }))
 }
 
 async fn ok_write(node: &Node, op: Op, key: &[u8]) -> Reply {
@@ -99,7 +133,9 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             Err(e) => node_error(e),
             Ok(Err(_)) => wrongtype(),
             Ok(Ok(None)) => Reply::Nil,
-            Ok(Ok(Some(IdempView::Pending { retry_after_ms }))) => tagged("pending", Reply::Int(retry_after_ms as i64)),
+            Ok(Ok(Some(IdempView::Pending { retry_after_ms }))) => {
+                tagged("pending", Reply::Int(retry_after_ms as i64))
+            }
             Ok(Ok(Some(IdempView::Done { response }))) => tagged("done", Reply::Bulk(response)),
         }
     }))

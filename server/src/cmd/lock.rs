@@ -32,7 +32,10 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
         "RELEASE" => release(&a[1..], node),
         "EXTEND" => extend(&a[1..], node),
         "INFO" => info(&a[1..], node),
-        _ => Err(Reply::err(format!("ERR unknown subcommand '{}' for 'lock'", args::show(sub)))),
+        _ => Err(Reply::err(format!(
+            "ERR unknown subcommand '{}' for 'lock'",
+            args::show(sub)
+        ))),
     };
     r.into()
 }
@@ -53,12 +56,19 @@ fn acquire(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
         None
     };
     Ok(Dispatched::later(async move {
-        let op = Op::LockAcquire { name: name.clone(), owner, ttl_ms, wait_ms };
+        let op = Op::LockAcquire {
+            name: name.clone(),
+            owner,
+            ttl_ms,
+            wait_ms,
+        };
         match node.write(op).await {
             Err(e) => node_error(e),
             Ok(Response::Granted { token }) => Reply::Int(token as i64),
             Ok(Response::NotGranted) => Reply::Nil,
-            Ok(Response::Queued { waiter }) => wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await,
+            Ok(Response::Queued { waiter }) => {
+                wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await
+            }
             Ok(other) => error_response(other, &name),
         }
     }))
@@ -90,7 +100,12 @@ impl Drop for CancelOnDrop {
 
 async fn wait_for_grant(node: Arc<Node>, name: Bytes, waiter: u64, wait_ms: u64) -> Reply {
     let rx = node.waiters.register(waiter);
-    let mut guard = CancelOnDrop { node, name, waiter, armed: true };
+    let mut guard = CancelOnDrop {
+        node,
+        name,
+        waiter,
+        armed: true,
+    };
     let reply = match tokio::time::timeout(Duration::from_millis(wait_ms) + WAIT_GRACE, rx).await {
         Ok(Ok(WaitOutcome::Granted(token))) => Reply::Int(token as i64),
         Ok(Ok(WaitOutcome::Dropped)) => Reply::Nil,
@@ -110,7 +125,18 @@ fn release(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     let name = args::name(&a[0], "lock name")?;
     let owner = args::name(&a[1], "owner")?;
     let token = args::token(&a[2])?;
-    Ok(Dispatched::later(async move { bool_write(&node, Op::LockRelease { name: name.clone(), owner, token }, &name).await }))
+    Ok(Dispatched::later(async move {
+        bool_write(
+            &node,
+            Op::LockRelease {
+                name: name.clone(),
+                owner,
+                token,
+            },
+            &name,
+        )
+        .await
+    }))
 }
 
 fn extend(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
@@ -122,7 +148,17 @@ fn extend(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     let token = args::token(&a[2])?;
     let ttl_ms = args::positive_ms(&a[3], "ttl")?;
     Ok(Dispatched::later(async move {
-        bool_write(&node, Op::LockExtend { name: name.clone(), owner, token, ttl_ms }, &name).await
+        bool_write(
+            &node,
+            Op::LockExtend {
+                name: name.clone(),
+                owner,
+                token,
+                ttl_ms,
+            },
+            &name,
+        )
+        .await
     }))
 }
 

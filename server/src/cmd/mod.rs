@@ -79,7 +79,9 @@ fn error_response(r: Response, subject: &[u8]) -> Reply {
             args::show(subject)
         )),
         Response::Invalid(why) => Reply::err(format!("ERR {why}")),
-        other => Reply::err(format!("ERR internal: unexpected state-machine answer {other:?}")),
+        other => Reply::err(format!(
+            "ERR internal: unexpected state-machine answer {other:?}"
+        )),
     }
 }
 
@@ -92,8 +94,13 @@ fn stale(subject: &[u8], reason: &StaleReason) -> Reply {
     Reply::err(match reason {
         StaleReason::Older { token, highest } => format!("STALE {s} token {token} < {highest}"),
         StaleReason::NotHolder { lock, token } => {
-            format!("STALE {s} token {token} not the holder of lock '{}'", args::show(lock))
+            format!(
+                "STALE {s} token {token} not the holder of lock '{}'",
+                args::show(lock)
+            )
         }
-        StaleReason::ClaimLost { token } => format!("STALE {s} token {token} no longer holds the claim"),
+        StaleReason::ClaimLost { token } => {
+            format!("STALE {s} token {token} no longer holds the claim")
+        }
     })
 }

@@ -32,9 +32,17 @@ struct Mem {
 
 /// Work for the writer thread, processed strictly in submission order.
 enum WalJob {
-    Append { records: Vec<(u64, Vec<u8>)>, flushed: LogFlushed<TypeConfig> },
-    Truncate { from: u64, done: oneshot::Sender<std::io::Result<()>> },
-    Purge { upto: u64 },
+    Append {
+        records: Vec<(u64, Vec<u8>)>,
+        flushed: LogFlushed<TypeConfig>,
+    },
+    Truncate {
+        from: u64,
+        done: oneshot::Sender<std::io::Result<()>>,
+    },
+    Purge {
+        upto: u64,
+    },
 }
 
 /// Cheap to clone: every clone shares the same log (openraft wants a separate reader).
@@ -69,7 +77,9 @@ impl LogStore {
         }
         tracing::info!(entries = entries.len(), ?purged, "log recovered");
         let (jobs, rx) = mpsc::channel();
-        std::thread::Builder::new().name("wal-writer".into()).spawn(move || run_writer(wal, rx))?;
+        std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || run_writer(wal, rx))?;
         Ok(Self {
             mem: Arc::new(Mutex::new(Mem { entries, meta })),
             meta_path: Arc::new(meta_path),
@@ -90,14 +100,19 @@ impl LogStore {
     }
 
     fn save_meta(&self, meta: &Meta) -> Result<(), StorageError> {
-        let bytes = postcard::to_allocvec(meta).map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let bytes = postcard::to_allocvec(meta)
+            .map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         durable_file::write_atomic(&self.meta_path, &bytes)
             .map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
 
     fn send(&self, job: WalJob) -> Result<(), StorageError> {
         self.jobs.send(job).map_err(|_| {
-            storage_io_error(ErrorSubject::Logs, ErrorVerb::Write, std::io::Error::other("wal writer stopped"))
+            storage_io_error(
+                ErrorSubject::Logs,
+                ErrorVerb::Write,
+                std::io::Error::other("wal writer stopped"),
+            )
         })
     }
 }
@@ -119,7 +134,8 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
             match job {
                 WalJob::Append { records, flushed } => {
                     if failed.is_none() {
-                        let refs: Vec<(u64, &[u8])> = records.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+                        let refs: Vec<(u64, &[u8])> =
+                            records.iter().map(|(i, b)| (*i, b.as_slice())).collect();
                         if let Err(e) = wal.append(&refs) {
                             failed = Some(e.to_string());
                         }
@@ -134,7 +150,9 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
                 }
                 WalJob::Purge { upto } => {
                     if let Err(e) = wal.purge_upto(upto) {
-                        tracing::warn!(error = %e, upto, "wal purge failed; old segments stay on disk");
+                        // The WAL is poisoned now: later appends fail and the node stops taking
+                        // writes rather than risk the log. Say so loudly.
+                        tracing::error!(error = %e, upto, "wal purge failed; the log refuses further writes");
                     }
                 }
             }
@@ -165,7 +183,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        Ok(self.mem().entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(self
+            .mem()
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 }
 
@@ -175,8 +198,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let mem = self.mem();
         let last_purged_log_id = mem.meta.last_purged;
-        let last_log_id = mem.entries.values().next_back().map(|e| *e.get_log_id()).or(last_purged_log_id);
-        Ok(LogState { last_purged_log_id, last_log_id })
+        let last_log_id = mem
+            .entries
+            .values()
+            .next_back()
+            .map(|e| *e.get_log_id())
+            .or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -203,7 +234,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.mem().meta.vote)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -213,13 +248,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut mem = self.mem();
             for entry in entries {
                 let index = entry.get_log_id().index;
-                let bytes = postcard::to_allocvec(&entry)
-                    .map_err(|e| storage_io_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, e))?;
+                let bytes = postcard::to_allocvec(&entry).map_err(|e| {
+                    storage_io_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, e)
+                })?;
                 records.push((index, bytes));
                 mem.entries.insert(index, entry);
             }
         }
-        self.send(WalJob::Append { records, flushed: callback })
+        self.send(WalJob::Append {
+            records,
+            flushed: callback,
+        })
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -228,7 +267,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let _removed = mem.entries.split_off(&log_id.index);
         }
         let (done, wait) = oneshot::channel();
-        self.send(WalJob::Truncate { from: log_id.index, done })?;
+        self.send(WalJob::Truncate {
+            from: log_id.index,
+            done,
+        })?;
         let io_err = |e| storage_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e);
         match wait.await {
             Ok(r) => r.map_err(io_err),

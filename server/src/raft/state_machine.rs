@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::durable_file;
 use super::types::{
-    storage_io_error, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    storage_io_error, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig,
 };
 use crate::sm::{self, Event, Millis, StateMachine};
 
@@ -68,7 +69,13 @@ impl StateMachineStore {
             state.membership = stored.meta.last_membership.clone();
             tracing::info!(last_applied = ?state.last_applied, "snapshot loaded");
         }
-        Ok(Self { shared: Arc::new(Shared { state: RwLock::new(state), observer, snapshot_path }) })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                state: RwLock::new(state),
+                observer,
+                snapshot_path,
+            }),
+        })
     }
 
     /// Read access for linearizable reads (taken after ReadIndex).
@@ -83,15 +90,29 @@ impl StateMachineStore {
     fn notify(&self, events: Vec<Event>) {
         let (deadlines, last_applied) = {
             let st = self.read();
-            (Deadlines { waiter: st.sm.next_waiter_deadline(), gc: st.sm.next_gc_deadline() }, st.last_applied)
+            (
+                Deadlines {
+                    waiter: st.sm.next_waiter_deadline(),
+                    gc: st.sm.next_gc_deadline(),
+                },
+                st.last_applied,
+            )
         };
-        self.shared.observer.applied(events, deadlines, last_applied);
+        self.shared
+            .observer
+            .applied(events, deadlines, last_applied);
     }
 
     async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<(), StorageError> {
         let path = self.shared.snapshot_path.clone();
         let sig = stored.meta.signature();
-        let err = move |e| storage_io_error(ErrorSubject::Snapshot(Some(sig.clone())), ErrorVerb::Write, e);
+        let err = move |e| {
+            storage_io_error(
+                ErrorSubject::Snapshot(Some(sig.clone())),
+                ErrorVerb::Write,
+                e,
+            )
+        };
         let bytes = postcard::to_allocvec(&stored).map_err(|e| err(std::io::Error::other(e)))?;
         tokio::task::spawn_blocking(move || durable_file::write_atomic(&path, &bytes))
             .await
@@ -117,9 +138,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             };
             (meta, data)
         };
-        self.persist_snapshot(StoredSnapshot { meta: meta.clone(), data: data.clone() }).await?;
+        self.persist_snapshot(StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        })
+        .await?;
         tracing::info!(last = ?meta.last_log_id, bytes = data.len(), "snapshot built");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -149,7 +177,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 st.last_applied = Some(entry.log_id);
                 let reply = match entry.payload {
                     EntryPayload::Blank => sm::Response::None,
-                    EntryPayload::Normal(ref req) => st.sm.apply(entry.log_id.index, req, &mut events),
+                    EntryPayload::Normal(ref req) => {
+                        st.sm.apply(entry.log_id.index, req, &mut events)
+                    }
                     EntryPayload::Membership(ref m) => {
                         st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                         sm::Response::None
@@ -170,12 +200,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let sig = meta.signature();
         let sm: StateMachine = postcard::from_bytes(&data)
             .map_err(|e| storage_io_error(ErrorSubject::Snapshot(Some(sig)), ErrorVerb::Read, e))?;
-        self.persist_snapshot(StoredSnapshot { meta: meta.clone(), data }).await?;
+        self.persist_snapshot(StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        })
+        .await?;
         {
             let mut st = self.write();
             st.sm = sm;
@@ -192,7 +230,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let Some(bytes) = durable_file::read_checked(&path).map_err(err)? else {
             return Ok(None);
         };
-        let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(|e| err(std::io::Error::other(e)))?;
-        Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+        let stored: StoredSnapshot =
+            postcard::from_bytes(&bytes).map_err(|e| err(std::io::Error::other(e)))?;
+        Ok(Some(Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }))
     }
 }

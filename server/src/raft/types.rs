@@ -48,5 +48,9 @@ pub fn storage_io_error(
     verb: openraft::ErrorVerb,
     err: impl std::error::Error + 'static,
 ) -> StorageError {
-    StorageError::from(openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&err)))
+    StorageError::from(openraft::StorageIOError::new(
+        subject,
+        verb,
+        openraft::AnyError::new(&err),
+    ))
 }

@@ -1,6 +1,6 @@
 //! TOKENBUCKET: smooth-refill rate limiting in exact integer arithmetic.
 //!
-//! A level is kept in units of 1/refill_period_ms of a token, so refilling is adding
+//! A level is kept in units of 1/`refill_period_ms` of a token, so refilling is adding
 //! `elapsed_ms * refill_tokens`: no floats and no rounding while the period stays the
 //! same. Products of two u64 always fit a u128.
 
@@ -60,7 +60,13 @@ pub(crate) fn validate(p: BucketParams, cost: u64) -> Result<(), &'static str> {
 }
 
 /// TOKENBUCKET key capacity refill-tokens refill-period-ms [COST n].
-pub(crate) fn take(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, p: BucketParams, cost: u64) -> Response {
+pub(crate) fn take(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    key: &Bytes,
+    p: BucketParams,
+    cost: u64,
+) -> Response {
     if let Err(why) = validate(p, cost) {
         return Response::Invalid(why.into());
     }
@@ -75,13 +81,25 @@ pub(crate) fn take(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, p: BucketPa
         return Response::Bucket(reply(p, level, need, cost > 0));
     }
     let left = level - need;
-    ks.restore(key, Some(Bucket { params: p, level: left, at: cx.now }));
+    ks.restore(
+        key,
+        Some(Bucket {
+            params: p,
+            level: left,
+            at: cx.now,
+        }),
+    );
     Response::Bucket(reply(p, left, need, false))
 }
 
 /// TOKENBUCKET ... COST 0 as a read. Callers validate parameters first; invalid ones
 /// get a refusal that claims nothing (`limited`, zeros, retry -1) rather than a panic.
-pub(crate) fn peek(ks: &Keyspace, key: &[u8], p: BucketParams, now: Millis) -> Result<BucketReply, WrongType> {
+pub(crate) fn peek(
+    ks: &Keyspace,
+    key: &[u8],
+    p: BucketParams,
+    now: Millis,
+) -> Result<BucketReply, WrongType> {
     let stored = ks.read::<Bucket>(key, now)?;
     if validate(p, 0).is_err() {
         return Ok(BucketReply {
@@ -133,7 +151,9 @@ fn rescale(level: u128, from: u64, to: u64) -> u128 {
         return 0;
     }
     let (from, to) = (u128::from(from), u128::from(to));
-    (level / from).saturating_mul(to).saturating_add(level % from * to / from)
+    (level / from)
+        .saturating_mul(to)
+        .saturating_add(level % from * to / from)
 }
 
 /// Ceiling division; a zero divisor means "never", the largest value.

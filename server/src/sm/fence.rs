@@ -26,7 +26,13 @@ pub(crate) fn advance(
     match check(ks, cx, resource, token, lock) {
         Ok(old) => {
             let value = old.and_then(|f| f.value);
-            ks.restore(resource, Some(Fence { highest: token, value }));
+            ks.restore(
+                resource,
+                Some(Fence {
+                    highest: token,
+                    value,
+                }),
+            );
             Response::FenceAccepted { token }
         }
         Err(refusal) => refusal,
@@ -44,7 +50,13 @@ pub(crate) fn set(
 ) -> Response {
     match check(ks, cx, key, token, lock) {
         Ok(_) => {
-            ks.restore(key, Some(Fence { highest: token, value: Some(value.clone()) }));
+            ks.restore(
+                key,
+                Some(Fence {
+                    highest: token,
+                    value: Some(value.clone()),
+                }),
+            );
             Response::Ok
         }
         Err(refusal) => refusal,
@@ -63,18 +75,28 @@ fn check(
     token: u64,
     lock: Option<&Bytes>,
 ) -> Result<Option<Fence>, Response> {
-    let fence = ks.peek::<Fence>(key, cx).map_err(|_| Response::WrongType)?.cloned();
+    let fence = ks
+        .peek::<Fence>(key, cx)
+        .map_err(|_| Response::WrongType)?
+        .cloned();
     if let Some(name) = lock {
         // The lock was settled by `peek`, so a returned lock is held at `now`.
-        let holder = ks.peek::<Lock>(name, cx).map_err(|_| Response::WrongType)?.map(|l| l.token);
+        let holder = ks
+            .peek::<Lock>(name, cx)
+            .map_err(|_| Response::WrongType)?
+            .map(|l| l.token);
         if holder != Some(token) {
-            return Err(Response::Stale(StaleReason::NotHolder { lock: name.clone(), token }));
+            return Err(Response::Stale(StaleReason::NotHolder {
+                lock: name.clone(),
+                token,
+            }));
         }
     }
     match &fence {
-        Some(f) if token < f.highest => {
-            Err(Response::Stale(StaleReason::Older { token, highest: f.highest }))
-        }
+        Some(f) if token < f.highest => Err(Response::Stale(StaleReason::Older {
+            token,
+            highest: f.highest,
+        })),
         _ => Ok(fence),
     }
 }

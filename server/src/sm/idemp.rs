@@ -42,10 +42,12 @@ impl Idemp {
     /// IDEMP GET at `now`.
     pub fn view(&self, now: Millis) -> IdempView {
         match &self.state {
-            IdempState::Pending { lease_until, .. } => {
-                IdempView::Pending { retry_after_ms: lease_until.saturating_sub(now) }
-            }
-            IdempState::Done { response, .. } => IdempView::Done { response: response.clone() },
+            IdempState::Pending { lease_until, .. } => IdempView::Pending {
+                retry_after_ms: lease_until.saturating_sub(now),
+            },
+            IdempState::Done { response, .. } => IdempView::Done {
+                response: response.clone(),
+            },
         }
     }
 }
@@ -65,7 +67,9 @@ pub(crate) fn begin(
     if lease_ms == 0 {
         return Response::Invalid("lease must be positive".into());
     }
-    let Ok(record) = ks.take::<Idemp>(key, cx) else { return Response::WrongType };
+    let Ok(record) = ks.take::<Idemp>(key, cx) else {
+        return Response::WrongType;
+    };
     let (record, reply) = match record {
         Some(r) if r.fingerprint != *fingerprint => (r, Response::Mismatch),
         Some(r) => match &r.state {
@@ -91,19 +95,33 @@ fn claim(cx: &mut Ctx<'_>, fingerprint: &Bytes, ttl_ms: u64, lease_ms: u64) -> (
     let record = Idemp {
         fingerprint: fingerprint.clone(),
         expires_at: cx.after(ttl_ms),
-        state: IdempState::Pending { token, lease_until: cx.after(lease_ms) },
+        state: IdempState::Pending {
+            token,
+            lease_until: cx.after(lease_ms),
+        },
     };
     (record, Response::IdempStarted { token })
 }
 
 /// IDEMP COMPLETE key token response. A retried COMPLETE of the same claim is accepted
 /// again and leaves the first response in place.
-pub(crate) fn complete(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, token: u64, response: &Bytes) -> Response {
-    let Ok(record) = ks.take::<Idemp>(key, cx) else { return Response::WrongType };
+pub(crate) fn complete(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    key: &Bytes,
+    token: u64,
+    response: &Bytes,
+) -> Response {
+    let Ok(record) = ks.take::<Idemp>(key, cx) else {
+        return Response::WrongType;
+    };
     let (record, reply) = match record {
         Some(mut r) => match r.state {
             IdempState::Pending { token: t, .. } if t == token => {
-                r.state = IdempState::Done { token, response: response.clone() };
+                r.state = IdempState::Done {
+                    token,
+                    response: response.clone(),
+                };
                 (Some(r), Response::Ok)
             }
             IdempState::Done { token: t, .. } if t == token => (Some(r), Response::Ok),
@@ -117,9 +135,13 @@ pub(crate) fn complete(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, token: 
 
 /// IDEMP ABORT key token: drops a pending claim so that a retry may start afresh.
 pub(crate) fn abort(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, token: u64) -> Response {
-    let Ok(record) = ks.take::<Idemp>(key, cx) else { return Response::WrongType };
+    let Ok(record) = ks.take::<Idemp>(key, cx) else {
+        return Response::WrongType;
+    };
     let (record, reply) = match record {
-        Some(r) if matches!(r.state, IdempState::Pending { token: t, .. } if t == token) => (None, Response::Ok),
+        Some(r) if matches!(r.state, IdempState::Pending { token: t, .. } if t == token) => {
+            (None, Response::Ok)
+        }
         other => (other, claim_lost(token)),
     };
     ks.restore(key, record);

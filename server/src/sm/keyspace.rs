@@ -93,7 +93,9 @@ impl Keyspace {
 
     /// Brings the object under `key` up to `cx.now` (lazy GC, lock hand-off).
     pub fn settle(&mut self, key: &[u8], cx: &mut Ctx<'_>) {
-        let Some((key, obj)) = self.take_entry(key) else { return };
+        let Some((key, obj)) = self.take_entry(key) else {
+            return;
+        };
         if let Some(obj) = obj.settle(cx) {
             self.put(key, obj);
         }
@@ -102,8 +104,12 @@ impl Keyspace {
     /// Settles `key`, then takes its object out if it is of kind `T`. An object of
     /// another kind stays where it is and the answer is `WrongType`.
     pub fn take<T: Kind>(&mut self, key: &[u8], cx: &mut Ctx<'_>) -> Result<Option<T>, WrongType> {
-        let Some((key, obj)) = self.take_entry(key) else { return Ok(None) };
-        let Some(obj) = obj.settle(cx) else { return Ok(None) };
+        let Some((key, obj)) = self.take_entry(key) else {
+            return Ok(None);
+        };
+        let Some(obj) = obj.settle(cx) else {
+            return Ok(None);
+        };
         match T::from_object(obj) {
             Ok(t) => Ok(Some(t)),
             Err(other) => {
@@ -143,12 +149,21 @@ impl Keyspace {
 
     /// Names of locks whose queue needs settling at `now`, in (deadline, name) order.
     pub fn waiters_due(&self, now: Millis) -> Vec<Bytes> {
-        self.waiter_due.iter().take_while(|(at, _)| *at <= now).map(|(_, k)| k.clone()).collect()
+        self.waiter_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, k)| k.clone())
+            .collect()
     }
 
     /// Up to `limit` names that may be forgotten at `now`, in (deadline, name) order.
     pub fn gc_candidates(&self, now: Millis, limit: usize) -> Vec<Bytes> {
-        self.gc_due.iter().take_while(|(at, _)| *at <= now).take(limit).map(|(_, k)| k.clone()).collect()
+        self.gc_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, k)| k.clone())
+            .collect()
     }
 
     fn take_entry(&mut self, key: &[u8]) -> Option<(Bytes, Object)> {

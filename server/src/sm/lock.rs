@@ -72,7 +72,10 @@ impl Lock {
             self.owner = w.owner;
             self.token = token;
             self.expires_at = cx.after(w.ttl_ms);
-            cx.events.push(Event::WaiterGranted { waiter: w.id, token });
+            cx.events.push(Event::WaiterGranted {
+                waiter: w.id,
+                token,
+            });
             // Only a lease granted at the very end of time can be over at once.
             if self.held_at(cx.now) {
                 return Some(self);
@@ -128,15 +131,18 @@ pub(crate) fn acquire(
     if ttl_ms == 0 {
         return Response::Invalid("ttl must be positive".into());
     }
-    let lock = match ks.take::<Lock>(name, cx) {
-        Ok(lock) => lock,
-        Err(_) => return Response::WrongType,
+    let Ok(lock) = ks.take::<Lock>(name, cx) else {
+        return Response::WrongType;
     };
     let (lock, reply) = match lock {
         None => {
             let token = cx.issue_token();
-            let lock =
-                Lock { owner: owner.clone(), token, expires_at: cx.after(ttl_ms), queue: VecDeque::new() };
+            let lock = Lock {
+                owner: owner.clone(),
+                token,
+                expires_at: cx.after(ttl_ms),
+                queue: VecDeque::new(),
+            };
             (lock, Response::Granted { token })
         }
         Some(mut lock) if lock.owner == *owner => {
@@ -147,7 +153,12 @@ pub(crate) fn acquire(
         Some(mut lock) => match wait_ms {
             None | Some(0) => (lock, Response::NotGranted),
             Some(wait) => {
-                let waiter = Waiter { id: cx.index, owner: owner.clone(), ttl_ms, deadline: cx.after(wait) };
+                let waiter = Waiter {
+                    id: cx.index,
+                    owner: owner.clone(),
+                    ttl_ms,
+                    deadline: cx.after(wait),
+                };
                 lock.enqueue(waiter, cx.events);
                 (lock, Response::Queued { waiter: cx.index })
             }
@@ -158,8 +169,16 @@ pub(crate) fn acquire(
 }
 
 /// LOCK RELEASE name owner token.
-pub(crate) fn release(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, owner: &Bytes, token: u64) -> Response {
-    let Ok(lock) = ks.take::<Lock>(name, cx) else { return Response::WrongType };
+pub(crate) fn release(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    name: &Bytes,
+    owner: &Bytes,
+    token: u64,
+) -> Response {
+    let Ok(lock) = ks.take::<Lock>(name, cx) else {
+        return Response::WrongType;
+    };
     let (lock, released) = match lock {
         Some(lock) if lock.owner == *owner && lock.token == token => (lock.hand_off(cx), true),
         other => (other, false),
@@ -180,7 +199,9 @@ pub(crate) fn extend(
     if ttl_ms == 0 {
         return Response::Invalid("ttl must be positive".into());
     }
-    let Ok(mut lock) = ks.take::<Lock>(name, cx) else { return Response::WrongType };
+    let Ok(mut lock) = ks.take::<Lock>(name, cx) else {
+        return Response::WrongType;
+    };
     let extended = match lock.as_mut() {
         Some(l) if l.owner == *owner && l.token == token => {
             l.expires_at = cx.after(ttl_ms);
@@ -195,8 +216,15 @@ pub(crate) fn extend(
 /// A waiting client went away: its queue entry goes before anything is handed off, so
 /// the lock is never granted to a caller known to be gone. A name of another kind
 /// answers `false`, not WRONGTYPE: no client sends this, and its waiter is not there.
-pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, waiter: u64) -> Response {
-    let Some(obj) = ks.remove(name) else { return Response::Bool(false) };
+pub(crate) fn cancel_wait(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    name: &Bytes,
+    waiter: u64,
+) -> Response {
+    let Some(obj) = ks.remove(name) else {
+        return Response::Bool(false);
+    };
     let mut lock = match obj {
         Object::Lock(lock) => lock,
         other => {

@@ -49,21 +49,50 @@ impl StateMachine {
     pub fn apply(&mut self, index: u64, req: &Request, events: &mut Vec<Event>) -> Response {
         self.now = self.now.max(req.time);
         let ks = &mut self.keys;
-        let cx = &mut Ctx { now: self.now, index, last_token: &mut self.last_token, events };
+        let cx = &mut Ctx {
+            now: self.now,
+            index,
+            last_token: &mut self.last_token,
+            events,
+        };
         match &req.op {
-            Op::LockAcquire { name, owner, ttl_ms, wait_ms } => {
-                lock::acquire(ks, cx, name, owner, *ttl_ms, *wait_ms)
-            }
+            Op::LockAcquire {
+                name,
+                owner,
+                ttl_ms,
+                wait_ms,
+            } => lock::acquire(ks, cx, name, owner, *ttl_ms, *wait_ms),
             Op::LockRelease { name, owner, token } => lock::release(ks, cx, name, owner, *token),
-            Op::LockExtend { name, owner, token, ttl_ms } => lock::extend(ks, cx, name, owner, *token, *ttl_ms),
+            Op::LockExtend {
+                name,
+                owner,
+                token,
+                ttl_ms,
+            } => lock::extend(ks, cx, name, owner, *token, *ttl_ms),
             Op::LockCancelWait { name, waiter } => lock::cancel_wait(ks, cx, name, *waiter),
-            Op::FenceAdvance { resource, token, lock } => fence::advance(ks, cx, resource, *token, lock.as_ref()),
-            Op::FenceSet { key, token, value, lock } => fence::set(ks, cx, key, *token, value, lock.as_ref()),
+            Op::FenceAdvance {
+                resource,
+                token,
+                lock,
+            } => fence::advance(ks, cx, resource, *token, lock.as_ref()),
+            Op::FenceSet {
+                key,
+                token,
+                value,
+                lock,
+            } => fence::set(ks, cx, key, *token, value, lock.as_ref()),
             Op::Bucket { key, params, cost } => bucket::take(ks, cx, key, *params, *cost),
-            Op::IdempBegin { key, fingerprint, ttl_ms, lease_ms } => {
-                idemp::begin(ks, cx, key, fingerprint, *ttl_ms, *lease_ms)
-            }
-            Op::IdempComplete { key, token, response } => idemp::complete(ks, cx, key, *token, response),
+            Op::IdempBegin {
+                key,
+                fingerprint,
+                ttl_ms,
+                lease_ms,
+            } => idemp::begin(ks, cx, key, fingerprint, *ttl_ms, *lease_ms),
+            Op::IdempComplete {
+                key,
+                token,
+                response,
+            } => idemp::complete(ks, cx, key, *token, response),
             Op::IdempAbort { key, token } => idemp::abort(ks, cx, key, *token),
             Op::Tick => tick::tick(ks, cx),
         }
@@ -94,22 +123,36 @@ impl StateMachine {
     /// queued for it (the Tick that hands it over is already due).
     pub fn lock_info(&self, name: &[u8], now: Millis) -> Result<Option<LockView>, WrongType> {
         let now = now.max(self.now);
-        Ok(self.keys.read::<lock::Lock>(name, now)?.and_then(|l| l.view(now)))
+        Ok(self
+            .keys
+            .read::<lock::Lock>(name, now)?
+            .and_then(|l| l.view(now)))
     }
 
     /// FENCE GET: the highest token and the value, if the fence exists.
     pub fn fence_get(&self, key: &[u8]) -> Result<Option<(u64, Option<Bytes>)>, WrongType> {
-        Ok(self.keys.read::<fence::Fence>(key, self.now)?.map(|f| (f.highest, f.value.clone())))
+        Ok(self
+            .keys
+            .read::<fence::Fence>(key, self.now)?
+            .map(|f| (f.highest, f.value.clone())))
     }
 
     /// IDEMP GET at `now`.
     pub fn idemp_get(&self, key: &[u8], now: Millis) -> Result<Option<IdempView>, WrongType> {
         let now = now.max(self.now);
-        Ok(self.keys.read::<idemp::Idemp>(key, now)?.map(|r| r.view(now)))
+        Ok(self
+            .keys
+            .read::<idemp::Idemp>(key, now)?
+            .map(|r| r.view(now)))
     }
 
     /// TOKENBUCKET ... COST 0 (peek): the reply without taking anything.
-    pub fn bucket_peek(&self, key: &[u8], params: BucketParams, now: Millis) -> Result<BucketReply, WrongType> {
+    pub fn bucket_peek(
+        &self,
+        key: &[u8],
+        params: BucketParams,
+        now: Millis,
+    ) -> Result<BucketReply, WrongType> {
         bucket::peek(&self.keys, key, params, now.max(self.now))
     }
 

@@ -22,17 +22,59 @@ pub struct Request {
 /// Every mutation the state machine knows. Reads never travel through the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    LockAcquire { name: Bytes, owner: Bytes, ttl_ms: u64, wait_ms: Option<u64> },
-    LockRelease { name: Bytes, owner: Bytes, token: u64 },
-    LockExtend { name: Bytes, owner: Bytes, token: u64, ttl_ms: u64 },
+    LockAcquire {
+        name: Bytes,
+        owner: Bytes,
+        ttl_ms: u64,
+        wait_ms: Option<u64>,
+    },
+    LockRelease {
+        name: Bytes,
+        owner: Bytes,
+        token: u64,
+    },
+    LockExtend {
+        name: Bytes,
+        owner: Bytes,
+        token: u64,
+        ttl_ms: u64,
+    },
     /// A waiting client went away: drop its queue entry (no-op if already resolved).
-    LockCancelWait { name: Bytes, waiter: u64 },
-    FenceAdvance { resource: Bytes, token: u64, lock: Option<Bytes> },
-    FenceSet { key: Bytes, token: u64, value: Bytes, lock: Option<Bytes> },
-    Bucket { key: Bytes, params: BucketParams, cost: u64 },
-    IdempBegin { key: Bytes, fingerprint: Bytes, ttl_ms: u64, lease_ms: u64 },
-    IdempComplete { key: Bytes, token: u64, response: Bytes },
-    IdempAbort { key: Bytes, token: u64 },
+    LockCancelWait {
+        name: Bytes,
+        waiter: u64,
+    },
+    FenceAdvance {
+        resource: Bytes,
+        token: u64,
+        lock: Option<Bytes>,
+    },
+    FenceSet {
+        key: Bytes,
+        token: u64,
+        value: Bytes,
+        lock: Option<Bytes>,
+    },
+    Bucket {
+        key: Bytes,
+        params: BucketParams,
+        cost: u64,
+    },
+    IdempBegin {
+        key: Bytes,
+        fingerprint: Bytes,
+        ttl_ms: u64,
+        lease_ms: u64,
+    },
+    IdempComplete {
+        key: Bytes,
+        token: u64,
+        response: Bytes,
+    },
+    IdempAbort {
+        key: Bytes,
+        token: u64,
+    },
     /// Proposed by the leader when a deadline falls due (lock expiry with waiters,
     /// waiter timeout) and periodically to forget expired objects. Carries only time.
     Tick,
@@ -90,23 +132,35 @@ pub enum Response {
     /// Entries that are not commands (blank, membership) and Tick.
     None,
     /// LOCK ACQUIRE granted (or re-acquired by the same owner): the fencing token.
-    Granted { token: u64 },
+    Granted {
+        token: u64,
+    },
     /// LOCK ACQUIRE refused (held by another, no WAIT or WAIT 0).
     NotGranted,
     /// LOCK ACQUIRE ... WAIT joined the queue; `waiter` identifies the queue entry and
     /// equals the log index of this entry. The outcome arrives later as an [`Event`].
-    Queued { waiter: u64 },
+    Queued {
+        waiter: u64,
+    },
     /// LOCK RELEASE / EXTEND: whether owner+token held the lock. Also LockCancelWait.
     Bool(bool),
     /// FENCE ADVANCE accepted: the token.
-    FenceAccepted { token: u64 },
+    FenceAccepted {
+        token: u64,
+    },
     /// FENCE SET accepted, IDEMP COMPLETE / ABORT accepted.
     Ok,
     Stale(StaleReason),
     Bucket(BucketReply),
-    IdempStarted { token: u64 },
-    IdempPending { retry_after_ms: u64 },
-    IdempDone { response: Bytes },
+    IdempStarted {
+        token: u64,
+    },
+    IdempPending {
+        retry_after_ms: u64,
+    },
+    IdempDone {
+        response: Bytes,
+    },
     Mismatch,
     /// The name exists as another kind of object.
     WrongType,
@@ -119,7 +173,12 @@ pub enum Response {
 /// only the node holding the waiting connection acts on them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
-    WaiterGranted { waiter: u64, token: u64 },
+    WaiterGranted {
+        waiter: u64,
+        token: u64,
+    },
     /// Deadline passed, cancelled, or superseded by a newer WAIT from the same owner.
-    WaiterDropped { waiter: u64 },
+    WaiterDropped {
+        waiter: u64,
+    },
 }

@@ -12,12 +12,12 @@
 //! Recovery therefore cuts a bad tail of the last segment (unacknowledged writes) and
 //! refuses to start on anything else: a bad record elsewhere would lose acknowledged data.
 
+#[cfg(test)]
+mod proptests;
 mod record;
 mod segment;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod proptests;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -40,25 +40,36 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes: 64 << 20 }
+        WalOptions {
+            segment_bytes: 64 << 20,
+        }
     }
 }
 
 /// Errors from the WAL.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
+    /// The file system failed us; the WAL is poisoned if it happened mid-change.
     #[error("WAL I/O error: {0}")]
     Io(#[from] io::Error),
     /// Bad data somewhere other than the tail of the last segment: starting would lose
     /// acknowledged records, so we refuse.
     #[error("WAL corrupt in {} at byte {offset}: {reason}", segment.display())]
-    Corrupt { segment: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        segment: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    /// An append's index is not last + 1.
     #[error("append of index {got} does not continue the log (expected {expected})")]
     NotContiguous { expected: u64, got: u64 },
+    /// The first append after a purge past the end did not start above the purge point.
     #[error("append of index {index} into an empty log purged up to {purged}")]
     BeforePurged { index: u64, purged: u64 },
+    /// A payload over [`MAX_PAYLOAD`], which recovery would call corruption.
     #[error("record {index} has a {len}-byte payload, over the {MAX_PAYLOAD}-byte limit")]
     TooLarge { index: u64, len: usize },
+    /// Nothing can follow index u64::MAX.
     #[error("index overflow: the log already ends at u64::MAX")]
     IndexOverflow,
     /// An earlier I/O error left the files in an unknown state (and after a failed fsync the
@@ -157,7 +168,10 @@ impl Wal {
                 // before its sync); Raft will treat it as persisted, so make it so.
                 file.sync_data()?;
                 segment::sync_dir(dir)?;
-                Some(Active { writer: BufWriter::with_capacity(WRITE_BUFFER, file), bytes })
+                Some(Active {
+                    writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+                    bytes,
+                })
             }
             None => None,
         };
@@ -191,13 +205,19 @@ impl Wal {
         let mut prev = self.last;
         for &(index, payload) in records {
             if payload.len() > MAX_PAYLOAD {
-                return Err(WalError::TooLarge { index, len: payload.len() });
+                return Err(WalError::TooLarge {
+                    index,
+                    len: payload.len(),
+                });
             }
             match prev {
                 Some(p) => {
                     let expected = p.checked_add(1).ok_or(WalError::IndexOverflow)?;
                     if index != expected {
-                        return Err(WalError::NotContiguous { expected, got: index });
+                        return Err(WalError::NotContiguous {
+                            expected,
+                            got: index,
+                        });
                     }
                 }
                 None => match self.purged {
@@ -267,7 +287,10 @@ impl Wal {
                 None => {
                     let file = segment::open_append(&path)?;
                     let bytes = file.metadata()?.len();
-                    Active { writer: BufWriter::with_capacity(WRITE_BUFFER, file), bytes }
+                    Active {
+                        writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+                        bytes,
+                    }
                 }
             };
             let active = wal.active.insert(active);
@@ -298,7 +321,8 @@ impl Wal {
             for (i, &first) in wal.segments.iter().enumerate() {
                 // A segment ends where the next begins; the last one ends at `last`.
                 let seg_last = wal.segments.get(i + 1).map_or(last, |next| next - 1);
-                let purgeable = seg_last <= index && (wal.active.is_none() || i + 1 < wal.segments.len());
+                let purgeable =
+                    seg_last <= index && (wal.active.is_none() || i + 1 < wal.segments.len());
                 if !purgeable {
                     break;
                 }
@@ -334,7 +358,10 @@ impl Wal {
 
     /// Runs a step that changes files; if it fails, the in-memory view may no longer match
     /// the disk, so every later call is refused.
-    fn guarded<T>(&mut self, step: impl FnOnce(&mut Self) -> Result<T, WalError>) -> Result<T, WalError> {
+    fn guarded<T>(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<T, WalError>,
+    ) -> Result<T, WalError> {
         let result = step(self);
         if let Err(e) = &result {
             tracing::error!(error = %e, dir = %self.dir.display(), "WAL poisoned");
@@ -364,7 +391,10 @@ impl Wal {
                 self.segments.push(index);
                 self.dir_dirty = true;
                 tracing::debug!(first = index, "started WAL segment");
-                Active { writer: BufWriter::with_capacity(WRITE_BUFFER, file), bytes: 0 }
+                Active {
+                    writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+                    bytes: 0,
+                }
             }
         };
         Ok(self.active.insert(active))

@@ -7,12 +7,19 @@ use super::*;
 #[derive(Debug, Clone)]
 enum Op {
     /// Continue the log; into an empty log, start `gap` above the purge point.
-    Append { gap: u64, payloads: Vec<Vec<u8>> },
+    Append {
+        gap: u64,
+        payloads: Vec<Vec<u8>>,
+    },
     Sync,
     /// Truncate at a position chosen by `pick` among the model's records (or just past them).
-    Truncate { pick: u64 },
+    Truncate {
+        pick: u64,
+    },
     /// Purge up to a point chosen by `pick`, from below the log to past its end.
-    Purge { pick: u64 },
+    Purge {
+        pick: u64,
+    },
     /// Drop the WAL (its buffer reaches the OS) and reopen.
     Reopen,
     /// Lose the write buffer as a killed process would, then reopen.
@@ -67,7 +74,9 @@ impl Model {
 const SEGMENT_BYTES: u64 = 200;
 
 fn run(dir: &Path, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let opts = WalOptions { segment_bytes: SEGMENT_BYTES };
+    let opts = WalOptions {
+        segment_bytes: SEGMENT_BYTES,
+    };
     let (mut wal, got) = Wal::open(dir, opts.clone())?;
     prop_assert!(got.is_empty());
     let mut model = Model::default();
@@ -78,11 +87,18 @@ fn run(dir: &Path, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     Some(last) => last + 1,
                     None => model.purged.map_or(0, |p| p + 1) + gap,
                 };
-                let batch: Vec<(u64, &[u8])> =
-                    payloads.iter().zip(start..).map(|(p, i)| (i, p.as_slice())).collect();
+                let batch: Vec<(u64, &[u8])> = payloads
+                    .iter()
+                    .zip(start..)
+                    .map(|(p, i)| (i, p.as_slice()))
+                    .collect();
                 wal.append(&batch)?;
                 model.records.extend(
-                    batch.iter().filter(|r| model.live(r.0)).map(|(i, p)| (*i, p.to_vec())).collect::<Vec<_>>(),
+                    batch
+                        .iter()
+                        .filter(|r| model.live(r.0))
+                        .map(|(i, p)| (*i, p.to_vec()))
+                        .collect::<Vec<_>>(),
                 );
             }
             Op::Sync => {
@@ -91,7 +107,9 @@ fn run(dir: &Path, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Truncate { pick } => {
                 // Raft never truncates at or below its purge point.
-                let Some(&(first, _)) = model.records.first() else { continue };
+                let Some(&(first, _)) = model.records.first() else {
+                    continue;
+                };
                 let keep = (pick % (model.records.len() as u64 + 1)) as usize;
                 wal.truncate_from(first + keep as u64)?;
                 model.records.truncate(keep);

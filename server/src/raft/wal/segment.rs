@@ -57,7 +57,12 @@ pub(super) fn scan(path: &Path, first: u64) -> io::Result<Scanned> {
     let file = File::open(path)?;
     let file_len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut out = Scanned { records: Vec::new(), good_len: 0, file_len, bad: None };
+    let mut out = Scanned {
+        records: Vec::new(),
+        good_len: 0,
+        file_len,
+        bad: None,
+    };
     let mut expected = Some(first);
     while out.good_len < file_len {
         let Some(want) = expected else {
@@ -94,7 +99,10 @@ pub(super) fn offset_of(path: &Path, first: u64, target: u64) -> Result<u64, Wal
     while index < target {
         let h = record::read_header(&mut reader, file_len - pos)?.map_err(|r| corrupt(pos, r))?;
         if h.index != index {
-            return Err(corrupt(pos, format!("index {} where {index} was expected", h.index)));
+            return Err(corrupt(
+                pos,
+                format!("index {} where {index} was expected", h.index),
+            ));
         }
         debug_assert!(h.len as usize <= MAX_PAYLOAD);
         reader.seek_relative(i64::from(h.len))?;

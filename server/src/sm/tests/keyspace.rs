@@ -15,14 +15,34 @@ fn one_keyspace_every_kind_refuses_the_others_names() {
     one_of_each(&mut s);
     let p = params(10, 1, 100);
     for name in ["fence", "bucket", "idemp"] {
-        assert_eq!(s.at(1, acquire(name, "a", 10, None)), Response::WrongType, "{name}");
-        assert_eq!(s.at(1, release(name, "a", 1)), Response::WrongType, "{name}");
-        assert_eq!(s.at(1, extend(name, "a", 1, 10)), Response::WrongType, "{name}");
+        assert_eq!(
+            s.at(1, acquire(name, "a", 10, None)),
+            Response::WrongType,
+            "{name}"
+        );
+        assert_eq!(
+            s.at(1, release(name, "a", 1)),
+            Response::WrongType,
+            "{name}"
+        );
+        assert_eq!(
+            s.at(1, extend(name, "a", 1, 10)),
+            Response::WrongType,
+            "{name}"
+        );
         assert_eq!(s.sm.lock_info(name.as_bytes(), 1), Err(WrongType));
     }
     for name in ["lock", "bucket", "idemp"] {
-        assert_eq!(s.at(1, advance(name, 5, None)), Response::WrongType, "{name}");
-        assert_eq!(s.at(1, fence_set(name, 5, "v", None)), Response::WrongType, "{name}");
+        assert_eq!(
+            s.at(1, advance(name, 5, None)),
+            Response::WrongType,
+            "{name}"
+        );
+        assert_eq!(
+            s.at(1, fence_set(name, 5, "v", None)),
+            Response::WrongType,
+            "{name}"
+        );
         assert_eq!(s.sm.fence_get(name.as_bytes()), Err(WrongType));
     }
     for name in ["lock", "fence", "idemp"] {
@@ -30,7 +50,11 @@ fn one_keyspace_every_kind_refuses_the_others_names() {
         assert_eq!(s.sm.bucket_peek(name.as_bytes(), p, 1), Err(WrongType));
     }
     for name in ["lock", "fence", "bucket"] {
-        assert_eq!(s.at(1, begin(name, "fp", 10, 10)), Response::WrongType, "{name}");
+        assert_eq!(
+            s.at(1, begin(name, "fp", 10, 10)),
+            Response::WrongType,
+            "{name}"
+        );
         assert_eq!(s.sm.idemp_get(name.as_bytes(), 1), Err(WrongType));
     }
     assert_eq!(s.sm.len_live(1), 4);
@@ -40,13 +64,29 @@ fn one_keyspace_every_kind_refuses_the_others_names() {
 fn an_expired_object_leaves_its_name_free_for_another_kind() {
     let mut s = Sim::new();
     s.at(0, acquire("n", "a", 10, None));
-    assert_eq!(s.at(10, begin("n", "fp", 10, 10)), Response::IdempStarted { token: s.index });
-    assert_eq!(s.at(19, bucket("n", params(2, 1, 10), 1)), Response::WrongType, "lease still runs");
-    assert_eq!(s.sm.lock_info(b"n", 20), Ok(None), "an expired idemp record reads as absent");
+    assert_eq!(
+        s.at(10, begin("n", "fp", 10, 10)),
+        Response::IdempStarted { token: s.index }
+    );
+    assert_eq!(
+        s.at(19, bucket("n", params(2, 1, 10), 1)),
+        Response::WrongType,
+        "lease still runs"
+    );
+    assert_eq!(
+        s.sm.lock_info(b"n", 20),
+        Ok(None),
+        "an expired idemp record reads as absent"
+    );
     let t = token_of(&s.at(20, acquire("n", "b", 10, None)));
     assert_eq!(
         s.sm.lock_info(b"n", 20),
-        Ok(Some(LockView { owner: b("b"), token: t, ttl_remaining_ms: 10, waiters: 0 }))
+        Ok(Some(LockView {
+            owner: b("b"),
+            token: t,
+            ttl_remaining_ms: 10,
+            waiters: 0
+        }))
     );
 }
 
@@ -68,7 +108,10 @@ fn tick_forgets_at_most_a_batch_of_expired_objects() {
     assert_eq!(s.sm.next_gc_deadline(), Some(10));
     s.at(100, Op::Tick);
     assert_eq!(s.sm.keys.gc_candidates(u64::MAX, usize::MAX).len(), 76);
-    assert!(s.sm.next_gc_deadline().is_some_and(|d| d <= 100), "more work remains due");
+    assert!(
+        s.sm.next_gc_deadline().is_some_and(|d| d <= 100),
+        "more work remains due"
+    );
     s.at(100, Op::Tick);
     assert_eq!(s.sm.next_gc_deadline(), None);
     assert_eq!(s.sm.len_live(100), 0);
@@ -83,7 +126,10 @@ fn the_clock_is_the_highest_stamp_seen() {
     assert_eq!(s.sm.now(), 50);
     // A lock taken under a stale stamp runs from the machine's time.
     s.at(30, acquire("L", "a", 10, None));
-    assert_eq!(s.sm.lock_info(b"L", 50).unwrap().unwrap().ttl_remaining_ms, 10);
+    assert_eq!(
+        s.sm.lock_info(b"L", 50).unwrap().unwrap().ttl_remaining_ms,
+        10
+    );
 }
 
 #[test]
@@ -111,7 +157,11 @@ fn a_snapshot_round_trips_with_its_indexes_rebuilt() {
     assert_eq!(back.next_waiter_deadline(), s.sm.next_waiter_deadline());
     assert_eq!(back.lock_info(b"lock", 0), s.sm.lock_info(b"lock", 0));
     assert_eq!(back.fence_get(b"fv"), Ok(Some((3, Some(b("value"))))));
-    let mut t = Sim { sm: back, index: s.index, events: Vec::new() };
+    let mut t = Sim {
+        sm: back,
+        index: s.index,
+        events: Vec::new(),
+    };
     assert_eq!(t.at(1000, Op::Tick), s.at(1000, Op::Tick));
     assert_eq!(t.events, s.events);
     assert!(!s.events.is_empty());

@@ -36,10 +36,15 @@ impl Sim {
     pub fn at_index(&mut self, index: u64, time: u64, op: Op) -> Response {
         self.index = index;
         self.events.clear();
-        let response = self.sm.apply(index, &Request { time, op }, &mut self.events);
+        let response = self
+            .sm
+            .apply(index, &Request { time, op }, &mut self.events);
         // Rebuilding is O(n): big keyspaces are checked by the property tests instead.
         if self.sm.keys.stored() <= 64 {
-            assert!(self.sm.keys.indexes_consistent(), "deadline indexes drifted from the objects");
+            assert!(
+                self.sm.keys.indexes_consistent(),
+                "deadline indexes drifted from the objects"
+            );
         }
         response
     }
@@ -50,43 +55,86 @@ pub(super) fn b(s: &str) -> Bytes {
 }
 
 pub(super) fn acquire(name: &str, owner: &str, ttl_ms: u64, wait_ms: Option<u64>) -> Op {
-    Op::LockAcquire { name: b(name), owner: b(owner), ttl_ms, wait_ms }
+    Op::LockAcquire {
+        name: b(name),
+        owner: b(owner),
+        ttl_ms,
+        wait_ms,
+    }
 }
 
 pub(super) fn release(name: &str, owner: &str, token: u64) -> Op {
-    Op::LockRelease { name: b(name), owner: b(owner), token }
+    Op::LockRelease {
+        name: b(name),
+        owner: b(owner),
+        token,
+    }
 }
 
 pub(super) fn extend(name: &str, owner: &str, token: u64, ttl_ms: u64) -> Op {
-    Op::LockExtend { name: b(name), owner: b(owner), token, ttl_ms }
+    Op::LockExtend {
+        name: b(name),
+        owner: b(owner),
+        token,
+        ttl_ms,
+    }
 }
 
 pub(super) fn cancel(name: &str, waiter: u64) -> Op {
-    Op::LockCancelWait { name: b(name), waiter }
+    Op::LockCancelWait {
+        name: b(name),
+        waiter,
+    }
 }
 
 pub(super) fn advance(resource: &str, token: u64, lock: Option<&str>) -> Op {
-    Op::FenceAdvance { resource: b(resource), token, lock: lock.map(b) }
+    Op::FenceAdvance {
+        resource: b(resource),
+        token,
+        lock: lock.map(b),
+    }
 }
 
 pub(super) fn fence_set(key: &str, token: u64, value: &str, lock: Option<&str>) -> Op {
-    Op::FenceSet { key: b(key), token, value: b(value), lock: lock.map(b) }
+    Op::FenceSet {
+        key: b(key),
+        token,
+        value: b(value),
+        lock: lock.map(b),
+    }
 }
 
 pub(super) fn params(capacity: u64, refill_tokens: u64, refill_period_ms: u64) -> BucketParams {
-    BucketParams { capacity, refill_tokens, refill_period_ms }
+    BucketParams {
+        capacity,
+        refill_tokens,
+        refill_period_ms,
+    }
 }
 
 pub(super) fn bucket(key: &str, p: BucketParams, cost: u64) -> Op {
-    Op::Bucket { key: b(key), params: p, cost }
+    Op::Bucket {
+        key: b(key),
+        params: p,
+        cost,
+    }
 }
 
 pub(super) fn begin(key: &str, fp: &str, ttl_ms: u64, lease_ms: u64) -> Op {
-    Op::IdempBegin { key: b(key), fingerprint: b(fp), ttl_ms, lease_ms }
+    Op::IdempBegin {
+        key: b(key),
+        fingerprint: b(fp),
+        ttl_ms,
+        lease_ms,
+    }
 }
 
 pub(super) fn complete(key: &str, token: u64, response: &str) -> Op {
-    Op::IdempComplete { key: b(key), token, response: b(response) }
+    Op::IdempComplete {
+        key: b(key),
+        token,
+        response: b(response),
+    }
 }
 
 pub(super) fn abort(key: &str, token: u64) -> Op {

@@ -8,22 +8,73 @@ use proptest::prelude::*;
 use super::*;
 use crate::sm::{IdempView, WrongType};
 
-const NAMES: [&str; 3] = ["n0", "n1", "n2"];
+/// Each kind has names of its own plus "x", which all share (for WRONGTYPE and reuse).
+const LOCKS: [&str; 6] = ["l0", "l1", "l2", "l3", "l4", "x"];
+const FENCES: [&str; 3] = ["f0", "f1", "x"];
+const BUCKETS: [&str; 2] = ["b0", "x"];
+const IDEMPS: [&str; 3] = ["i0", "i1", "x"];
+/// Every name in use.
+const NAMES: [&str; 11] = [
+    "l0", "l1", "l2", "l3", "l4", "f0", "f1", "b0", "i0", "i1", "x",
+];
 const OWNERS: [&str; 3] = ["o0", "o1", "o2"];
 
 /// An operation whose tokens and waiter ids are picked at run time from those issued.
 #[derive(Debug, Clone)]
 enum Act {
-    Acquire { name: usize, owner: usize, ttl: u64, wait: Option<u64> },
-    Release { name: usize, owner: usize, tok: usize },
-    Extend { name: usize, owner: usize, tok: usize, ttl: u64 },
-    Cancel { name: usize, waiter: usize },
-    Advance { name: usize, tok: usize, lock: Option<usize> },
-    Set { name: usize, tok: usize, value: u8, lock: Option<usize> },
-    Bucket { name: usize, slow: bool, cost: u64 },
-    Begin { name: usize, fp: u8, ttl: u64, lease: u64 },
-    Complete { name: usize, tok: usize, response: u8 },
-    Abort { name: usize, tok: usize },
+    Acquire {
+        name: usize,
+        owner: usize,
+        ttl: u64,
+        wait: Option<u64>,
+    },
+    /// `owner` past the end of OWNERS means "whoever holds it".
+    Release {
+        name: usize,
+        owner: usize,
+        tok: usize,
+    },
+    Extend {
+        name: usize,
+        owner: usize,
+        tok: usize,
+        ttl: u64,
+    },
+    Cancel {
+        name: usize,
+        waiter: usize,
+    },
+    Advance {
+        name: usize,
+        tok: usize,
+        lock: Option<usize>,
+    },
+    Set {
+        name: usize,
+        tok: usize,
+        value: u8,
+        lock: Option<usize>,
+    },
+    Bucket {
+        name: usize,
+        slow: bool,
+        cost: u64,
+    },
+    Begin {
+        name: usize,
+        fp: u8,
+        ttl: u64,
+        lease: u64,
+    },
+    Complete {
+        name: usize,
+        tok: usize,
+        response: u8,
+    },
+    Abort {
+        name: usize,
+        tok: usize,
+    },
     Tick,
 }
 
@@ -36,34 +87,65 @@ struct Step {
     act: Act,
 }
 
-fn act() -> impl Strategy<Value = Act> {
-    let name = 0..NAMES.len();
-    let owner = 0..OWNERS.len();
-    let tok = 0usize..6;
+/// An index into one kind's name table; 0 is the shared "x".
+fn name() -> impl Strategy<Value = usize> + Clone {
+    0usize..16
+}
+
+fn owner() -> impl Strategy<Value = usize> + Clone {
+    0..OWNERS.len()
+}
+
+/// Picks one of the last few tokens issued, or one that never was.
+fn tok() -> impl Strategy<Value = usize> + Clone {
+    0usize..6
+}
+
+fn lock_act() -> impl Strategy<Value = Act> {
     prop_oneof![
-        4 => (name.clone(), owner.clone(), 1u64..60, prop::option::of(0u64..80))
+        6 => (name(), owner(), prop_oneof![1u64..40, 100u64..500], prop::option::weighted(0.8, 0u64..600))
             .prop_map(|(name, owner, ttl, wait)| Act::Acquire { name, owner, ttl, wait }),
-        2 => (name.clone(), owner.clone(), tok.clone())
-            .prop_map(|(name, owner, tok)| Act::Release { name, owner, tok }),
-        1 => (name.clone(), owner.clone(), tok.clone(), 1u64..60)
+        2 => (name(), 0usize..5, tok()).prop_map(|(name, owner, tok)| Act::Release { name, owner, tok }),
+        1 => (name(), 0usize..5, tok(), 1u64..60)
             .prop_map(|(name, owner, tok, ttl)| Act::Extend { name, owner, tok, ttl }),
-        1 => (name.clone(), 0usize..4).prop_map(|(name, waiter)| Act::Cancel { name, waiter }),
-        1 => (name.clone(), tok.clone(), prop::option::of(0..NAMES.len()))
-            .prop_map(|(name, tok, lock)| Act::Advance { name, tok, lock }),
-        1 => (name.clone(), tok.clone(), any::<u8>(), prop::option::of(0..NAMES.len()))
-            .prop_map(|(name, tok, value, lock)| Act::Set { name, tok, value, lock }),
-        2 => (name.clone(), any::<bool>(), 0u64..4).prop_map(|(name, slow, cost)| Act::Bucket { name, slow, cost }),
-        2 => (name.clone(), 0u8..2, 1u64..80, 1u64..40)
-            .prop_map(|(name, fp, ttl, lease)| Act::Begin { name, fp, ttl, lease }),
-        2 => (name.clone(), tok.clone(), any::<u8>())
-            .prop_map(|(name, tok, response)| Act::Complete { name, tok, response }),
-        1 => (name, tok).prop_map(|(name, tok)| Act::Abort { name, tok }),
+        1 => (name(), 0usize..4).prop_map(|(name, waiter)| Act::Cancel { name, waiter }),
         2 => Just(Act::Tick),
     ]
 }
 
-fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec((-20i64..40, 1u64..3, act()).prop_map(|(dt, gap, act)| Step { dt, gap, act }), 1..max)
+fn other_act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        1 => (name(), tok(), prop::option::of(name()))
+            .prop_map(|(name, tok, lock)| Act::Advance { name, tok, lock }),
+        1 => (name(), tok(), any::<u8>(), prop::option::of(name()))
+            .prop_map(|(name, tok, value, lock)| Act::Set { name, tok, value, lock }),
+        2 => (name(), any::<bool>(), 0u64..4).prop_map(|(name, slow, cost)| Act::Bucket { name, slow, cost }),
+        3 => (name(), 0u8..2, 1u64..80, 1u64..40)
+            .prop_map(|(name, fp, ttl, lease)| Act::Begin { name, fp, ttl, lease }),
+        2 => (name(), tok(), any::<u8>())
+            .prop_map(|(name, tok, response)| Act::Complete { name, tok, response }),
+        1 => (name(), tok()).prop_map(|(name, tok)| Act::Abort { name, tok }),
+    ]
+}
+
+/// Up to `max` steps; `lock_weight` out of 10 are LOCK operations or Ticks.
+fn steps(max: usize, lock_weight: u32) -> impl Strategy<Value = Vec<Step>> {
+    let act = prop_oneof![lock_weight => lock_act(), 10 - lock_weight => other_act()];
+    let dt = prop_oneof![8 => -20i64..40, 1 => 40i64..200];
+    prop::collection::vec(
+        (dt, 1u64..3, act).prop_map(|(dt, gap, act)| Step { dt, gap, act }),
+        1..max,
+    )
+}
+
+/// The shared name for 0, else one of the kind's own (all but the last entry).
+fn pick<'a>(names: &[&'a str], i: usize) -> &'a str {
+    let own = names.len() - 1;
+    if i == 0 {
+        names[own]
+    } else {
+        names[i % own]
+    }
 }
 
 /// Turns abstract steps into entries and records what every test needs to know.
@@ -78,6 +160,8 @@ struct Driver {
     open_waiters: BTreeSet<u64>,
     /// Every waiter id ever queued.
     all_waiters: Vec<u64>,
+    /// The last claim started on each IDEMP key.
+    claims: BTreeMap<&'static str, u64>,
 }
 
 /// One applied entry as seen from outside.
@@ -89,12 +173,33 @@ struct Outcome {
 }
 
 impl Driver {
-    fn token(&self, tok: usize) -> u64 {
-        // Mostly recent tokens (likely to matter), sometimes one that never existed.
-        let recent = &self.issued[self.issued.len().saturating_sub(4)..];
-        match recent.get(tok) {
-            Some(t) if tok < 4 => *t,
-            _ => self.issued.last().map_or(1, |t| t + tok as u64),
+    /// A token as a client would send it: `tok` 0 and 1 pick the one that `current`
+    /// (the holder's or the claim's) would pass, others a recent or unknown one.
+    fn token(&self, tok: usize, current: Option<u64>) -> u64 {
+        if let (0 | 1, Some(t)) = (tok, current) {
+            return t;
+        }
+        let recent = &self.issued[self.issued.len().saturating_sub(3)..];
+        match recent.get(tok.saturating_sub(2)) {
+            Some(t) => *t,
+            None => self.issued.last().map_or(1, |t| t + tok as u64),
+        }
+    }
+
+    fn holder(&self, lock: &str) -> Option<crate::sm::LockView> {
+        self.sm.lock_info(lock.as_bytes(), self.time).ok().flatten()
+    }
+
+    fn lock_token(&self, tok: usize, lock: &str) -> u64 {
+        self.token(tok, self.holder(lock).map(|h| h.token))
+    }
+
+    /// `OWNERS[owner]`, or the current holder past the end of the table.
+    fn owner(&self, owner: usize, lock: &str) -> Bytes {
+        match (OWNERS.get(owner), self.holder(lock)) {
+            (Some(o), _) => b(o),
+            (None, Some(h)) => h.owner,
+            (None, None) => b(OWNERS[0]),
         }
     }
 
@@ -107,22 +212,84 @@ impl Driver {
     }
 
     fn op(&self, act: &Act) -> Op {
-        let bucket_params = |slow: bool| if slow { params(3, 1, 40) } else { params(5, 2, 7) };
+        let bucket_params = |slow: bool| {
+            if slow {
+                params(3, 1, 40)
+            } else {
+                params(5, 2, 7)
+            }
+        };
         match *act {
-            Act::Acquire { name, owner, ttl, wait } => acquire(NAMES[name], OWNERS[owner], ttl, wait),
-            Act::Release { name, owner, tok } => release(NAMES[name], OWNERS[owner], self.token(tok)),
-            Act::Extend { name, owner, tok, ttl } => extend(NAMES[name], OWNERS[owner], self.token(tok), ttl),
-            Act::Cancel { name, waiter } => cancel(NAMES[name], self.waiter(waiter)),
-            Act::Advance { name, tok, lock } => advance(NAMES[name], self.token(tok), lock.map(|l| NAMES[l])),
-            Act::Set { name, tok, value, lock } => {
-                fence_set(NAMES[name], self.token(tok), &value.to_string(), lock.map(|l| NAMES[l]))
+            Act::Acquire {
+                name,
+                owner,
+                ttl,
+                wait,
+            } => acquire(pick(&LOCKS, name), OWNERS[owner % 3], ttl, wait),
+            Act::Release { name, owner, tok } => {
+                let name = pick(&LOCKS, name);
+                Op::LockRelease {
+                    name: b(name),
+                    owner: self.owner(owner, name),
+                    token: self.lock_token(tok, name),
+                }
             }
-            Act::Bucket { name, slow, cost } => bucket(NAMES[name], bucket_params(slow), cost),
-            Act::Begin { name, fp, ttl, lease } => begin(NAMES[name], &format!("fp{fp}"), ttl, lease),
-            Act::Complete { name, tok, response } => {
-                complete(NAMES[name], self.token(tok), &response.to_string())
+            Act::Extend {
+                name,
+                owner,
+                tok,
+                ttl,
+            } => {
+                let name = pick(&LOCKS, name);
+                let (owner, token) = (self.owner(owner, name), self.lock_token(tok, name));
+                Op::LockExtend {
+                    name: b(name),
+                    owner,
+                    token,
+                    ttl_ms: ttl,
+                }
             }
-            Act::Abort { name, tok } => abort(NAMES[name], self.token(tok)),
+            Act::Cancel { name, waiter } => cancel(pick(&LOCKS, name), self.waiter(waiter)),
+            Act::Advance { name, tok, lock } => {
+                let lock = lock.map(|l| pick(&LOCKS, l));
+                let token = self.lock_token(tok, lock.unwrap_or(LOCKS[0]));
+                advance(pick(&FENCES, name), token, lock)
+            }
+            Act::Set {
+                name,
+                tok,
+                value,
+                lock,
+            } => {
+                let lock = lock.map(|l| pick(&LOCKS, l));
+                let token = self.lock_token(tok, lock.unwrap_or(LOCKS[0]));
+                fence_set(pick(&FENCES, name), token, &value.to_string(), lock)
+            }
+            Act::Bucket { name, slow, cost } => {
+                bucket(pick(&BUCKETS, name), bucket_params(slow), cost)
+            }
+            Act::Begin {
+                name,
+                fp,
+                ttl,
+                lease,
+            } => begin(pick(&IDEMPS, name), &format!("fp{fp}"), ttl, lease),
+            Act::Complete {
+                name,
+                tok,
+                response,
+            } => {
+                let name = pick(&IDEMPS, name);
+                complete(
+                    name,
+                    self.token(tok, self.claims.get(name).copied()),
+                    &response.to_string(),
+                )
+            }
+            Act::Abort { name, tok } => {
+                let name = pick(&IDEMPS, name);
+                abort(name, self.token(tok, self.claims.get(name).copied()))
+            }
             Act::Tick => Op::Tick,
         }
     }
@@ -130,7 +297,10 @@ impl Driver {
     fn apply(&mut self, step: &Step) -> Outcome {
         self.index += step.gap;
         self.time = self.time.saturating_add_signed(step.dt);
-        let request = Request { time: self.time, op: self.op(&step.act) };
+        let request = Request {
+            time: self.time,
+            op: self.op(&step.act),
+        };
         self.apply_request(request)
     }
 
@@ -141,17 +311,31 @@ impl Driver {
         for e in &events {
             match e {
                 Event::WaiterGranted { waiter, token } => {
-                    assert!(self.open_waiters.remove(waiter), "second outcome for waiter {waiter}");
+                    assert!(
+                        self.open_waiters.remove(waiter),
+                        "second outcome for waiter {waiter}"
+                    );
                     self.issued.push(*token);
                 }
                 Event::WaiterDropped { waiter } => {
-                    assert!(self.open_waiters.remove(waiter), "second outcome for waiter {waiter}");
+                    assert!(
+                        self.open_waiters.remove(waiter),
+                        "second outcome for waiter {waiter}"
+                    );
                 }
             }
         }
         match response {
-            Response::Granted { token } | Response::IdempStarted { token } if !self.issued.contains(&token) => {
-                self.issued.push(token)
+            Response::Granted { token } if !self.issued.contains(&token) => self.issued.push(token),
+            Response::IdempStarted { token } => {
+                self.issued.push(token);
+                if let Op::IdempBegin { key, .. } = &request.op {
+                    let key = NAMES
+                        .iter()
+                        .find(|n| n.as_bytes() == key.as_ref())
+                        .expect("a known name");
+                    self.claims.insert(key, token);
+                }
             }
             Response::Queued { waiter } => {
                 assert_eq!(waiter, self.index);
@@ -160,7 +344,11 @@ impl Driver {
             }
             _ => {}
         }
-        Outcome { request, response, events }
+        Outcome {
+            request,
+            response,
+            events,
+        }
     }
 
     fn run(&mut self, steps: &[Step]) -> Vec<Outcome> {
@@ -191,7 +379,10 @@ fn seen(sm: &StateMachine, key: &str, now: u64) -> Seen {
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    }
 }
 
 proptest! {
@@ -200,7 +391,7 @@ proptest! {
     /// Every token issued is new, above the entry's index, above all earlier tokens, and
     /// `last_token` says which was last. Re-grants repeat an existing token.
     #[test]
-    fn tokens_strictly_increase(steps in steps(120)) {
+    fn tokens_strictly_increase(steps in steps(150, 8)) {
         let mut d = Driver::default();
         let mut last = 0u64;
         for step in &steps {
@@ -268,7 +459,7 @@ proptest! {
     /// IDEMP records move only as SPEC allows: absent -> pending -> done | absent, a
     /// pending claim's token only grows, a done response never changes.
     #[test]
-    fn idemp_moves_only_through_spec_transitions(steps in steps(120)) {
+    fn idemp_moves_only_through_spec_transitions(steps in steps(120, 3)) {
         let mut d = Driver::default();
         let mut claim: BTreeMap<&str, u64> = BTreeMap::new();
         for step in &steps {
@@ -333,7 +524,7 @@ proptest! {
     /// At most one holder per lock at any stamped time: a new holder appears only once
     /// the previous lease ended or was released. Hand-offs carry ever higher tokens.
     #[test]
-    fn one_holder_at_a_time(steps in steps(150)) {
+    fn one_holder_at_a_time(steps in steps(150, 8)) {
         let mut d = Driver::default();
         // name -> (token, end of the lease as last seen)
         let mut holder: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -374,7 +565,7 @@ proptest! {
 
     /// A decoded snapshot behaves exactly like the machine it was taken from.
     #[test]
-    fn snapshot_round_trip(prefix in steps(80), rest in steps(80)) {
+    fn snapshot_round_trip(prefix in steps(80, 5), rest in steps(80, 5)) {
         let mut a = Driver::default();
         a.run(&prefix);
         let bytes = a.snapshot();
@@ -390,7 +581,7 @@ proptest! {
 
     /// Two machines fed the same entries answer and end the same, bit for bit.
     #[test]
-    fn deterministic(steps in steps(150)) {
+    fn deterministic(steps in steps(150, 5)) {
         let mut a = Driver::default();
         let mut b = Driver::default();
         prop_assert_eq!(a.run(&steps), b.run(&steps));
@@ -406,7 +597,7 @@ proptest! {
     /// The deadlines the leader uses to schedule Ticks are exact: a Tick before them
     /// does nothing, a Tick at them leaves nothing due.
     #[test]
-    fn deadlines_tell_when_a_tick_acts(steps in steps(120), early in any::<bool>()) {
+    fn deadlines_tell_when_a_tick_acts(steps in steps(120, 5), early in any::<bool>()) {
         let mut d = Driver::default();
         d.run(&steps);
         let due = [d.sm.next_waiter_deadline(), d.sm.next_gc_deadline()].into_iter().flatten().min();
@@ -425,5 +616,84 @@ proptest! {
             prop_assert!(d.sm.next_waiter_deadline().map_or(true, |t| t > now));
             prop_assert!(d.sm.next_gc_deadline().map_or(true, |t| t > now));
         }
+    }
+}
+
+/// The generators must reach the cases the properties are about; without this a
+/// property could pass by never meeting them.
+#[test]
+fn generators_reach_the_interesting_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let mut runner = TestRunner::deterministic();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for lock_weight in [8, 3] {
+        let strategy = steps(150, lock_weight);
+        for _ in 0..100 {
+            let steps = strategy.new_tree(&mut runner).unwrap().current();
+            let mut d = Driver::default();
+            for out in d.run(&steps) {
+                let grants = out
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, Event::WaiterGranted { .. }))
+                    .count();
+                let mut hit = |k| *count.entry(k).or_default() += 1;
+                if grants >= 2 {
+                    hit("several grants in one entry");
+                }
+                if grants >= 1 && out.request.op == Op::Tick {
+                    hit("tick hand-off");
+                }
+                for e in &out.events {
+                    hit(match e {
+                        Event::WaiterGranted { .. } => "ev granted",
+                        Event::WaiterDropped { .. } => "ev dropped",
+                    });
+                }
+                match (&out.request.op, &out.response) {
+                    (Op::LockRelease { .. }, Response::Bool(true)) => hit("release"),
+                    (Op::LockExtend { .. }, Response::Bool(true)) => hit("extend"),
+                    (Op::LockCancelWait { .. }, Response::Bool(true)) => hit("cancel"),
+                    (Op::FenceAdvance { lock: Some(_), .. }, Response::FenceAccepted { .. }) => {
+                        hit("fenced by lock")
+                    }
+                    (_, Response::Stale(crate::sm::StaleReason::Older { .. })) => hit("older"),
+                    (_, Response::Bucket(r)) if r.limited => hit("bucket limited"),
+                    (_, Response::IdempDone { .. }) => hit("idemp replay"),
+                    (_, Response::IdempPending { .. }) => hit("idemp pending"),
+                    (_, Response::Mismatch) => hit("mismatch"),
+                    (_, Response::WrongType) => hit("wrongtype"),
+                    (_, Response::Queued { .. }) => hit("queued"),
+                    (_, Response::Granted { .. }) => hit("granted"),
+                    (_, Response::NotGranted) => hit("not granted"),
+                    _ => {}
+                }
+            }
+        }
+    }
+    eprintln!("{count:#?}");
+    for case in [
+        "several grants in one entry",
+        "ev dropped",
+        "queued",
+        "not granted",
+        "tick hand-off",
+        "release",
+        "extend",
+        "cancel",
+        "fenced by lock",
+        "older",
+        "bucket limited",
+        "idemp replay",
+        "idemp pending",
+        "mismatch",
+        "wrongtype",
+    ] {
+        assert!(
+            count.get(case).copied().unwrap_or(0) >= 5,
+            "{case} barely reached: {count:?}"
+        );
     }
 }

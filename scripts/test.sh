@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command: unit tests of every crate, the integration suites
+# (real fencepost processes driven by redis-cli, the redis crate and raw RESP) and the
+# redis-py suite (RESP2 and RESP3). Exits non-zero on any failure.
+#
+#   ./scripts/test.sh                 everything
+#   CARGO_TEST_ARGS='--test lock' ./scripts/test.sh   (extra args for cargo test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS="${JOBS:-2}"
+
+echo "==> test dependencies (redis-cli, redis-py)"
+./scripts/install-test-deps.sh
+
+echo "==> cargo build --workspace --bins"
+cargo build -j"$JOBS" --workspace --bins
+
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+export FENCEPOST_BIN="${FENCEPOST_BIN:-$target_dir/debug/fencepost}"
+if [ ! -x "$FENCEPOST_BIN" ]; then
+  echo "fencepost binary not found at $FENCEPOST_BIN" >&2
+  exit 1
+fi
+echo "==> using FENCEPOST_BIN=$FENCEPOST_BIN"
+
+status=0
+
+echo "==> cargo test --workspace"
+# shellcheck disable=SC2086 # CARGO_TEST_ARGS is a list of words on purpose
+cargo test -j"$JOBS" --workspace ${CARGO_TEST_ARGS:-} || status=1
+
+echo "==> redis-py suite (RESP2 and RESP3)"
+python3 tests/py/test_fencepost.py || status=1
+
+if [ "$status" -ne 0 ]; then
+  echo "==> FAILED" >&2
+else
+  echo "==> all tests passed"
+fi
+exit "$status"
