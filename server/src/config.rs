@@ -3,7 +3,11 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use clap::{Parser, ValueEnum};
+
+use crate::raft::types::{NodeId, PeerNode};
 
 /// How a follower serves clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,5 +116,52 @@ impl Config {
 
     pub fn raft_addr(&self) -> String {
         format!("{}:{}", self.bind, self.raft_port())
+    }
+
+    /// Parses `--initial-cluster 1=HOST:PORT[/HOST:RAFTPORT],2=...`; a member without a
+    /// peer address uses its client port + 10000.
+    pub fn initial_members(&self) -> Result<Option<BTreeMap<NodeId, PeerNode>>, String> {
+        let Some(spec) = &self.initial_cluster else { return Ok(None) };
+        let mut members = BTreeMap::new();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let bad = || format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]");
+            let (id, addrs) = item.split_once('=').ok_or_else(bad)?;
+            let id: NodeId = id.parse().map_err(|_| bad())?;
+            let (resp, raft) = match addrs.split_once('/') {
+                Some((resp, raft)) => (resp.to_string(), raft.to_string()),
+                None => {
+                    let (host, port) = addrs.rsplit_once(':').ok_or_else(bad)?;
+                    let port: u16 = port.parse().map_err(|_| bad())?;
+                    let raft_port = port.checked_add(10_000).ok_or_else(bad)?;
+                    (addrs.to_string(), format!("{host}:{raft_port}"))
+                }
+            };
+            for a in [&resp, &raft] {
+                a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).ok_or_else(bad)?;
+            }
+            if members.insert(id, PeerNode { raft_addr: raft, resp_addr: resp }).is_some() {
+                return Err(format!("--initial-cluster lists node {id} twice"));
+            }
+        }
+        if members.is_empty() {
+            return Err("--initial-cluster is empty".into());
+        }
+        Ok(Some(members))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_parses_with_and_without_peer_addresses() {
+        let c = Config::parse_from(["fencepost", "--initial-cluster", "1=127.0.0.1:7001/127.0.0.1:9001,2=127.0.0.1:7002"]);
+        let m = c.initial_members().expect("parses").expect("some");
+        assert_eq!(m[&1].raft_addr, "127.0.0.1:9001");
+        assert_eq!(m[&2].raft_addr, "127.0.0.1:17002");
+        assert_eq!(m[&2].resp_addr, "127.0.0.1:7002");
+        let bad = Config::parse_from(["fencepost", "--initial-cluster", "x=1"]);
+        assert!(bad.initial_members().is_err());
     }
 }

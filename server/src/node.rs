@@ -1,25 +1,32 @@
-//! One fencepost node: proposes writes (stamped with the leader's clock), serves
-//! linearizable reads after ReadIndex, and proposes Tick entries when deadlines fall due.
+//! One fencepost node: proposes writes stamped with the leader's clock, serves
+//! linearizable reads after ReadIndex, and routes both to the leader when it is a
+//! follower (forwarding them, or telling the client where to go).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, FollowerMode};
+use crate::membership;
+use crate::peer::client::{CallError, PeerPool};
+use crate::peer::wire::{PeerRequest, PeerResponse};
+use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::NetworkFactory;
 use crate::raft::state_machine::{ApplyObserver, Deadlines, StateMachineStore};
 use crate::raft::types::{LogId, NodeId, PeerNode, Raft};
-use crate::sm::{Event, Millis, Op, Request, Response, StateMachine};
+use crate::sm::{Event, Millis, Op, Request, Response};
+use crate::ticker;
 use crate::waiters::Waiters;
 
 /// Why a write or read did not produce a state-machine answer.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 pub enum NodeError {
     /// Not applied (never appended, or cut from the log): safe to retry.
     #[error("CLUSTERDOWN {0}")]
@@ -27,21 +34,24 @@ pub enum NodeError {
     /// Proposed, outcome unknown: it may or may not have applied.
     #[error("UNCERTAIN {0}")]
     Uncertain(String),
+    /// `--follower-mode redirect`: the client should ask the leader at this address.
+    #[error("MOVED {addr}")]
+    Redirect { addr: String },
 }
 
 /// A write that has not committed in this long is reported as -UNCERTAIN.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A ReadIndex round that has not finished in this long is reported as -CLUSTERDOWN.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Forgetting expired objects is housekeeping: at most one GC tick per this interval.
-const GC_TICK_INTERVAL_MS: Millis = 1_000;
 
 pub struct Node {
     pub id: NodeId,
     pub raft: Raft,
     pub sm: StateMachineStore,
     pub waiters: Arc<Waiters>,
-    deadlines: watch::Receiver<Deadlines>,
+    pub pool: Arc<PeerPool>,
+    pub(crate) deadlines: watch::Receiver<Deadlines>,
+    follower_mode: FollowerMode,
     committed: Arc<AtomicU64>,
     /// Held for the node's lifetime: a second process on the same data dir would
     /// corrupt the log.
@@ -69,17 +79,19 @@ impl ApplyObserver for Observer {
     }
 }
 
+/// A local proposal or ReadIndex that found another node leading.
+enum Local<T> {
+    Done(Result<T, NodeError>),
+    NotLeader(Option<PeerNode>),
+}
+
 impl Node {
-    /// Opens storage under the data dir, starts Raft, and forms a single-node cluster
-    /// when this node has never been part of one.
+    /// Opens storage, starts Raft and the peer listener, then forms or joins a cluster.
     pub async fn start(cfg: &Config) -> anyhow::Result<Arc<Node>> {
         let data_lock = lock_data_dir(&cfg.data_dir)?;
         let waiters = Arc::new(Waiters::default());
         let (dl_tx, dl_rx) = watch::channel(Deadlines::default());
-        let observer = Arc::new(Observer {
-            waiters: waiters.clone(),
-            deadlines: dl_tx,
-        });
+        let observer = Arc::new(Observer { waiters: waiters.clone(), deadlines: dl_tx });
         let log = LogStore::open(&cfg.data_dir.join("log"))?;
         let committed = log.committed_handle();
         let sm = StateMachineStore::open(&cfg.data_dir.join("sm"), observer)?;
@@ -90,101 +102,132 @@ impl Node {
             election_timeout_max: cfg.election_timeout_ms * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 1_000,
+            max_payload_entries: 256,
             ..Default::default()
         }
         .validate()?;
-        let raft = Raft::new(
-            cfg.node_id,
-            Arc::new(raft_config),
-            NetworkFactory::new(),
-            log,
-            sm.clone(),
-        )
-        .await?;
+        let secret = cfg.cluster_secret.clone().unwrap_or_default().into_bytes();
+        let pool = Arc::new(PeerPool::new(cfg.node_id, &secret));
+        let network = NetworkFactory::new(cfg.node_id, pool.clone());
+        let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log, sm.clone()).await?;
         let node = Arc::new(Node {
             id: cfg.node_id,
             raft,
             sm,
             waiters,
+            pool,
             deadlines: dl_rx,
+            follower_mode: cfg.follower_mode,
             committed,
             _data_lock: data_lock,
             last_stamp: AtomicU64::new(0),
         });
-        if !node.raft.is_initialized().await? {
-            let mut members = BTreeMap::new();
-            members.insert(
-                cfg.node_id,
-                PeerNode {
-                    raft_addr: cfg.raft_addr(),
-                    resp_addr: cfg.resp_addr(),
-                },
-            );
-            tracing::info!(node_id = cfg.node_id, "forming a single-node cluster");
-            node.raft.initialize(members).await?;
-        }
-        tokio::spawn(run_ticker(node.clone()));
+        let peers = TcpListener::bind(cfg.raft_addr()).await?;
+        tokio::spawn(crate::peer::server::run(peers, node.clone(), Arc::new(secret)));
+        membership::form_or_join(&node, cfg).await?;
+        tokio::spawn(ticker::run(node.clone()));
         Ok(node)
     }
 
     /// The leader's time for a new entry: wall clock, but never behind anything applied
     /// or stamped before (so time is monotonic across restarts and leader changes).
     pub fn stamp(&self) -> Millis {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let floor = self.sm.read().sm.now();
         let s = wall.max(floor);
         self.last_stamp.fetch_max(s, Ordering::SeqCst).max(s)
     }
 
-    /// Proposes `op` and returns what the state machine answered once it applied.
+    /// Applies `op` through Raft wherever the leader is, and returns its answer.
     pub async fn write(&self, op: Op) -> Result<Response, NodeError> {
-        let req = Request {
-            time: self.stamp(),
-            op,
-        };
-        match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(req)).await {
-            Err(_) => Err(NodeError::Uncertain("timed out waiting for commit".into())),
-            Ok(Ok(resp)) => Ok(resp.data),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                // openraft sends this only for entries never appended here or cut from
-                // the log by a newer leader: they can never commit.
-                Err(NodeError::ClusterDown(match f.leader_id {
-                    Some(l) => format!("not the leader (leader is node {l})"),
-                    None => "no leader".into(),
-                }))
+        match self.propose(op.clone()).await {
+            Local::Done(r) => r,
+            Local::NotLeader(leader) => {
+                let addr = self.leader_route(leader)?;
+                match self.pool.call(&addr, PeerRequest::Write(op), WRITE_TIMEOUT).await {
+                    Ok(PeerResponse::Write(r)) => r,
+                    Ok(_) => Err(NodeError::Uncertain("leader sent an unexpected reply".into())),
+                    Err(CallError::NotSent(why)) => Err(NodeError::ClusterDown(format!("leader unreachable: {why}"))),
+                    // It reached the leader (or may have): never resend on our own.
+                    Err(e) => Err(NodeError::Uncertain(format!("forwarded write: {e}"))),
+                }
             }
-            Ok(Err(RaftError::APIError(e))) => Err(NodeError::ClusterDown(e.to_string())),
-            Ok(Err(RaftError::Fatal(e))) => Err(NodeError::Uncertain(format!("raft stopped: {e}"))),
         }
     }
 
-    /// Runs `f` on the state machine after ReadIndex confirms this node leads and has
-    /// applied everything committed before the read began.
-    pub async fn read<R>(
-        &self,
-        f: impl FnOnce(&StateMachine, Millis) -> R,
-    ) -> Result<R, NodeError> {
+    /// A write forwarded by a follower: proposed here or refused, never forwarded again.
+    pub async fn write_here(&self, op: Op) -> Result<Response, NodeError> {
+        match self.propose(op).await {
+            Local::Done(r) => r,
+            Local::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+        }
+    }
+
+    /// Runs `q` linearizably wherever the leader is.
+    pub async fn read(&self, q: ReadQuery) -> Result<ReadAnswer, NodeError> {
+        match self.read_local(&q).await {
+            Local::Done(r) => r,
+            Local::NotLeader(leader) => {
+                let addr = self.leader_route(leader)?;
+                match self.pool.call(&addr, PeerRequest::Read(q), READ_TIMEOUT).await {
+                    Ok(PeerResponse::Read(r)) => r,
+                    Ok(_) => Err(NodeError::ClusterDown("leader sent an unexpected reply".into())),
+                    // Reads change nothing: any failure is safe to retry.
+                    Err(e) => Err(NodeError::ClusterDown(format!("forwarded read: {e}"))),
+                }
+            }
+        }
+    }
+
+    /// A read forwarded by a follower.
+    pub async fn read_here(&self, q: ReadQuery) -> Result<ReadAnswer, NodeError> {
+        match self.read_local(&q).await {
+            Local::Done(r) => r,
+            Local::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+        }
+    }
+
+    /// Where a follower sends a request: the leader's peer address (proxy mode), or
+    /// the client is told the leader's client address (redirect mode).
+    fn leader_route(&self, leader: Option<PeerNode>) -> Result<String, NodeError> {
+        let Some(leader) = leader else {
+            return Err(NodeError::ClusterDown("no leader".into()));
+        };
+        match self.follower_mode {
+            FollowerMode::Redirect => Err(NodeError::Redirect { addr: leader.resp_addr }),
+            FollowerMode::Proxy => Ok(leader.raft_addr),
+        }
+    }
+
+    async fn propose(&self, op: Op) -> Local<Response> {
+        let req = Request { time: self.stamp(), op };
+        match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(req)).await {
+            Err(_) => Local::Done(Err(NodeError::Uncertain("timed out waiting for commit".into()))),
+            Ok(Ok(resp)) => Local::Done(Ok(resp.data)),
+            // openraft sends this only for entries never appended here or cut from the
+            // log by a newer leader: they can never commit, so routing them is safe.
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Local::NotLeader(
+                f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != self.id)),
+            ),
+            Ok(Err(RaftError::APIError(e))) => Local::Done(Err(NodeError::ClusterDown(e.to_string()))),
+            Ok(Err(RaftError::Fatal(e))) => Local::Done(Err(NodeError::Uncertain(format!("raft stopped: {e}")))),
+        }
+    }
+
+    async fn read_local(&self, q: &ReadQuery) -> Local<ReadAnswer> {
+        let down = |why: String| Local::Done(Err(NodeError::ClusterDown(why)));
         match tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable()).await {
-            Err(_) => {
-                return Err(NodeError::ClusterDown(
-                    "read could not confirm leadership in time".into(),
-                ))
+            Err(_) => return down("read could not confirm leadership in time".into()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                return Local::NotLeader(f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != self.id)))
             }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => {
-                return Err(NodeError::ClusterDown("not the leader".into()))
-            }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {
-                return Err(NodeError::ClusterDown("no quorum".into()))
-            }
-            Ok(Err(e)) => return Err(NodeError::ClusterDown(e.to_string())),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => return down("no quorum".into()),
+            Ok(Err(e)) => return down(e.to_string()),
             Ok(Ok(_)) => {}
         }
         let now = self.stamp();
         let st = self.sm.read();
-        Ok(f(&st.sm, now))
+        Local::Done(Ok(q.run(&st.sm, now)))
     }
 
     /// Highest log index known committed on this node.
@@ -207,56 +250,9 @@ impl Node {
 /// Takes an exclusive lock on `<data-dir>/LOCK`, or fails if another process has it.
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(dir)?;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("LOCK"))?;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(e) => anyhow::bail!(
-            "data dir {} is in use by another fencepost process ({e})",
-            dir.display()
-        ),
-    }
-}
-
-/// Proposes a Tick when a waiter deadline or a lock expiry with waiters falls due, and
-/// (rate-limited) when expired objects can be forgotten. Only the leader proposes.
-async fn run_ticker(node: Arc<Node>) {
-    let mut deadlines = node.deadlines.clone();
-    // Server metrics change on role changes only, not on every apply.
-    let mut metrics = node.raft.server_metrics();
-    let mut last_gc: Millis = 0;
-    loop {
-        let d = *deadlines.borrow_and_update();
-        let gc_due = d.gc.map(|g| g.max(last_gc + GC_TICK_INTERVAL_MS));
-        let target = match (d.waiter, gc_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let leader = metrics.borrow_and_update().state == ServerState::Leader;
-        let wait = match target {
-            Some(t) if leader => {
-                let now = node.stamp();
-                if t <= now {
-                    if gc_due.is_some_and(|g| g <= now) {
-                        last_gc = now;
-                    }
-                    if let Err(e) = node.write(Op::Tick).await {
-                        tracing::debug!(error = %e, "tick not applied");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    continue;
-                }
-                Duration::from_millis(t - now)
-            }
-            _ => Duration::from_secs(3600),
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            r = deadlines.changed() => if r.is_err() { return },
-            r = metrics.changed() => if r.is_err() { return },
-        }
+        Err(e) => anyhow::bail!("data dir {} is in use by another fencepost process ({e})", dir.display()),
     }
 }

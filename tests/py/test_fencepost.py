@@ -114,7 +114,7 @@ def test_select_and_client(ctx):
     assert isinstance(cid, int) and cid > 0
     assert r.client_getname() is None
     assert r.client_setname("py-worker") is True
-    assert r.client_getname() == "py-worker"
+    assert text(r.client_getname()) == "py-worker"
     assert r.client_setinfo("LIB-NAME", "mylib") is True
     mine = [c for c in r.client_list() if str(c.get("id")) == str(cid)]
     assert len(mine) == 1 and mine[0].get("name") == "py-worker", r.client_list()

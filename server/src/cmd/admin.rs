@@ -12,6 +12,8 @@ use openraft::ServerState;
 use super::args::{self, arity};
 use super::Dispatched;
 use crate::node::Node;
+use crate::peer::wire::AdminOp;
+use crate::raft::types::PeerNode;
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 
@@ -31,14 +33,48 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
         "INFO" | "SNAPSHOT" => {
             Dispatched::Now(arity(&format!("raft|{}", args::show(sub).to_lowercase())))
         }
-        "ADD" | "REMOVE" | "TRANSFER" => Dispatched::Now(Reply::err(
-            "ERR membership changes need the peer transport, which this build does not have yet",
-        )),
+        "ADD" => match &a[1..] {
+            [id, raft_addr, resp_addr] => match args::uint(id) {
+                Ok(id) => {
+                    let node_info = PeerNode { raft_addr: args::show(raft_addr), resp_addr: args::show(resp_addr) };
+                    admin_reply(async move { node.admin(AdminOp::Add { id, node: node_info }).await })
+                }
+                Err(e) => Dispatched::Now(e),
+            },
+            _ => Dispatched::Now(arity("raft|add")),
+        },
+        "REMOVE" => match &a[1..] {
+            [id] => match args::uint(id) {
+                Ok(id) => admin_reply(async move { node.admin(AdminOp::Remove { id }).await }),
+                Err(e) => Dispatched::Now(e),
+            },
+            _ => Dispatched::Now(arity("raft|remove")),
+        },
+        "TRANSFER" => match &a[1..] {
+            [id] => match args::uint(id) {
+                Ok(id) => admin_reply(async move { node.transfer_to(id).await }),
+                Err(e) => Dispatched::Now(e),
+            },
+            _ => Dispatched::Now(arity("raft|transfer")),
+        },
         _ => Dispatched::Now(Reply::err(format!(
             "ERR unknown subcommand '{}' for 'raft'",
             args::show(sub)
         ))),
     }
+}
+
+/// +OK, or the error text (which starts with its code).
+fn admin_reply(f: impl std::future::Future<Output = Result<String, String>> + Send + 'static) -> Dispatched {
+    Dispatched::later(async move {
+        match f.await {
+            Ok(what) => {
+                tracing::info!(what = %what, "membership change");
+                Reply::ok()
+            }
+            Err(e) => Reply::err(e),
+        }
+    })
 }
 
 /// Role as SPEC.md names it.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::args::{self, arity};
-use super::{error_response, node_error, wrongtype, Dispatched};
+use super::{error_response, mismatched, node_error, wrongtype, Dispatched};
+use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 use crate::sm::{BucketParams, BucketReply, Op, Response};
@@ -20,10 +21,11 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
             let node = ctx.node.clone();
             Dispatched::later(async move {
                 if cost == 0 {
-                    return match node.read(|sm, now| sm.bucket_peek(&key, params, now)).await {
-                        Err(e) => node_error(e),
-                        Ok(Err(_)) => wrongtype(),
-                        Ok(Ok(r)) => reply(r),
+                    return match node.read(ReadQuery::BucketPeek { key: key.clone(), params }).await {
+                        Err(e) => node_error(e, &key),
+                        Ok(ReadAnswer::BucketPeek(Err(_))) => wrongtype(),
+                        Ok(ReadAnswer::BucketPeek(Ok(r))) => reply(r),
+                        Ok(other) => mismatched(other),
                     };
                 }
                 match node
@@ -34,7 +36,7 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
                     })
                     .await
                 {
-                    Err(e) => node_error(e),
+                    Err(e) => node_error(e, &key),
                     Ok(Response::Bucket(r)) => reply(r),
                     Ok(other) => error_response(other, &key),
                 }

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use super::admin::role_name;
 use super::args::{self, arity};
 use super::table::{self, CommandSpec, COMMANDS};
-use super::{node_error, Dispatched};
+use super::{mismatched, node_error, Dispatched};
 use crate::connection::ConnState;
+use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::types::PeerNode;
 use crate::reply::{Proto, Reply};
 use crate::server::ServerCtx;
@@ -54,9 +55,10 @@ pub fn dispatch(name: &str, a: &[Bytes], conn: &mut ConnState, ctx: &Arc<ServerC
         "DBSIZE" if a.is_empty() => {
             let node = ctx.node.clone();
             Dispatched::later(async move {
-                match node.read(|sm, now| sm.len_live(now)).await {
-                    Ok(n) => Reply::Int(n as i64),
-                    Err(e) => node_error(e),
+                match node.read(ReadQuery::DbSize).await {
+                    Ok(ReadAnswer::DbSize(n)) => Reply::Int(n as i64),
+                    Ok(other) => mismatched(other),
+                    Err(e) => node_error(e, b""),
                 }
             })
         }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::args::{self, arity};
-use super::{error_response, node_error, wrongtype, Dispatched};
+use super::{error_response, mismatched, node_error, wrongtype, Dispatched};
 use crate::node::Node;
+use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 use crate::sm::{Op, Response};
@@ -57,7 +58,7 @@ fn advance(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             })
             .await
         {
-            Err(e) => node_error(e),
+            Err(e) => node_error(e, &resource),
             Ok(Response::FenceAccepted { token }) => Reply::Int(token as i64),
             Ok(other) => error_response(other, &resource),
         }
@@ -82,7 +83,7 @@ fn set(a: &[Bytes], node: Arc<Node>, max_value: usize) -> Result<Dispatched, Rep
             })
             .await
         {
-            Err(e) => node_error(e),
+            Err(e) => node_error(e, &key),
             Ok(Response::Ok) => Reply::ok(),
             Ok(other) => error_response(other, &key),
         }
@@ -95,14 +96,14 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     }
     let key = args::name(&a[0], "key")?;
     Ok(Dispatched::later(async move {
-        match node.read(|sm, _now| sm.fence_get(&key)).await {
-            Err(e) => node_error(e),
-            Ok(Err(_)) => wrongtype(),
-            Ok(Ok(None)) => Reply::Nil,
-            Ok(Ok(Some((highest, value)))) => Reply::Array(vec![
-                Reply::Int(highest as i64),
-                value.map(Reply::Bulk).unwrap_or(Reply::Nil),
-            ]),
+        match node.read(ReadQuery::FenceGet { key: key.clone() }).await {
+            Err(e) => node_error(e, &key),
+            Ok(ReadAnswer::FenceGet(Err(_))) => wrongtype(),
+            Ok(ReadAnswer::FenceGet(Ok(None))) => Reply::Nil,
+            Ok(ReadAnswer::FenceGet(Ok(Some((highest, value))))) => {
+                Reply::Array(vec![Reply::Int(highest as i64), value.map(Reply::Bulk).unwrap_or(Reply::Nil)])
+            }
+            Ok(other) => mismatched(other),
         }
     }))
 }

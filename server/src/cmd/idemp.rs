@@ -11,8 +11,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::args::{self, arity};
-use super::{error_response, node_error, wrongtype, Dispatched};
+use super::{error_response, mismatched, node_error, wrongtype, Dispatched};
 use crate::node::Node;
+use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 use crate::sm::{IdempView, Op, Response, DEFAULT_IDEMP_LEASE_MS};
@@ -64,7 +65,7 @@ fn begin(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             })
             .await
         {
-            Err(e) => node_error(e),
+            Err(e) => node_error(e, &key),
             Ok(Response::IdempStarted { token }) => tagged("started", Reply::Int(token as i64)),
             Ok(Response::IdempPending { retry_after_ms }) => {
                 tagged("pending", Reply::Int(retry_after_ms as i64))
@@ -117,7 +118,7 @@ fn abort(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
 
 async fn ok_write(node: &Node, op: Op, key: &[u8]) -> Reply {
     match node.write(op).await {
-        Err(e) => node_error(e),
+        Err(e) => node_error(e, key),
         Ok(Response::Ok) => Reply::ok(),
         Ok(other) => error_response(other, key),
     }
@@ -129,14 +130,15 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     }
     let key = args::name(&a[0], "key")?;
     Ok(Dispatched::later(async move {
-        match node.read(|sm, now| sm.idemp_get(&key, now)).await {
-            Err(e) => node_error(e),
-            Ok(Err(_)) => wrongtype(),
-            Ok(Ok(None)) => Reply::Nil,
-            Ok(Ok(Some(IdempView::Pending { retry_after_ms }))) => {
+        match node.read(ReadQuery::IdempGet { key: key.clone() }).await {
+            Err(e) => node_error(e, &key),
+            Ok(ReadAnswer::IdempGet(Err(_))) => wrongtype(),
+            Ok(ReadAnswer::IdempGet(Ok(None))) => Reply::Nil,
+            Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Pending { retry_after_ms })))) => {
                 tagged("pending", Reply::Int(retry_after_ms as i64))
             }
-            Ok(Ok(Some(IdempView::Done { response }))) => tagged("done", Reply::Bulk(response)),
+            Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Done { response })))) => tagged("done", Reply::Bulk(response)),
+            Ok(other) => mismatched(other),
         }
     }))
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::args::{self, arity};
-use super::{error_response, node_error, wrongtype, Dispatched};
+use super::{error_response, mismatched, node_error, wrongtype, Dispatched};
 use crate::node::Node;
+use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 use crate::sm::{Op, Response};
@@ -63,7 +64,7 @@ fn acquire(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             wait_ms,
         };
         match node.write(op).await {
-            Err(e) => node_error(e),
+            Err(e) => node_error(e, &name),
             Ok(Response::Granted { token }) => Reply::Int(token as i64),
             Ok(Response::NotGranted) => Reply::Nil,
             Ok(Response::Queued { waiter }) => {
@@ -164,7 +165,7 @@ fn extend(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
 
 async fn bool_write(node: &Node, op: Op, name: &[u8]) -> Reply {
     match node.write(op).await {
-        Err(e) => node_error(e),
+        Err(e) => node_error(e, name),
         Ok(Response::Bool(b)) => Reply::Int(b as i64),
         Ok(other) => error_response(other, name),
     }
@@ -176,16 +177,17 @@ fn info(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
     }
     let name = args::name(&a[0], "lock name")?;
     Ok(Dispatched::later(async move {
-        match node.read(|sm, now| sm.lock_info(&name, now)).await {
-            Err(e) => node_error(e),
-            Ok(Err(_)) => wrongtype(),
-            Ok(Ok(None)) => Reply::Nil,
-            Ok(Ok(Some(v))) => Reply::map(vec![
+        match node.read(ReadQuery::LockInfo { name: name.clone() }).await {
+            Err(e) => node_error(e, &name),
+            Ok(ReadAnswer::LockInfo(Err(_))) => wrongtype(),
+            Ok(ReadAnswer::LockInfo(Ok(None))) => Reply::Nil,
+            Ok(ReadAnswer::LockInfo(Ok(Some(v)))) => Reply::map(vec![
                 ("owner", Reply::Bulk(v.owner)),
                 ("token", Reply::Int(v.token as i64)),
                 ("ttl-ms", Reply::Int(v.ttl_remaining_ms as i64)),
                 ("waiters", Reply::Int(v.waiters as i64)),
             ]),
+            Ok(other) => mismatched(other),
         }
     }))
 }

@@ -64,9 +64,18 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
     }
 }
 
-/// The reply for a node that could not produce an answer.
-fn node_error(e: NodeError) -> Reply {
-    Reply::err(e.to_string())
+/// The reply for a node that could not produce an answer. `key` picks the hash slot
+/// of a -MOVED redirect, so cluster-aware clients route it like Redis Cluster's.
+fn node_error(e: NodeError, key: &[u8]) -> Reply {
+    match e {
+        NodeError::Redirect { addr } => Reply::err(format!("MOVED {} {addr}", redis_protocol::redis_keyslot(key))),
+        other => Reply::err(other.to_string()),
+    }
+}
+
+/// A read answered with another query's answer: a bug, reported rather than hidden.
+fn mismatched(a: crate::query::ReadAnswer) -> Reply {
+    Reply::err(format!("ERR internal: mismatched read answer {a:?}"))
 }
 
 /// Replies shared by every family for state-machine answers that are errors.

@@ -24,7 +24,7 @@ use ctx::Ctx;
 use keyspace::Keyspace;
 
 /// The name exists as another kind of object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
 

@@ -100,7 +100,7 @@ pub struct BucketReply {
 }
 
 /// What LOCK INFO shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockView {
     pub owner: Bytes,
     pub token: u64,
@@ -109,7 +109,7 @@ pub struct LockView {
 }
 
 /// What IDEMP GET (and BEGIN) can find.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdempView {
     Pending { retry_after_ms: u64 },
     Done { response: Bytes },

@@ -1,0 +1,175 @@
+//! Outgoing peer connections: one persistent, authenticated connection per peer
+//! address, shared by every caller, with many requests in flight. A connection that
+//! fails is dropped and replaced on the next call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
+use crate::raft::types::NodeId;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How a call failed, which decides whether its effect is known.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// Never left this node: the peer certainly did not act on it.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// Sent, but the connection died before the answer came: outcome unknown.
+    #[error("connection lost: {0}")]
+    Lost(String),
+    #[error("timed out")]
+    Timeout,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<PeerResponse>>>>;
+
+/// One live connection to a peer.
+struct PeerConn {
+    frames: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Pending,
+    next_id: AtomicU64,
+    alive: Arc<AtomicBool>,
+}
+
+fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<PeerResponse>>> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PeerConn {
+    async fn call(&self, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = wire::encode(&Envelope { id, body: req }).map_err(|e| CallError::NotSent(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        if !self.alive.load(Ordering::SeqCst) || self.frames.send(frame).is_err() {
+            lock(&self.pending).remove(&id);
+            return Err(CallError::NotSent("connection closed".into()));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(CallError::Lost("peer connection closed".into())),
+            Err(_) => {
+                lock(&self.pending).remove(&id);
+                Err(CallError::Timeout)
+            }
+        }
+    }
+}
+
+/// All outgoing peer connections of this node, by peer address.
+pub struct PeerPool {
+    my_id: NodeId,
+    secret: Arc<Vec<u8>>,
+    conns: DashMap<String, Arc<tokio::sync::Mutex<Option<Arc<PeerConn>>>>>,
+}
+
+impl PeerPool {
+    pub fn new(my_id: NodeId, secret: &[u8]) -> Self {
+        Self { my_id, secret: Arc::new(secret.to_vec()), conns: DashMap::new() }
+    }
+
+    /// Sends `req` to the peer at `addr` and waits for its answer.
+    pub async fn call(&self, addr: &str, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
+        let conn = self.connection(addr).await.map_err(|e| CallError::NotSent(e.to_string()))?;
+        conn.call(req, timeout).await
+    }
+
+    /// Connects and authenticates to `addr` (or reuses a live connection): proves the
+    /// peer is reachable and shares the cluster secret.
+    pub async fn probe(&self, addr: &str) -> Result<(), String> {
+        self.connection(addr).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    async fn connection(&self, addr: &str) -> Result<Arc<PeerConn>, WireError> {
+        let slot = self.conns.entry(addr.to_string()).or_default().clone();
+        // One connect at a time per peer; callers queue here instead of racing.
+        let mut guard = slot.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if c.alive.load(Ordering::SeqCst) {
+                return Ok(c.clone());
+            }
+        }
+        let conn = Arc::new(self.connect(addr).await?);
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn connect(&self, addr: &str) -> Result<PeerConn, WireError> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
+        stream.set_nodelay(true)?;
+        let (mut rd, mut wr) = stream.into_split();
+        let handshake = async {
+            let nonce: [u8; 32] = rand::random();
+            wire::write_msg(&mut wr, &Hello { cluster: wire::CLUSTER_NAME.into(), from: self.my_id, nonce }).await?;
+            let ch: Challenge = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
+            if !wire::verify(&self.secret, wire::ROLE_SERVER, &nonce, &ch.proof) {
+                return Err(WireError::BadProof);
+            }
+            let proof = wire::prove(&self.secret, wire::ROLE_CLIENT, &ch.nonce);
+            wire::write_msg(&mut wr, &Proof { proof }).await?;
+            let _welcome: Welcome = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
+            Ok::<(), WireError>(())
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+            .await
+            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out")))??;
+
+        let (frames, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+        let pending: Pending = Arc::default();
+        let alive = Arc::new(AtomicBool::new(true));
+
+        // Writer: coalesces whatever is queued into one write.
+        let alive_w = alive.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            while let Some(first) = outgoing.recv().await {
+                buf.clear();
+                buf.extend_from_slice(&first);
+                while buf.len() < (1 << 20) {
+                    match outgoing.try_recv() {
+                        Ok(more) => buf.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                if wr.write_all(&buf).await.is_err() || !alive_w.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            alive_w.store(false, Ordering::SeqCst);
+        });
+
+        // Reader: routes answers to their callers; on any error fails them all.
+        let (pending_r, alive_r) = (pending.clone(), alive.clone());
+        let peer = addr.to_string();
+        tokio::spawn(async move {
+            loop {
+                match wire::read_msg::<Envelope<PeerResponse>>(&mut rd, wire::MAX_FRAME).await {
+                    Ok(env) => {
+                        if let Some(tx) = lock(&pending_r).remove(&env.id) {
+                            let _ = tx.send(env.body);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %peer, error = %e, "peer connection closed");
+                        break;
+                    }
+                }
+            }
+            alive_r.store(false, Ordering::SeqCst);
+            lock(&pending_r).clear();
+        });
+
+        Ok(PeerConn { frames, pending, next_id: AtomicU64::new(1), alive })
+    }
+}

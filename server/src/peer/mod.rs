@@ -1,0 +1,6 @@
+//! Peer (node-to-node) transport: persistent authenticated connections carrying Raft
+//! RPCs and client requests that followers forward to the leader.
+
+pub mod client;
+pub mod server;
+pub mod wire;

@@ -1,0 +1,157 @@
+//! The peer protocol on the wire: `u32` big-endian length, then a postcard-encoded
+//! message. Requests carry an id so many can be in flight on one connection; replies
+//! come back with the same id, in any order.
+
+use hmac::{Hmac, Mac};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::node::NodeError;
+use crate::query::{ReadAnswer, ReadQuery};
+use crate::raft::types::{NodeId, PeerNode, TypeConfig};
+use crate::sm::{Op, Response};
+
+/// Largest frame before the handshake completes: nobody unauthenticated makes us allocate.
+pub const MAX_HANDSHAKE_FRAME: usize = 4 * 1024;
+/// Largest frame between authenticated peers (snapshot chunks, entry batches).
+pub const MAX_FRAME: usize = 256 << 20;
+
+/// Sent first by the connecting side.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    pub cluster: String,
+    pub from: NodeId,
+    pub nonce: [u8; 32],
+}
+
+/// The accepting side proves it knows the secret and challenges the caller.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Challenge {
+    pub proof: [u8; 32],
+    pub nonce: [u8; 32],
+}
+
+/// The caller's proof; answered by [`Welcome`] or a hang-up.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Proof {
+    pub proof: [u8; 32],
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Welcome {
+    pub node_id: NodeId,
+}
+
+/// Membership and leadership operations a follower hands to the leader (or, for
+/// TriggerElect, to the node that should lead).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum AdminOp {
+    Add { id: NodeId, node: PeerNode },
+    Remove { id: NodeId },
+    TriggerElect,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A client write received by a follower: the leader stamps and proposes it.
+    Write(Op),
+    /// A client read received by a follower: the leader runs it after ReadIndex.
+    Read(ReadQuery),
+    Admin(AdminOp),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Write(Result<Response, NodeError>),
+    Read(Result<ReadAnswer, NodeError>),
+    Admin(Result<String, String>),
+    /// The request could not be decoded or served at all.
+    Refused(String),
+}
+
+/// A request or response with its correlation id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: u64,
+    pub body: T,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("undecodable frame: {0}")]
+    Decode(#[from] postcard::Error),
+    #[error("peer failed authentication")]
+    BadProof,
+}
+
+/// Encodes `msg` as one frame (length prefix included).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![0u8; 4];
+    let body = postcard::to_allocvec(msg)?;
+    if body.len() > MAX_FRAME {
+        return Err(WireError::TooLarge(body.len()));
+    }
+    out[..4].copy_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+pub async fn write_msg<T: Serialize>(w: &mut (impl AsyncWrite + Unpin), msg: &T) -> Result<(), WireError> {
+    w.write_all(&encode(msg)?).await?;
+    Ok(())
+}
+
+/// Reads one frame; the length is checked against `max` before anything is allocated.
+pub async fn read_msg<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin), max: usize) -> Result<T, WireError> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(WireError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(postcard::from_bytes(&body)?)
+}
+
+/// HMAC-SHA256 of `role || nonce` under the cluster secret. The role keeps a proof
+/// made by one side from being replayed as the other's.
+pub fn prove(secret: &[u8], role: &[u8], nonce: &[u8; 32]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return [0u8; 32],
+    };
+    mac.update(role);
+    mac.update(nonce);
+    mac.finalize().into_bytes().into()
+}
+
+/// Checks a proof in constant time.
+pub fn verify(secret: &[u8], role: &[u8], nonce: &[u8; 32], proof: &[u8; 32]) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
+    mac.update(role);
+    mac.update(nonce);
+    mac.verify_slice(proof).is_ok()
+}
+
+pub const ROLE_SERVER: &[u8] = b"fencepost-peer-server";
+pub const ROLE_CLIENT: &[u8] = b"fencepost-peer-client";
+pub const CLUSTER_NAME: &str = "fencepost";

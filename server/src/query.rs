@@ -1,0 +1,40 @@
+//! Linearizable reads as data, so a follower can forward them to the leader and the
+//! leader can run them after ReadIndex.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, StateMachine, WrongType};
+
+/// A read of the state machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ReadQuery {
+    LockInfo { name: Bytes },
+    FenceGet { key: Bytes },
+    IdempGet { key: Bytes },
+    BucketPeek { key: Bytes, params: BucketParams },
+    DbSize,
+}
+
+/// The answer to a [`ReadQuery`], variant for variant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ReadAnswer {
+    LockInfo(Result<Option<LockView>, WrongType>),
+    FenceGet(Result<Option<(u64, Option<Bytes>)>, WrongType>),
+    IdempGet(Result<Option<IdempView>, WrongType>),
+    BucketPeek(Result<BucketReply, WrongType>),
+    DbSize(u64),
+}
+
+impl ReadQuery {
+    /// Evaluates the query at `now` (the leader's stamp).
+    pub fn run(&self, sm: &StateMachine, now: Millis) -> ReadAnswer {
+        match self {
+            ReadQuery::LockInfo { name } => ReadAnswer::LockInfo(sm.lock_info(name, now)),
+            ReadQuery::FenceGet { key } => ReadAnswer::FenceGet(sm.fence_get(key)),
+            ReadQuery::IdempGet { key } => ReadAnswer::IdempGet(sm.idemp_get(key, now)),
+            ReadQuery::BucketPeek { key, params } => ReadAnswer::BucketPeek(sm.bucket_peek(key, *params, now)),
+            ReadQuery::DbSize => ReadAnswer::DbSize(sm.len_live(now) as u64),
+        }
+    }
+}
