@@ -121,10 +121,14 @@ impl Config {
     /// Parses `--initial-cluster 1=HOST:PORT[/HOST:RAFTPORT],2=...`; a member without a
     /// peer address uses its client port + 10000.
     pub fn initial_members(&self) -> Result<Option<BTreeMap<NodeId, PeerNode>>, String> {
-        let Some(spec) = &self.initial_cluster else { return Ok(None) };
+        let Some(spec) = &self.initial_cluster else {
+            return Ok(None);
+        };
         let mut members = BTreeMap::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let bad = || format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]");
+            let bad = || {
+                format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]")
+            };
             let (id, addrs) = item.split_once('=').ok_or_else(bad)?;
             let id: NodeId = id.parse().map_err(|_| bad())?;
             let (resp, raft) = match addrs.split_once('/') {
@@ -137,9 +141,20 @@ impl Config {
                 }
             };
             for a in [&resp, &raft] {
-                a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).ok_or_else(bad)?;
+                a.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .ok_or_else(bad)?;
             }
-            if members.insert(id, PeerNode { raft_addr: raft, resp_addr: resp }).is_some() {
+            if members
+                .insert(
+                    id,
+                    PeerNode {
+                        raft_addr: raft,
+                        resp_addr: resp,
+                    },
+                )
+                .is_some()
+            {
                 return Err(format!("--initial-cluster lists node {id} twice"));
             }
         }
@@ -156,7 +171,11 @@ mod tests {
 
     #[test]
     fn initial_cluster_parses_with_and_without_peer_addresses() {
-        let c = Config::parse_from(["fencepost", "--initial-cluster", "1=127.0.0.1:7001/127.0.0.1:9001,2=127.0.0.1:7002"]);
+        let c = Config::parse_from([
+            "fencepost",
+            "--initial-cluster",
+            "1=127.0.0.1:7001/127.0.0.1:9001,2=127.0.0.1:7002",
+        ]);
         let m = c.initial_members().expect("parses").expect("some");
         assert_eq!(m[&1].raft_addr, "127.0.0.1:9001");
         assert_eq!(m[&2].raft_addr, "127.0.0.1:17002");

@@ -8,6 +8,7 @@ pub mod frame;
 pub mod membership;
 pub mod node;
 pub mod peer;
+pub mod proposer;
 pub mod query;
 pub mod raft;
 pub mod reply;

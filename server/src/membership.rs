@@ -20,7 +20,10 @@ const ADD_TIMEOUT: Duration = Duration::from_secs(120);
 /// Initializes a new cluster (alone, or with the `--initial-cluster` members) unless
 /// this node already belongs to one; with `--join`, asks a running cluster to add it.
 pub async fn form_or_join(node: &std::sync::Arc<Node>, cfg: &Config) -> anyhow::Result<()> {
-    let me = PeerNode { raft_addr: cfg.raft_addr(), resp_addr: cfg.resp_addr() };
+    let me = PeerNode {
+        raft_addr: cfg.raft_addr(),
+        resp_addr: cfg.resp_addr(),
+    };
     if let Some(join) = &cfg.join {
         if !node.raft.is_initialized().await? {
             let (node, join, password) = (node.clone(), join.clone(), cfg.requirepass.clone());
@@ -34,7 +37,10 @@ pub async fn form_or_join(node: &std::sync::Arc<Node>, cfg: &Config) -> anyhow::
     let members = match cfg.initial_members().map_err(anyhow::Error::msg)? {
         Some(m) => {
             if !m.contains_key(&cfg.node_id) {
-                anyhow::bail!("--initial-cluster does not list this node's id {}", cfg.node_id);
+                anyhow::bail!(
+                    "--initial-cluster does not list this node's id {}",
+                    cfg.node_id
+                );
             }
             m
         }
@@ -50,18 +56,38 @@ pub async fn form_or_join(node: &std::sync::Arc<Node>, cfg: &Config) -> anyhow::
 }
 
 /// Asks the cluster at `join` (a client address) to add this node, until it is a member.
-async fn join_loop(node: std::sync::Arc<Node>, join: String, me: PeerNode, password: Option<String>) {
+async fn join_loop(
+    node: std::sync::Arc<Node>,
+    join: String,
+    me: PeerNode,
+    password: Option<String>,
+) {
     loop {
-        let is_member = node.raft.metrics().borrow().membership_config.membership().get_node(&node.id).is_some();
+        let is_member = node
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&node.id)
+            .is_some();
         if is_member {
             tracing::info!(via = %join, "joined the cluster");
             return;
         }
         let id = node.id.to_string();
-        let cmd = ["RAFT", "ADD", id.as_str(), me.raft_addr.as_str(), me.resp_addr.as_str()];
+        let cmd = [
+            "RAFT",
+            "ADD",
+            id.as_str(),
+            me.raft_addr.as_str(),
+            me.resp_addr.as_str(),
+        ];
         match resp_call(&join, password.as_deref(), &cmd).await {
             Ok(reply) if reply.starts_with('+') => {}
-            Ok(reply) => tracing::warn!(via = %join, reply = %reply.trim_end(), "join refused; retrying"),
+            Ok(reply) => {
+                tracing::warn!(via = %join, reply = %reply.trim_end(), "join refused; retrying")
+            }
             Err(e) => tracing::warn!(via = %join, error = %e, "join failed; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -103,7 +129,9 @@ async fn resp_call(addr: &str, password: Option<&str>, cmd: &[&str]) -> std::io:
         }
         Ok(())
     };
-    tokio::time::timeout(ADD_TIMEOUT, read).await.map_err(|_| std::io::Error::other("no reply"))??;
+    tokio::time::timeout(ADD_TIMEOUT, read)
+        .await
+        .map_err(|_| std::io::Error::other("no reply"))??;
     Ok(lines.pop().unwrap_or_default())
 }
 
@@ -141,7 +169,11 @@ impl Node {
     }
 
     async fn admin_at(&self, raft_addr: &str, op: AdminOp) -> Result<String, String> {
-        match self.pool.call(raft_addr, PeerRequest::Admin(op), ADD_TIMEOUT).await {
+        match self
+            .pool
+            .call(raft_addr, PeerRequest::Admin(op), ADD_TIMEOUT)
+            .await
+        {
             Ok(PeerResponse::Admin(r)) => r,
             Ok(_) => Err("UNCERTAIN unexpected peer reply".into()),
             Err(e) => Err(format!("UNCERTAIN {e}")),
@@ -177,7 +209,10 @@ impl Node {
                 // A node we cannot reach or that fails the secret would sit in the
                 // membership as a learner that never catches up: refuse it up front.
                 if let Err(e) = self.pool.probe(&node.raft_addr).await {
-                    return Err(format!("ERR cannot reach node {id} at {}: {e}", node.raft_addr));
+                    return Err(format!(
+                        "ERR cannot reach node {id} at {}: {e}",
+                        node.raft_addr
+                    ));
                 }
                 // openraft's own "blocking" wait gives up quietly and still says Ok, so
                 // catch-up is checked here: a voter that cannot keep up would cost quorum.
@@ -186,18 +221,32 @@ impl Node {
                     Err(e) => return Err(fmt_err(&e)),
                 };
                 if !self.learner_caught_up(id, added).await {
-                    let _ = self.raft.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false).await;
-                    return Err(format!("ERR node {id} did not catch up within {}s; not added", ADD_TIMEOUT.as_secs()));
+                    let _ = self
+                        .raft
+                        .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                        .await;
+                    return Err(format!(
+                        "ERR node {id} did not catch up within {}s; not added",
+                        ADD_TIMEOUT.as_secs()
+                    ));
                 }
                 let voters = BTreeSet::from([id]);
-                match self.raft.change_membership(ChangeMembers::AddVoterIds(voters), false).await {
+                match self
+                    .raft
+                    .change_membership(ChangeMembers::AddVoterIds(voters), false)
+                    .await
+                {
                     Ok(_) => Ok(format!("node {id} is a voter")),
                     Err(e) => Err(fmt_err(&e)),
                 }
             }
             AdminOp::Remove { id } => {
                 let m = self.raft.metrics().borrow().clone();
-                let is_voter = m.membership_config.membership().voter_ids().any(|v| v == id);
+                let is_voter = m
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|v| v == id);
                 let change = if is_voter {
                     ChangeMembers::RemoveVoters(BTreeSet::from([id]))
                 } else {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -16,12 +16,13 @@ use crate::config::{Config, FollowerMode};
 use crate::membership;
 use crate::peer::client::{CallError, PeerPool};
 use crate::peer::wire::{PeerRequest, PeerResponse};
+use crate::proposer::{Outcome, Proposer};
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::NetworkFactory;
 use crate::raft::state_machine::{ApplyObserver, Deadlines, StateMachineStore};
 use crate::raft::types::{LogId, NodeId, PeerNode, Raft};
-use crate::sm::{Event, Millis, Op, Request, Response};
+use crate::sm::{Event, Millis, Op, Response};
 use crate::ticker;
 use crate::waiters::Waiters;
 
@@ -50,6 +51,7 @@ pub struct Node {
     pub sm: StateMachineStore,
     pub waiters: Arc<Waiters>,
     pub pool: Arc<PeerPool>,
+    proposer: Proposer,
     pub(crate) deadlines: watch::Receiver<Deadlines>,
     follower_mode: FollowerMode,
     committed: Arc<AtomicU64>,
@@ -57,7 +59,7 @@ pub struct Node {
     /// corrupt the log.
     _data_lock: std::fs::File,
     /// Highest stamp this node has issued: stamps never go backwards.
-    last_stamp: AtomicU64,
+    last_stamp: Arc<AtomicU64>,
 }
 
 /// Routes apply notifications to the waiters and the tick scheduler.
@@ -91,7 +93,10 @@ impl Node {
         let data_lock = lock_data_dir(&cfg.data_dir)?;
         let waiters = Arc::new(Waiters::default());
         let (dl_tx, dl_rx) = watch::channel(Deadlines::default());
-        let observer = Arc::new(Observer { waiters: waiters.clone(), deadlines: dl_tx });
+        let observer = Arc::new(Observer {
+            waiters: waiters.clone(),
+            deadlines: dl_tx,
+        });
         let log = LogStore::open(&cfg.data_dir.join("log"))?;
         let committed = log.committed_handle();
         let sm = StateMachineStore::open(&cfg.data_dir.join("sm"), observer)?;
@@ -110,20 +115,34 @@ impl Node {
         let pool = Arc::new(PeerPool::new(cfg.node_id, &secret));
         let network = NetworkFactory::new(cfg.node_id, pool.clone());
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log, sm.clone()).await?;
+        let last_stamp = Arc::new(AtomicU64::new(0));
+        let proposer = {
+            let (sm, last_stamp) = (sm.clone(), last_stamp.clone());
+            Proposer::start(
+                raft.clone(),
+                cfg.node_id,
+                Arc::new(move || stamp(&sm, &last_stamp)),
+            )
+        };
         let node = Arc::new(Node {
             id: cfg.node_id,
             raft,
             sm,
             waiters,
             pool,
+            proposer,
             deadlines: dl_rx,
             follower_mode: cfg.follower_mode,
             committed,
             _data_lock: data_lock,
-            last_stamp: AtomicU64::new(0),
+            last_stamp,
         });
         let peers = TcpListener::bind(cfg.raft_addr()).await?;
-        tokio::spawn(crate::peer::server::run(peers, node.clone(), Arc::new(secret)));
+        tokio::spawn(crate::peer::server::run(
+            peers,
+            node.clone(),
+            Arc::new(secret),
+        ));
         membership::form_or_join(&node, cfg).await?;
         tokio::spawn(ticker::run(node.clone()));
         Ok(node)
@@ -132,10 +151,7 @@ impl Node {
     /// The leader's time for a new entry: wall clock, but never behind anything applied
     /// or stamped before (so time is monotonic across restarts and leader changes).
     pub fn stamp(&self) -> Millis {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        let floor = self.sm.read().sm.now();
-        let s = wall.max(floor);
-        self.last_stamp.fetch_max(s, Ordering::SeqCst).max(s)
+        stamp(&self.sm, &self.last_stamp)
     }
 
     /// Applies `op` through Raft wherever the leader is, and returns its answer.
@@ -144,10 +160,18 @@ impl Node {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
                 let addr = self.leader_route(leader)?;
-                match self.pool.call(&addr, PeerRequest::Write(op), WRITE_TIMEOUT).await {
+                match self
+                    .pool
+                    .call(&addr, PeerRequest::Write(op), WRITE_TIMEOUT)
+                    .await
+                {
                     Ok(PeerResponse::Write(r)) => r,
-                    Ok(_) => Err(NodeError::Uncertain("leader sent an unexpected reply".into())),
-                    Err(CallError::NotSent(why)) => Err(NodeError::ClusterDown(format!("leader unreachable: {why}"))),
+                    Ok(_) => Err(NodeError::Uncertain(
+                        "leader sent an unexpected reply".into(),
+                    )),
+                    Err(CallError::NotSent(why)) => {
+                        Err(NodeError::ClusterDown(format!("leader unreachable: {why}")))
+                    }
                     // It reached the leader (or may have): never resend on our own.
                     Err(e) => Err(NodeError::Uncertain(format!("forwarded write: {e}"))),
                 }
@@ -169,9 +193,15 @@ impl Node {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
                 let addr = self.leader_route(leader)?;
-                match self.pool.call(&addr, PeerRequest::Read(q), READ_TIMEOUT).await {
+                match self
+                    .pool
+                    .call(&addr, PeerRequest::Read(q), READ_TIMEOUT)
+                    .await
+                {
                     Ok(PeerResponse::Read(r)) => r,
-                    Ok(_) => Err(NodeError::ClusterDown("leader sent an unexpected reply".into())),
+                    Ok(_) => Err(NodeError::ClusterDown(
+                        "leader sent an unexpected reply".into(),
+                    )),
                     // Reads change nothing: any failure is safe to retry.
                     Err(e) => Err(NodeError::ClusterDown(format!("forwarded read: {e}"))),
                 }
@@ -194,23 +224,18 @@ impl Node {
             return Err(NodeError::ClusterDown("no leader".into()));
         };
         match self.follower_mode {
-            FollowerMode::Redirect => Err(NodeError::Redirect { addr: leader.resp_addr }),
+            FollowerMode::Redirect => Err(NodeError::Redirect {
+                addr: leader.resp_addr,
+            }),
             FollowerMode::Proxy => Ok(leader.raft_addr),
         }
     }
 
     async fn propose(&self, op: Op) -> Local<Response> {
-        let req = Request { time: self.stamp(), op };
-        match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(req)).await {
-            Err(_) => Local::Done(Err(NodeError::Uncertain("timed out waiting for commit".into()))),
-            Ok(Ok(resp)) => Local::Done(Ok(resp.data)),
-            // openraft sends this only for entries never appended here or cut from the
-            // log by a newer leader: they can never commit, so routing them is safe.
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Local::NotLeader(
-                f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != self.id)),
-            ),
-            Ok(Err(RaftError::APIError(e))) => Local::Done(Err(NodeError::ClusterDown(e.to_string()))),
-            Ok(Err(RaftError::Fatal(e))) => Local::Done(Err(NodeError::Uncertain(format!("raft stopped: {e}")))),
+        match self.proposer.propose(op).await {
+            Outcome::Applied(r) => Local::Done(Ok(r)),
+            Outcome::NotLeader(leader) => Local::NotLeader(leader),
+            Outcome::Failed(e) => Local::Done(Err(e)),
         }
     }
 
@@ -219,9 +244,14 @@ impl Node {
         match tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable()).await {
             Err(_) => return down("read could not confirm leadership in time".into()),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                return Local::NotLeader(f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != self.id)))
+                return Local::NotLeader(
+                    f.leader_node
+                        .filter(|_| f.leader_id.is_some_and(|l| l != self.id)),
+                )
             }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => return down("no quorum".into()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {
+                return down("no quorum".into())
+            }
             Ok(Err(e)) => return down(e.to_string()),
             Ok(Ok(_)) => {}
         }
@@ -247,12 +277,30 @@ impl Node {
     }
 }
 
+/// Wall clock, floored by the state machine's time and by every stamp issued before.
+fn stamp(sm: &StateMachineStore, last: &AtomicU64) -> Millis {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let floor = sm.read().sm.now();
+    let s = wall.max(floor);
+    last.fetch_max(s, Ordering::SeqCst).max(s)
+}
+
 /// Takes an exclusive lock on `<data-dir>/LOCK`, or fails if another process has it.
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(dir)?;
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(e) => anyhow::bail!("data dir {} is in use by another fencepost process ({e})", dir.display()),
+        Err(e) => anyhow::bail!(
+            "data dir {} is in use by another fencepost process ({e})",
+            dir.display()
+        ),
     }
 }

@@ -36,8 +36,17 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
         "ADD" => match &a[1..] {
             [id, raft_addr, resp_addr] => match args::uint(id) {
                 Ok(id) => {
-                    let node_info = PeerNode { raft_addr: args::show(raft_addr), resp_addr: args::show(resp_addr) };
-                    admin_reply(async move { node.admin(AdminOp::Add { id, node: node_info }).await })
+                    let node_info = PeerNode {
+                        raft_addr: args::show(raft_addr),
+                        resp_addr: args::show(resp_addr),
+                    };
+                    admin_reply(async move {
+                        node.admin(AdminOp::Add {
+                            id,
+                            node: node_info,
+                        })
+                        .await
+                    })
                 }
                 Err(e) => Dispatched::Now(e),
             },
@@ -65,7 +74,9 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
 }
 
 /// +OK, or the error text (which starts with its code).
-fn admin_reply(f: impl std::future::Future<Output = Result<String, String>> + Send + 'static) -> Dispatched {
+fn admin_reply(
+    f: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
+) -> Dispatched {
     Dispatched::later(async move {
         match f.await {
             Ok(what) => {

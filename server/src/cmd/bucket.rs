@@ -21,7 +21,13 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
             let node = ctx.node.clone();
             Dispatched::later(async move {
                 if cost == 0 {
-                    return match node.read(ReadQuery::BucketPeek { key: key.clone(), params }).await {
+                    return match node
+                        .read(ReadQuery::BucketPeek {
+                            key: key.clone(),
+                            params,
+                        })
+                        .await
+                    {
                         Err(e) => node_error(e, &key),
                         Ok(ReadAnswer::BucketPeek(Err(_))) => wrongtype(),
                         Ok(ReadAnswer::BucketPeek(Ok(r))) => reply(r),

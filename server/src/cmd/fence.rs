@@ -100,9 +100,10 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             Err(e) => node_error(e, &key),
             Ok(ReadAnswer::FenceGet(Err(_))) => wrongtype(),
             Ok(ReadAnswer::FenceGet(Ok(None))) => Reply::Nil,
-            Ok(ReadAnswer::FenceGet(Ok(Some((highest, value))))) => {
-                Reply::Array(vec![Reply::Int(highest as i64), value.map(Reply::Bulk).unwrap_or(Reply::Nil)])
-            }
+            Ok(ReadAnswer::FenceGet(Ok(Some((highest, value))))) => Reply::Array(vec![
+                Reply::Int(highest as i64),
+                value.map(Reply::Bulk).unwrap_or(Reply::Nil),
+            ]),
             Ok(other) => mismatched(other),
         }
     }))

@@ -137,7 +137,9 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Pending { retry_after_ms })))) => {
                 tagged("pending", Reply::Int(retry_after_ms as i64))
             }
-            Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Done { response })))) => tagged("done", Reply::Bulk(response)),
+            Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Done { response })))) => {
+                tagged("done", Reply::Bulk(response))
+            }
             Ok(other) => mismatched(other),
         }
     }))

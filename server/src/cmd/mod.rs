@@ -68,7 +68,10 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
 /// of a -MOVED redirect, so cluster-aware clients route it like Redis Cluster's.
 fn node_error(e: NodeError, key: &[u8]) -> Reply {
     match e {
-        NodeError::Redirect { addr } => Reply::err(format!("MOVED {} {addr}", redis_protocol::redis_keyslot(key))),
+        NodeError::Redirect { addr } => Reply::err(format!(
+            "MOVED {} {addr}",
+            redis_protocol::redis_keyslot(key)
+        )),
         other => Reply::err(other.to_string()),
     }
 }

@@ -12,7 +12,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
+use super::wire::{
+    self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError,
+};
 use crate::raft::types::NodeId;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -47,7 +49,8 @@ fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<P
 impl PeerConn {
     async fn call(&self, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode(&Envelope { id, body: req }).map_err(|e| CallError::NotSent(e.to_string()))?;
+        let frame = wire::encode(&Envelope { id, body: req })
+            .map_err(|e| CallError::NotSent(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
         if !self.alive.load(Ordering::SeqCst) || self.frames.send(frame).is_err() {
@@ -74,19 +77,34 @@ pub struct PeerPool {
 
 impl PeerPool {
     pub fn new(my_id: NodeId, secret: &[u8]) -> Self {
-        Self { my_id, secret: Arc::new(secret.to_vec()), conns: DashMap::new() }
+        Self {
+            my_id,
+            secret: Arc::new(secret.to_vec()),
+            conns: DashMap::new(),
+        }
     }
 
     /// Sends `req` to the peer at `addr` and waits for its answer.
-    pub async fn call(&self, addr: &str, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
-        let conn = self.connection(addr).await.map_err(|e| CallError::NotSent(e.to_string()))?;
+    pub async fn call(
+        &self,
+        addr: &str,
+        req: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        let conn = self
+            .connection(addr)
+            .await
+            .map_err(|e| CallError::NotSent(e.to_string()))?;
         conn.call(req, timeout).await
     }
 
     /// Connects and authenticates to `addr` (or reuses a live connection): proves the
     /// peer is reachable and shares the cluster secret.
     pub async fn probe(&self, addr: &str) -> Result<(), String> {
-        self.connection(addr).await.map(|_| ()).map_err(|e| e.to_string())
+        self.connection(addr)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn connection(&self, addr: &str) -> Result<Arc<PeerConn>, WireError> {
@@ -106,12 +124,25 @@ impl PeerPool {
     async fn connect(&self, addr: &str) -> Result<PeerConn, WireError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
-            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
+            .map_err(|_| {
+                WireError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                ))
+            })??;
         stream.set_nodelay(true)?;
         let (mut rd, mut wr) = stream.into_split();
         let handshake = async {
             let nonce: [u8; 32] = rand::random();
-            wire::write_msg(&mut wr, &Hello { cluster: wire::CLUSTER_NAME.into(), from: self.my_id, nonce }).await?;
+            wire::write_msg(
+                &mut wr,
+                &Hello {
+                    cluster: wire::CLUSTER_NAME.into(),
+                    from: self.my_id,
+                    nonce,
+                },
+            )
+            .await?;
             let ch: Challenge = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
             if !wire::verify(&self.secret, wire::ROLE_SERVER, &nonce, &ch.proof) {
                 return Err(WireError::BadProof);
@@ -123,7 +154,12 @@ impl PeerPool {
         };
         tokio::time::timeout(CONNECT_TIMEOUT, handshake)
             .await
-            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out")))??;
+            .map_err(|_| {
+                WireError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "handshake timed out",
+                ))
+            })??;
 
         let (frames, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         let pending: Pending = Arc::default();
@@ -170,6 +206,11 @@ impl PeerPool {
             lock(&pending_r).clear();
         });
 
-        Ok(PeerConn { frames, pending, next_id: AtomicU64::new(1), alive })
+        Ok(PeerConn {
+            frames,
+            pending,
+            next_id: AtomicU64::new(1),
+            alive,
+        })
     }
 }

@@ -120,6 +120,7 @@ impl LogStore {
 /// The writer thread: drains whatever is queued, appends it, fsyncs once, then
 /// acknowledges every append in the batch. This is the group commit.
 fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
+    let (mut syncs, mut jobs, mut since) = (0u64, 0u64, std::time::Instant::now());
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -156,6 +157,16 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
                     }
                 }
             }
+        }
+        jobs += waiting.len() as u64;
+        syncs += 1;
+        if since.elapsed().as_secs() >= 5 {
+            tracing::debug!(
+                syncs,
+                appends = jobs,
+                "wal writer: fsyncs and appends in the last 5 s"
+            );
+            (syncs, jobs, since) = (0, 0, std::time::Instant::now());
         }
         flush(&mut wal, &mut waiting, &mut failed);
     }

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 
 use super::types::{NodeId, PeerNode, TypeConfig};
@@ -41,7 +43,12 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerClient {
-        PeerClient { my_id: self.my_id, target, addr: node.raft_addr.clone(), pool: self.pool.clone() }
+        PeerClient {
+            my_id: self.my_id,
+            target,
+            addr: node.raft_addr.clone(),
+            pool: self.pool.clone(),
+        }
     }
 }
 
@@ -61,13 +68,20 @@ impl PeerClient {
             Ok(resp) => match unpack(resp) {
                 Some(Ok(v)) => Ok(v),
                 Some(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
-                None => Err(RPCError::Network(NetworkError::new(&std::io::Error::other("unexpected peer reply")))),
+                None => Err(RPCError::Network(NetworkError::new(
+                    &std::io::Error::other("unexpected peer reply"),
+                ))),
             },
-            Err(CallError::NotSent(why)) => Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why)))),
+            Err(CallError::NotSent(why)) => Err(RPCError::Unreachable(Unreachable::new(
+                &std::io::Error::other(why),
+            ))),
             Err(e @ CallError::Lost(_)) => Err(RPCError::Network(NetworkError::new(&e))),
-            Err(CallError::Timeout) => {
-                Err(RPCError::Timeout(Timeout { action, id: self.my_id, target: self.target, timeout: ttl }))
-            }
+            Err(CallError::Timeout) => Err(RPCError::Timeout(Timeout {
+                action,
+                id: self.my_id,
+                target: self.target,
+                timeout: ttl,
+            })),
         }
     }
 }
@@ -78,10 +92,15 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        self.rpc(RPCTypes::AppendEntries, PeerRequest::AppendEntries(rpc), option.hard_ttl(), |r| match r {
-            PeerResponse::AppendEntries(x) => Some(x),
-            _ => None,
-        })
+        self.rpc(
+            RPCTypes::AppendEntries,
+            PeerRequest::AppendEntries(rpc),
+            option.hard_ttl(),
+            |r| match r {
+                PeerResponse::AppendEntries(x) => Some(x),
+                _ => None,
+            },
+        )
         .await
     }
 
@@ -89,12 +108,19 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>>
-    {
-        self.rpc(RPCTypes::InstallSnapshot, PeerRequest::InstallSnapshot(rpc), option.hard_ttl(), |r| match r {
-            PeerResponse::InstallSnapshot(x) => Some(x),
-            _ => None,
-        })
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.rpc(
+            RPCTypes::InstallSnapshot,
+            PeerRequest::InstallSnapshot(rpc),
+            option.hard_ttl(),
+            |r| match r {
+                PeerResponse::InstallSnapshot(x) => Some(x),
+                _ => None,
+            },
+        )
         .await
     }
 
@@ -103,10 +129,15 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        self.rpc(RPCTypes::Vote, PeerRequest::Vote(rpc), option.hard_ttl(), |r| match r {
-            PeerResponse::Vote(x) => Some(x),
-            _ => None,
-        })
+        self.rpc(
+            RPCTypes::Vote,
+            PeerRequest::Vote(rpc),
+            option.hard_ttl(),
+            |r| match r {
+                PeerResponse::Vote(x) => Some(x),
+                _ => None,
+            },
+        )
         .await
     }
 }

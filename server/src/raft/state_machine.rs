@@ -164,7 +164,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((st.last_applied, st.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<sm::Response>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<sm::Response>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -176,13 +176,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             for entry in entries {
                 st.last_applied = Some(entry.log_id);
                 let reply = match entry.payload {
-                    EntryPayload::Blank => sm::Response::None,
-                    EntryPayload::Normal(ref req) => {
-                        st.sm.apply(entry.log_id.index, req, &mut events)
+                    EntryPayload::Blank => Vec::new(),
+                    EntryPayload::Normal(ref batch) => {
+                        let index = entry.log_id.index;
+                        batch
+                            .iter()
+                            .map(|req| st.sm.apply(index, req, &mut events))
+                            .collect()
                     }
                     EntryPayload::Membership(ref m) => {
                         st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
-                        sm::Response::None
+                        Vec::new()
                     }
                 };
                 replies.push(reply);

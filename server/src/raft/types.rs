@@ -24,10 +24,12 @@ impl fmt::Display for PeerNode {
 }
 
 openraft::declare_raft_types!(
-    /// fencepost's Raft: entries carry state-machine requests, stamped by the leader.
+    /// fencepost's Raft: each entry carries a batch of state-machine requests stamped by
+    /// the leader (batching: openraft 0.9 fsyncs each client write on its own, so many
+    /// client operations ride in one entry), and yields one response per request.
     pub TypeConfig:
-        D = sm::Request,
-        R = sm::Response,
+        D = Vec<sm::Request>,
+        R = Vec<sm::Response>,
         NodeId = NodeId,
         Node = PeerNode,
         SnapshotData = Cursor<Vec<u8>>,

@@ -11,6 +11,8 @@ pub(crate) struct Ctx<'a> {
     pub index: u64,
     /// Highest token issued so far; LOCK grants and IDEMP claims share it.
     pub last_token: &'a mut u64,
+    /// Highest waiter id issued so far.
+    pub last_waiter: &'a mut u64,
     /// Outcomes for queued LOCK waiters.
     pub events: &'a mut Vec<Event>,
 }
@@ -25,6 +27,13 @@ impl Ctx<'_> {
         let token = self.last_token.saturating_add(1).max(self.index);
         *self.last_token = token;
         token
+    }
+
+    /// Issues the id of a new LOCK waiter: unique even when one entry queues several.
+    pub fn issue_waiter_id(&mut self) -> u64 {
+        let id = self.last_waiter.saturating_add(1).max(self.index);
+        *self.last_waiter = id;
+        id
     }
 
     /// `now + ms`, pinned at the end of time instead of wrapping.

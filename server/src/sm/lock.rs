@@ -23,7 +23,7 @@ pub(crate) struct Lock {
 /// A LOCK ACQUIRE ... WAIT caller in the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Waiter {
-    /// Log index of the ACQUIRE that queued it.
+    /// Unique id from the state machine's waiter sequence.
     pub id: u64,
     pub owner: Bytes,
     pub ttl_ms: u64,
@@ -153,14 +153,15 @@ pub(crate) fn acquire(
         Some(mut lock) => match wait_ms {
             None | Some(0) => (lock, Response::NotGranted),
             Some(wait) => {
+                let id = cx.issue_waiter_id();
                 let waiter = Waiter {
-                    id: cx.index,
+                    id,
                     owner: owner.clone(),
                     ttl_ms,
                     deadline: cx.after(wait),
                 };
                 lock.enqueue(waiter, cx.events);
-                (lock, Response::Queued { waiter: cx.index })
+                (lock, Response::Queued { waiter: id })
             }
         },
     };

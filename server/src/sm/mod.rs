@@ -24,7 +24,9 @@ use ctx::Ctx;
 use keyspace::Keyspace;
 
 /// The name exists as another kind of object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
 
@@ -34,6 +36,10 @@ pub struct WrongType;
 pub struct StateMachine {
     now: Millis,
     last_token: u64,
+    /// Highest LOCK waiter id issued: one log entry may queue several waiters, so ids
+    /// come from their own sequence rather than the entry's index.
+    #[serde(default)]
+    last_waiter: u64,
     keys: Keyspace,
 }
 
@@ -53,6 +59,7 @@ impl StateMachine {
             now: self.now,
             index,
             last_token: &mut self.last_token,
+            last_waiter: &mut self.last_waiter,
             events,
         };
         match &req.op {

@@ -137,8 +137,9 @@ pub enum Response {
     },
     /// LOCK ACQUIRE refused (held by another, no WAIT or WAIT 0).
     NotGranted,
-    /// LOCK ACQUIRE ... WAIT joined the queue; `waiter` identifies the queue entry and
-    /// equals the log index of this entry. The outcome arrives later as an [`Event`].
+    /// LOCK ACQUIRE ... WAIT joined the queue; `waiter` identifies the queue entry
+    /// (unique, from the state machine's waiter sequence). The outcome arrives later as
+    /// an [`Event`].
     Queued {
         waiter: u64,
     },

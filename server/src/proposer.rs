@@ -1,0 +1,129 @@
+//! Turns concurrent client writes into batched Raft entries. openraft 0.9 appends and
+//! fsyncs each client write before it looks at the next, so one write per entry would
+//! cost one fsync each; instead, whatever arrives while earlier batches are in flight
+//! rides in the next entry. At most `IN_FLIGHT` batches are proposed at once, which is
+//! what makes requests accumulate.
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::node::{NodeError, WRITE_TIMEOUT};
+use crate::raft::types::{NodeId, PeerNode, Raft};
+use crate::sm::{Millis, Op, Request, Response};
+
+/// Most operations in one entry (bounds entry size and apply latency).
+const MAX_BATCH: usize = 512;
+/// Batches proposed but not yet applied.
+const IN_FLIGHT: usize = 2;
+
+/// What became of one proposed operation.
+pub enum Outcome {
+    Applied(Response),
+    /// Not appended here: another node leads (or none is known).
+    NotLeader(Option<PeerNode>),
+    Failed(NodeError),
+}
+
+struct Proposal {
+    op: Op,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// The leader's time source for entries.
+pub type Stamp = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::UnboundedSender<Proposal>,
+}
+
+impl Proposer {
+    pub fn start(raft: Raft, my_id: NodeId, stamp: Stamp) -> Proposer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(raft, my_id, stamp, rx));
+        Proposer { tx }
+    }
+
+    /// Proposes `op` in the next batch and waits until it applied (or failed).
+    pub async fn propose(&self, op: Op) -> Outcome {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Proposal { op, done }).is_err() {
+            return Outcome::Failed(NodeError::ClusterDown("node is shutting down".into()));
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Outcome::Failed(NodeError::Uncertain("proposer stopped".into())),
+            Err(_) => Outcome::Failed(NodeError::Uncertain("timed out waiting for commit".into())),
+        }
+    }
+}
+
+async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedReceiver<Proposal>) {
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Waiting for a slot first is what lets the next batch fill up.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let time = stamp();
+        let (ops, dones): (Vec<Op>, Vec<oneshot::Sender<Outcome>>) =
+            batch.into_iter().map(|p| (p.op, p.done)).unzip();
+        let requests: Vec<Request> = ops.into_iter().map(|op| Request { time, op }).collect();
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let result = raft.client_write(requests).await;
+            drop(permit);
+            deliver(result, dones, my_id);
+        });
+    }
+}
+
+fn deliver(
+    result: Result<
+        openraft::raft::ClientWriteResponse<crate::raft::types::TypeConfig>,
+        RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>,
+    >,
+    dones: Vec<oneshot::Sender<Outcome>>,
+    my_id: NodeId,
+) {
+    match result {
+        Ok(resp) => {
+            let mut responses = resp.data.into_iter();
+            for done in dones {
+                let outcome = match responses.next() {
+                    Some(r) => Outcome::Applied(r),
+                    None => Outcome::Failed(NodeError::Uncertain("batch answered short".into())),
+                };
+                let _ = done.send(outcome);
+            }
+        }
+        // openraft sends this only for entries never appended here or cut from the log
+        // by a newer leader: they can never commit, so routing them elsewhere is safe.
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            let leader = f
+                .leader_node
+                .filter(|_| f.leader_id.is_some_and(|l| l != my_id));
+            for done in dones {
+                let _ = done.send(Outcome::NotLeader(leader.clone()));
+            }
+        }
+        Err(e) => {
+            let err = match e {
+                RaftError::APIError(e) => NodeError::ClusterDown(e.to_string()),
+                RaftError::Fatal(e) => NodeError::Uncertain(format!("raft stopped: {e}")),
+            };
+            for done in dones {
+                let _ = done.send(Outcome::Failed(err.clone()));
+            }
+        }
+    }
+}
