@@ -100,8 +100,10 @@ async fn run(
                 Ok(None) => break,
                 Ok(Some(args)) => {
                     ctx.stats.commands.fetch_add(1, Ordering::Relaxed);
+                    let dispatched = cmd::dispatch(args, state, ctx);
+                    // Read after dispatch: HELLO answers in the protocol it switches to.
                     let proto = state.proto;
-                    let fut: Pending = match cmd::dispatch(args, state, ctx) {
+                    let fut: Pending = match dispatched {
                         Dispatched::Now(r) => futures::future::ready((proto, r, false)).boxed(),
                         Dispatched::Later(f) => f.map(move |r| (proto, r, false)).boxed(),
                         Dispatched::Close(r) => {

@@ -156,6 +156,7 @@ impl Node {
 
     /// Applies `op` through Raft wherever the leader is, and returns its answer.
     pub async fn write(&self, op: Op) -> Result<Response, NodeError> {
+        self.ensure_member()?;
         match self.propose(op.clone()).await {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
@@ -181,14 +182,28 @@ impl Node {
 
     /// A write forwarded by a follower: proposed here or refused, never forwarded again.
     pub async fn write_here(&self, op: Op) -> Result<Response, NodeError> {
-        match self.propose(op).await {
-            Local::Done(r) => r,
-            Local::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+        self.submit_here(op).await
+    }
+
+    /// Queues a forwarded write at once (keeping the order writes arrived in from the
+    /// follower's connection) and returns the wait for its outcome.
+    pub fn submit_here(
+        &self,
+        op: Op,
+    ) -> impl std::future::Future<Output = Result<Response, NodeError>> + Send + 'static {
+        let submitted = self.proposer.submit(op);
+        async move {
+            match submitted.wait().await {
+                Outcome::Applied(r) => Ok(r),
+                Outcome::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+                Outcome::Failed(e) => Err(e),
+            }
         }
     }
 
     /// Runs `q` linearizably wherever the leader is.
     pub async fn read(&self, q: ReadQuery) -> Result<ReadAnswer, NodeError> {
+        self.ensure_member()?;
         match self.read_local(&q).await {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
@@ -214,6 +229,24 @@ impl Node {
         match self.read_local(&q).await {
             Local::Done(r) => r,
             Local::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+        }
+    }
+
+    /// A node outside the membership (removed, or not yet joined) serves nothing:
+    /// whatever it knows may be stale.
+    fn ensure_member(&self) -> Result<(), NodeError> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        if m.membership_config
+            .membership()
+            .get_node(&self.id)
+            .is_some()
+        {
+            Ok(())
+        } else {
+            Err(NodeError::ClusterDown(
+                "this node is not a member of the cluster".into(),
+            ))
         }
     }
 

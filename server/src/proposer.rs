@@ -48,10 +48,28 @@ impl Proposer {
 
     /// Proposes `op` in the next batch and waits until it applied (or failed).
     pub async fn propose(&self, op: Op) -> Outcome {
+        self.submit(op).wait().await
+    }
+
+    /// Queues `op` now (so operations keep the order they were submitted in) and
+    /// returns a handle to wait for its outcome.
+    pub fn submit(&self, op: Op) -> Submitted {
         let (done, rx) = oneshot::channel();
         if self.tx.send(Proposal { op, done }).is_err() {
-            return Outcome::Failed(NodeError::ClusterDown("node is shutting down".into()));
+            return Submitted(None);
         }
+        Submitted(Some(rx))
+    }
+}
+
+/// An operation queued for the next batch.
+pub struct Submitted(Option<oneshot::Receiver<Outcome>>);
+
+impl Submitted {
+    pub async fn wait(self) -> Outcome {
+        let Some(rx) = self.0 else {
+            return Outcome::Failed(NodeError::ClusterDown("node is shutting down".into()));
+        };
         match tokio::time::timeout(WRITE_TIMEOUT, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Outcome::Failed(NodeError::Uncertain("proposer stopped".into())),

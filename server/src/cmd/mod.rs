@@ -107,7 +107,7 @@ fn stale(subject: &[u8], reason: &StaleReason) -> Reply {
         StaleReason::Older { token, highest } => format!("STALE {s} token {token} < {highest}"),
         StaleReason::NotHolder { lock, token } => {
             format!(
-                "STALE {s} token {token} not the holder of lock '{}'",
+                "STALE {s} lock '{}' token {token} not the holder",
                 args::show(lock)
             )
         }

@@ -95,8 +95,17 @@ async fn serve(
             Err(e) => break Err(e),
         };
         let (node, replies) = (node.clone(), replies.clone());
+        // Writes are queued here, in arrival order, before any task switch: a client's
+        // pipeline forwarded by a follower applies in the order the client sent it.
+        let body = match env.body {
+            PeerRequest::Write(op) => Handled::Write(Box::pin(node.submit_here(op))),
+            other => Handled::Other(other),
+        };
         tokio::spawn(async move {
-            let body = handle(&node, env.body).await;
+            let body = match body {
+                Handled::Write(wait) => PeerResponse::Write(wait.await),
+                Handled::Other(req) => handle(&node, req).await,
+            };
             match wire::encode(&Envelope { id: env.id, body }) {
                 Ok(frame) => {
                     let _ = replies.send(frame);
@@ -108,6 +117,20 @@ async fn serve(
     drop(replies);
     writer.abort();
     result
+}
+
+/// A request either already queued (writes) or still to be served.
+enum Handled {
+    Write(
+        std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<crate::sm::Response, crate::node::NodeError>,
+                    > + Send,
+            >,
+        >,
+    ),
+    Other(PeerRequest),
 }
 
 async fn handle(node: &Node, req: PeerRequest) -> PeerResponse {
