@@ -67,7 +67,9 @@ pub fn name(b: &Bytes, what: &str) -> Result<Bytes, Reply> {
             "ERR {what} must be 1..={MAX_NAME_BYTES} bytes"
         )));
     }
-    Ok(b.clone())
+    // Copied out of the connection's read buffer: a `Bytes` slice would keep the whole
+    // buffer chunk alive for as long as the state machine keeps the name.
+    Ok(Bytes::copy_from_slice(b))
 }
 
 /// A stored value (FENCE value, IDEMP response), capped by --max-value-bytes.
@@ -78,7 +80,8 @@ pub fn value(b: &Bytes, max: usize) -> Result<Bytes, Reply> {
             b.len()
         )));
     }
-    Ok(b.clone())
+    // Copied for the same reason as names.
+    Ok(Bytes::copy_from_slice(b))
 }
 
 /// Lossy text of a name for error messages.

@@ -3,8 +3,12 @@
 //! Objects are never mutated in place: they are taken out, changed and put back, so the
 //! indexes (derived from each object's own state) can never go stale. Only the objects
 //! are serialized; the indexes are rebuilt on decode.
+//!
+//! Objects live in a hash map: every command looks one name up, and nothing iterates
+//! it in an order that matters (scans go through the ordered deadline indexes; a
+//! snapshot writes the names sorted, so replicas produce identical bytes).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize, Serializer};
@@ -14,11 +18,11 @@ use super::object::{Kind, Object};
 use super::types::Millis;
 use super::WrongType;
 
-/// All named objects, ordered so that every scan is the same on every replica.
+/// All named objects.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(from = "BTreeMap<Bytes, Object>")]
 pub(crate) struct Keyspace {
-    objects: BTreeMap<Bytes, Object>,
+    objects: HashMap<Bytes, Object>,
     /// (when a Tick must settle it, name) for locks with a queue.
     waiter_due: BTreeSet<(Millis, Bytes)>,
     /// (when a Tick may forget it, name).
@@ -27,7 +31,9 @@ pub(crate) struct Keyspace {
 
 impl Serialize for Keyspace {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.objects.serialize(s)
+        let mut sorted: Vec<(&Bytes, &Object)> = self.objects.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        s.collect_map(sorted)
     }
 }
 
@@ -59,26 +65,30 @@ impl Keyspace {
 
     /// Removes the object, as stored, from the map and the indexes.
     pub fn remove(&mut self, key: &[u8]) -> Option<Object> {
-        let (key, obj) = self.objects.remove_entry(key)?;
-        if let Some(at) = obj.waiter_due() {
-            self.waiter_due.remove(&(at, key.clone()));
-        }
-        if let Some(at) = obj.gc_due() {
-            self.gc_due.remove(&(at, key));
-        }
-        Some(obj)
+        self.take_entry(key).map(|(_, obj)| obj)
     }
 
     /// Stores `obj` under `key`, replacing whatever was there.
     pub fn put(&mut self, key: Bytes, obj: Object) {
-        self.remove(&key);
-        if let Some(at) = obj.waiter_due() {
+        let (waiter_at, gc_at) = (obj.waiter_due(), obj.gc_due());
+        if let Some(old) = self.objects.insert(key.clone(), obj) {
+            self.unindex(&key, &old);
+        }
+        if let Some(at) = waiter_at {
             self.waiter_due.insert((at, key.clone()));
         }
-        if let Some(at) = obj.gc_due() {
-            self.gc_due.insert((at, key.clone()));
+        if let Some(at) = gc_at {
+            self.gc_due.insert((at, key));
         }
-        self.objects.insert(key, obj);
+    }
+
+    fn unindex(&mut self, key: &Bytes, obj: &Object) {
+        if let Some(at) = obj.waiter_due() {
+            self.waiter_due.remove(&(at, key.clone()));
+        }
+        if let Some(at) = obj.gc_due() {
+            self.gc_due.remove(&(at, key.clone()));
+        }
     }
 
     /// Stores a typed object back, or leaves the name free.
@@ -167,8 +177,8 @@ impl Keyspace {
     }
 
     fn take_entry(&mut self, key: &[u8]) -> Option<(Bytes, Object)> {
-        let key = self.objects.get_key_value(key)?.0.clone();
-        let obj = self.remove(&key)?;
+        let (key, obj) = self.objects.remove_entry(key)?;
+        self.unindex(&key, &obj);
         Some((key, obj))
     }
 
@@ -181,7 +191,7 @@ impl Keyspace {
     /// Whether the indexes match what the objects imply (tests only).
     #[cfg(test)]
     pub fn indexes_consistent(&self) -> bool {
-        let rebuilt = Keyspace::from(self.objects.clone());
+        let rebuilt = Keyspace::from(self.objects.clone().into_iter().collect::<BTreeMap<_, _>>());
         rebuilt.waiter_due == self.waiter_due && rebuilt.gc_due == self.gc_due
     }
 }
