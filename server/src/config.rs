@@ -76,9 +76,13 @@ pub struct Config {
     /// Raft election timeout (randomised between this and twice this).
     #[arg(long, default_value_t = 400)]
     pub election_timeout_ms: u64,
-    /// Take a snapshot (and compact the log) after this many entries.
+    /// Take a snapshot (and compact the log) after this many applied operations.
     #[arg(long, default_value_t = 50_000)]
     pub snapshot_every: u64,
+    /// Size at which the write-ahead log starts a new segment file; compaction deletes
+    /// whole segments, so this bounds the log's disk use beyond the snapshot.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub wal_segment_bytes: u64,
 }
 
 impl Config {
@@ -98,6 +102,9 @@ impl Config {
         }
         if self.max_value_bytes > self.max_bulk_bytes {
             return Err("--max-value-bytes must not exceed --max-bulk-bytes".into());
+        }
+        if self.wal_segment_bytes < 4096 {
+            return Err("--wal-segment-bytes must be at least 4096".into());
         }
         if self.max_args < 8 {
             return Err("--max-args must be at least 8".into());

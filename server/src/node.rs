@@ -97,7 +97,7 @@ impl Node {
             waiters: waiters.clone(),
             deadlines: dl_tx,
         });
-        let log = LogStore::open(&cfg.data_dir.join("log"))?;
+        let log = LogStore::open(&cfg.data_dir.join("log"), cfg.wal_segment_bytes)?;
         let committed = log.committed_handle();
         let sm = StateMachineStore::open(&cfg.data_dir.join("sm"), observer)?;
         let raft_config = openraft::Config {
@@ -105,8 +105,10 @@ impl Node {
             heartbeat_interval: cfg.heartbeat_ms,
             election_timeout_min: cfg.election_timeout_ms,
             election_timeout_max: cfg.election_timeout_ms * 2,
+            // Entries hold batches; `snapshotter` below counts operations. This is only a
+            // backstop for logs of many small entries.
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
-            max_in_snapshot_log_to_keep: 1_000,
+            max_in_snapshot_log_to_keep: 500,
             max_payload_entries: 256,
             ..Default::default()
         }
@@ -145,6 +147,7 @@ impl Node {
         ));
         membership::form_or_join(&node, cfg).await?;
         tokio::spawn(ticker::run(node.clone()));
+        tokio::spawn(snapshotter(node.clone(), cfg.snapshot_every));
         Ok(node)
     }
 
@@ -306,6 +309,28 @@ impl Node {
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}
+
+/// Builds a snapshot (which compacts the log) every `every` applied operations.
+async fn snapshotter(node: Arc<Node>, every: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        if node.sm.ops_since_snapshot() < every {
+            continue;
+        }
+        if let Err(e) = node.raft.trigger().snapshot().await {
+            tracing::warn!(error = %e, "snapshot trigger failed");
+            return;
+        }
+        // One at a time: wait until the build resets the count (or give up waiting).
+        for _ in 0..300 {
+            tick.tick().await;
+            if node.sm.ops_since_snapshot() < every {
+                break;
+            }
         }
     }
 }

@@ -57,14 +57,14 @@ pub struct LogStore {
 
 impl LogStore {
     /// Opens the log under `dir`, recovering entries (a torn tail is cut by the WAL).
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path, segment_bytes: u64) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let meta_path = dir.join("meta");
         let meta: Meta = match durable_file::read_checked(&meta_path)? {
             Some(bytes) => postcard::from_bytes(&bytes)?,
             None => Meta::default(),
         };
-        let (wal, records) = Wal::open(&dir.join("wal"), WalOptions::default())?;
+        let (wal, records) = Wal::open(&dir.join("wal"), WalOptions { segment_bytes })?;
         let purged = meta.last_purged.map(|l| l.index);
         let mut entries = BTreeMap::new();
         for (index, bytes) in records {

@@ -4,6 +4,7 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::storage::RaftStateMachine;
@@ -46,6 +47,9 @@ struct StoredSnapshot {
 
 struct Shared {
     state: RwLock<SmState>,
+    /// Client operations applied since the last snapshot: entries carry batches, so
+    /// the snapshot cadence follows operations, not entries.
+    ops_since_snapshot: AtomicU64,
     observer: Arc<dyn ApplyObserver>,
     snapshot_path: PathBuf,
 }
@@ -72,10 +76,16 @@ impl StateMachineStore {
         Ok(Self {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
+                ops_since_snapshot: AtomicU64::new(0),
                 observer,
                 snapshot_path,
             }),
         })
+    }
+
+    /// Client operations applied since the last snapshot was built or installed.
+    pub fn ops_since_snapshot(&self) -> u64 {
+        self.shared.ops_since_snapshot.load(Ordering::Relaxed)
     }
 
     /// Read access for linearizable reads (taken after ReadIndex).
@@ -125,6 +135,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let (meta, data) = {
             let st = self.read();
+            self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
             let data = postcard::to_allocvec(&st.sm)
                 .map_err(|e| storage_io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
             let id = match st.last_applied {
@@ -224,6 +235,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             st.last_applied = meta.last_log_id;
             st.membership = meta.last_membership.clone();
         }
+        self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
         self.notify(Vec::new());
         Ok(())
     }
