@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: unit tests of every crate, the integration suites
 # (real fencepost processes driven by redis-cli, the redis crate and raw RESP) and the
-# redis-py suite (RESP2 and RESP3). Exits non-zero on any failure.
+# redis-py suites (RESP2 and RESP3; RedisCluster against a 3-node cluster). Exits
+# non-zero on any failure.
 #
 #   ./scripts/test.sh                 everything
 #   CARGO_TEST_ARGS='--test lock' ./scripts/test.sh   (extra args for cargo test)
@@ -32,6 +33,9 @@ cargo test -j"$JOBS" --workspace ${CARGO_TEST_ARGS:-} || status=1
 
 echo "==> redis-py suite (RESP2 and RESP3)"
 python3 tests/py/test_fencepost.py || status=1
+
+echo "==> redis-py RedisCluster suite (3 nodes, leader killed)"
+python3 tests/py/test_cluster.py || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "==> FAILED" >&2

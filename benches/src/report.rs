@@ -1,162 +1,232 @@
-//! Results: one row per target, ratios of fencepost to each redis variant, table and JSON.
+//! Results: one row per (target, workload, clients, pipeline), throughput ratios between
+//! targets, the project's goals set beside the measured figures, and the JSON form.
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::machine::Machine;
+use crate::memory::MemRow;
 use crate::runner::Stats;
 
-/// One target's figures.
+/// Quantiles kept for the latency CDF plots.
+const CDF_QUANTILES: [f64; 24] = [
+    0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998,
+    0.999, 0.9995, 0.9999, 1.0,
+];
+
+/// Whether a row has figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Measured.
+    Ok,
+    /// The combination makes no sense for this target (see `note`).
+    NotApplicable,
+    /// The run broke (see `note`).
+    Error,
+}
+
+/// One run's figures.
 #[derive(Debug, Serialize)]
 pub struct Row {
     pub target: String,
     pub workload: String,
     pub clients: usize,
     pub pipeline: usize,
+    pub status: Status,
+    /// 1-minute load average just before the run (the machine is shared; high load skews the row).
+    pub load_1min: f64,
+    /// Why n/a, or what broke.
+    pub note: Option<String>,
     pub seconds: f64,
-    pub cycles: u64,
+    pub ops: u64,
     pub failed: u64,
-    pub cycles_per_sec: f64,
+    pub ops_per_sec: f64,
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
-    /// The first unexpected reply, if any cycle failed.
+    /// The first unexpected reply, if any op failed.
     pub first_error: Option<String>,
+    /// (quantile, ms) points of the latency distribution.
+    pub cdf: Vec<(f64, f64)>,
+    /// This row's ops/s divided by each other target's in the same workload, clients and pipeline.
+    pub ops_ratio: BTreeMap<String, f64>,
 }
 
 impl Row {
-    /// Summarises a run.
-    pub fn new(target: &str, workload: &str, clients: usize, pipeline: usize, s: &Stats) -> Row {
-        let q = |p: f64| s.hist.value_at_quantile(p) as f64 / 1000.0;
+    fn blank(target: &str, workload: &str, clients: usize, pipeline: usize, status: Status) -> Row {
         Row {
             target: target.into(),
             workload: workload.into(),
             clients,
             pipeline,
-            seconds: s.seconds,
-            cycles: s.cycles,
-            failed: s.failed,
-            cycles_per_sec: if s.seconds > 0.0 {
-                s.cycles as f64 / s.seconds
-            } else {
-                0.0
-            },
-            p50_ms: q(0.50),
-            p90_ms: q(0.90),
-            p99_ms: q(0.99),
-            p999_ms: q(0.999),
-            max_ms: s.hist.max() as f64 / 1000.0,
-            first_error: s.first_error.clone(),
+            status,
+            load_1min: f64::NAN,
+            note: None,
+            seconds: 0.0,
+            ops: 0,
+            failed: 0,
+            ops_per_sec: 0.0,
+            p50_ms: f64::NAN,
+            p90_ms: f64::NAN,
+            p99_ms: f64::NAN,
+            p999_ms: f64::NAN,
+            max_ms: f64::NAN,
+            first_error: None,
+            cdf: Vec::new(),
+            ops_ratio: BTreeMap::new(),
         }
+    }
+
+    /// Summarises a measured run.
+    pub fn measured(target: &str, workload: &str, clients: usize, pipeline: usize, s: &Stats) -> Row {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let q = |p: f64| ms(s.hist.value_at_quantile(p));
+        let mut r = Row::blank(target, workload, clients, pipeline, Status::Ok);
+        r.seconds = s.seconds;
+        r.ops = s.ops;
+        r.failed = s.failed;
+        r.ops_per_sec = if s.seconds > 0.0 { s.ops as f64 / s.seconds } else { 0.0 };
+        if s.ops > 0 {
+            r.p50_ms = q(0.50);
+            r.p90_ms = q(0.90);
+            r.p99_ms = q(0.99);
+            r.p999_ms = q(0.999);
+            r.max_ms = ms(s.hist.max());
+            r.cdf = CDF_QUANTILES.iter().map(|&p| (p, q(p))).collect();
+        }
+        r.first_error = s.first_error.clone();
+        r
+    }
+
+    /// A combination that does not apply to this target.
+    pub fn not_applicable(target: &str, workload: &str, clients: usize, pipeline: usize, why: &str) -> Row {
+        let mut r = Row::blank(target, workload, clients, pipeline, Status::NotApplicable);
+        r.note = Some(why.into());
+        r
+    }
+
+    /// A run that broke.
+    pub fn error(target: &str, workload: &str, clients: usize, pipeline: usize, why: String) -> Row {
+        let mut r = Row::blank(target, workload, clients, pipeline, Status::Error);
+        r.note = Some(why);
+        r
+    }
+
+    fn same_run(&self, o: &Row) -> bool {
+        self.workload == o.workload && self.clients == o.clients && self.pipeline == o.pipeline
     }
 }
 
-/// fencepost against one other target (>1 means fencepost is higher).
+/// One of the project's targets, with what this run measured for it.
 #[derive(Debug, Serialize)]
-pub struct Ratio {
-    pub baseline: String,
-    pub throughput: f64,
-    pub p50: f64,
-    pub p99: f64,
+pub struct Goal {
+    /// What is compared.
+    pub what: String,
+    /// The project's target, e.g. ">= 1.0x".
+    pub goal: String,
+    /// Measured value per fencepost target ("not measured" when the run lacked a row).
+    pub measured: BTreeMap<String, String>,
 }
 
 /// Everything a run produced.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: Machine,
+    /// "full" or "quick".
+    pub mode: String,
+    /// UTC date of the run.
+    pub date: String,
+    /// Wall time of the whole run.
+    pub total_seconds: f64,
+    pub warmup_seconds: f64,
+    pub window_seconds: f64,
     /// Clients and servers share the same cores: say so next to the figures.
-    pub note: String,
+    pub notes: Vec<String>,
+    /// How each workload is done on each dialect.
+    pub recipes: BTreeMap<String, String>,
     pub rows: Vec<Row>,
-    /// Targets that could not be measured, with why.
+    pub memory: Vec<MemRow>,
+    /// Targets (or memory fills) that could not be measured at all, with why.
     pub failures: Vec<(String, String)>,
-    pub ratios: Vec<Ratio>,
+    /// Things that happened during the sweep and bear on the figures (leader changes).
+    pub events: Vec<String>,
+    pub goals: Vec<Goal>,
+}
+
+/// What the run was, besides its rows.
+pub struct RunInfo {
+    pub mode: String,
+    pub total_seconds: f64,
+    pub warmup_seconds: f64,
+    pub window_seconds: f64,
+    pub recipes: BTreeMap<String, String>,
+    pub events: Vec<String>,
 }
 
 impl Report {
-    /// Computes ratios of the fencepost row to every other row.
-    pub fn new(machine: Machine, rows: Vec<Row>, failures: Vec<(String, String)>) -> Report {
-        let div = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-        let ratios = match rows.iter().find(|r| r.target == "fencepost") {
-            Some(f) => rows
-                .iter()
-                .filter(|r| r.target != "fencepost")
-                .map(|b| Ratio {
-                    baseline: b.target.clone(),
-                    throughput: div(f.cycles_per_sec, b.cycles_per_sec),
-                    p50: div(f.p50_ms, b.p50_ms),
-                    p99: div(f.p99_ms, b.p99_ms),
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        let note = format!(
-            "load generator and servers share the same {} CPUs; one server runs at a time",
-            machine.nproc
-        );
+    /// Computes ratios and goals.
+    pub fn new(
+        machine: Machine,
+        info: RunInfo,
+        mut rows: Vec<Row>,
+        memory: Vec<MemRow>,
+        failures: Vec<(String, String)>,
+    ) -> Report {
+        let ratios: Vec<BTreeMap<String, f64>> = rows
+            .iter()
+            .map(|r| {
+                rows.iter()
+                    .filter(|o| o.target != r.target && o.same_run(r))
+                    .filter(|o| r.status == Status::Ok && o.status == Status::Ok && o.ops_per_sec > 0.0)
+                    .map(|o| (o.target.clone(), r.ops_per_sec / o.ops_per_sec))
+                    .collect()
+            })
+            .collect();
+        for (r, m) in rows.iter_mut().zip(ratios) {
+            r.ops_ratio = m;
+        }
+        let goals = goals(&rows, &memory);
+        let max_load = rows
+            .iter()
+            .map(|r| r.load_1min)
+            .filter(|x| !x.is_nan())
+            .fold(f64::NAN, f64::max);
+        let mut notes = vec![
+            format!(
+                "the load generator and every server share the same {} CPUs (one target runs at a time); a 3-node cluster runs all 3 nodes on them too",
+                machine.nproc
+            ),
+            "ops/s counts ops that finished inside the window; latency is per op, and every op of a pipelined batch is charged the whole batch's time".into(),
+            "etcd is driven through its JSON gRPC gateway over HTTP/1.1 (one keep-alive connection per client); native gRPC clients would pay less per request, so etcd's figures are somewhat pessimistic".into(),
+        ];
+        if max_load > machine.nproc as f64 {
+            notes.insert(
+                0,
+                format!(
+                    "**the machine was busy**: the 1-minute load reached {max_load:.1} on {} CPUs before some runs (see the load column); other work competed with the servers and the load generator, so those figures understate every target, unevenly",
+                    machine.nproc
+                ),
+            );
+        }
         Report {
             machine,
-            note,
+            mode: info.mode,
+            date: today_utc(),
+            total_seconds: info.total_seconds,
+            warmup_seconds: info.warmup_seconds,
+            window_seconds: info.window_seconds,
+            notes,
+            recipes: info.recipes,
             rows,
+            memory,
             failures,
-            ratios,
-        }
-    }
-
-    /// Prints the human-readable table.
-    pub fn print(&self) {
-        let m = &self.machine;
-        println!(
-            "machine: {} CPUs, {}, {} GiB, Linux {}",
-            m.nproc, m.cpu_model, m.mem_gib, m.kernel
-        );
-        if let Some(v) = &m.redis_version {
-            println!("redis:   {v}");
-        }
-        println!("load:    {} (1/5/15 min, at start)", m.loadavg_at_start);
-        println!("note:    {}", self.note);
-        println!();
-        println!(
-            "{:<13} {:<11} {:>7} {:>4} {:>11} {:>8} {:>8} {:>8} {:>7}",
-            "target",
-            "workload",
-            "clients",
-            "pipe",
-            "cycles/s",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "failed"
-        );
-        for r in &self.rows {
-            println!(
-                "{:<13} {:<11} {:>7} {:>4} {:>11.0} {:>8.3} {:>8.3} {:>8.1} {:>7}",
-                r.target,
-                r.workload,
-                r.clients,
-                r.pipeline,
-                r.cycles_per_sec,
-                r.p50_ms,
-                r.p99_ms,
-                r.max_ms,
-                r.failed
-            );
-            if let Some(e) = &r.first_error {
-                println!("    first failure: {e}");
-            }
-        }
-        for (t, why) in &self.failures {
-            println!("{t:<13} FAILED: {why}");
-        }
-        if !self.ratios.is_empty() {
-            println!();
-            for r in &self.ratios {
-                println!(
-                    "fencepost / {:<13} throughput {:.2}x   p50 {:.2}x   p99 {:.2}x",
-                    r.baseline, r.throughput, r.p50, r.p99
-                );
-            }
+            events: info.events,
+            goals,
         }
     }
 
@@ -165,4 +235,98 @@ impl Report {
         std::fs::write(path, serde_json::to_string_pretty(self)? + "\n")?;
         Ok(())
     }
+}
+
+/// The headline point the project's targets are stated at.
+pub const HEADLINE_CLIENTS: usize = 50;
+
+fn find<'a>(rows: &'a [Row], target: &str, workload: &str) -> Option<&'a Row> {
+    rows.iter().find(|r| {
+        r.target == target
+            && r.workload == workload
+            && r.clients == HEADLINE_CLIENTS
+            && r.pipeline == 1
+            && r.status == Status::Ok
+    })
+}
+
+/// The project's stated targets, each with the measured figure for fencepost-3 and fencepost-1.
+fn goals(rows: &[Row], memory: &[MemRow]) -> Vec<Goal> {
+    let fp = ["fencepost-3", "fencepost-1"];
+    let ratio_to = |peer: &str| -> BTreeMap<String, String> {
+        fp.iter()
+            .map(|t| {
+                let v = find(rows, t, "lock-cycle")
+                    .and_then(|r| r.ops_ratio.get(peer))
+                    .map_or("not measured".into(), |x| format!("{x:.2}x"));
+                (t.to_string(), v)
+            })
+            .collect()
+    };
+    let p99: BTreeMap<String, String> = fp
+        .iter()
+        .map(|t| {
+            let v = find(rows, t, "lock-cycle").map_or("not measured".into(), |r| format!("{:.2} ms", r.p99_ms));
+            (t.to_string(), v)
+        })
+        .collect();
+    let mem: BTreeMap<String, String> = fp
+        .iter()
+        .map(|t| {
+            let v = memory
+                .iter()
+                .find(|m| m.target == *t)
+                .and_then(|m| {
+                    m.nodes
+                        .iter()
+                        .map(|n| n.rss_mib)
+                        .max_by(f64::total_cmp)
+                        .map(|x| (m.held, x))
+                })
+                .map_or("not measured".into(), |(locks, x)| {
+                    format!("{x:.0} MiB ({locks} locks held)")
+                });
+            (t.to_string(), v)
+        })
+        .collect();
+    vec![
+        Goal {
+            what: "lock cycles/s ÷ redis-always (50 clients, pipeline 1)".into(),
+            goal: ">= 1.0x".into(),
+            measured: ratio_to("redis-always"),
+        },
+        Goal {
+            what: "lock cycles/s ÷ etcd-3 (50 clients, pipeline 1)".into(),
+            goal: ">= 20x".into(),
+            measured: ratio_to("etcd-3"),
+        },
+        Goal {
+            what: "lock cycle p99 (50 clients, pipeline 1)".into(),
+            goal: "<= 5 ms".into(),
+            measured: p99,
+        },
+        Goal {
+            what: "RSS with 1M held locks, largest node".into(),
+            goal: "<= 150 MiB".into(),
+            measured: mem,
+        },
+    ]
+}
+
+/// Today's date in UTC as YYYY-MM-DD (days-to-civil, so no date crate is needed).
+fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -24,6 +24,17 @@ pub enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
+impl Reply {
+    /// The bytes of a bulk or simple string (servers differ in which they answer).
+    pub fn text(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(Some(b)) => Some(b),
+            Reply::Simple(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+}
+
 /// One TCP connection speaking RESP2.
 pub struct Conn {
     rd: BufReader<OwnedReadHalf>,

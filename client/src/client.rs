@@ -57,10 +57,7 @@ impl Client {
         wait: Option<Duration>,
     ) -> Result<Option<u64>> {
         let mut cmd = redis::cmd("LOCK");
-        cmd.arg("ACQUIRE")
-            .arg(name.as_ref())
-            .arg(owner.as_ref())
-            .arg(ms(ttl));
+        cmd.arg("ACQUIRE").arg(name.as_ref()).arg(owner.as_ref()).arg(ms(ttl));
         if let Some(w) = wait {
             cmd.arg("WAIT").arg(ms(w));
         }
@@ -68,17 +65,9 @@ impl Client {
     }
 
     /// `LOCK RELEASE`: true if it was held by `owner` with `token`.
-    pub async fn lock_release(
-        &self,
-        name: impl AsRef<[u8]>,
-        owner: impl AsRef<[u8]>,
-        token: u64,
-    ) -> Result<bool> {
+    pub async fn lock_release(&self, name: impl AsRef<[u8]>, owner: impl AsRef<[u8]>, token: u64) -> Result<bool> {
         let mut cmd = redis::cmd("LOCK");
-        cmd.arg("RELEASE")
-            .arg(name.as_ref())
-            .arg(owner.as_ref())
-            .arg(token);
+        cmd.arg("RELEASE").arg(name.as_ref()).arg(owner.as_ref()).arg(token);
         reply::flag(&self.raw(&cmd).await?)
     }
 
@@ -107,12 +96,7 @@ impl Client {
     }
 
     /// `FENCE ADVANCE [LOCK name]`: the accepted token, or `Error::Stale`.
-    pub async fn fence_advance(
-        &self,
-        resource: impl AsRef<[u8]>,
-        token: u64,
-        lock: Option<&[u8]>,
-    ) -> Result<u64> {
+    pub async fn fence_advance(&self, resource: impl AsRef<[u8]>, token: u64, lock: Option<&[u8]>) -> Result<u64> {
         let mut cmd = redis::cmd("FENCE");
         cmd.arg("ADVANCE").arg(resource.as_ref()).arg(token);
         if let Some(l) = lock {
@@ -130,10 +114,7 @@ impl Client {
         lock: Option<&[u8]>,
     ) -> Result<()> {
         let mut cmd = redis::cmd("FENCE");
-        cmd.arg("SET")
-            .arg(key.as_ref())
-            .arg(token)
-            .arg(value.as_ref());
+        cmd.arg("SET").arg(key.as_ref()).arg(token).arg(value.as_ref());
         if let Some(l) = lock {
             cmd.arg("LOCK").arg(l);
         }
@@ -186,17 +167,9 @@ impl Client {
     }
 
     /// `IDEMP COMPLETE`: stores the response; `Error::Stale` if the claim was taken over.
-    pub async fn idemp_complete(
-        &self,
-        key: impl AsRef<[u8]>,
-        token: u64,
-        response: impl AsRef<[u8]>,
-    ) -> Result<()> {
+    pub async fn idemp_complete(&self, key: impl AsRef<[u8]>, token: u64, response: impl AsRef<[u8]>) -> Result<()> {
         let mut cmd = redis::cmd("IDEMP");
-        cmd.arg("COMPLETE")
-            .arg(key.as_ref())
-            .arg(token)
-            .arg(response.as_ref());
+        cmd.arg("COMPLETE").arg(key.as_ref()).arg(token).arg(response.as_ref());
         reply::ok(&self.raw(&cmd).await?)
     }
 

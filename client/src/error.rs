@@ -107,36 +107,19 @@ mod tests {
 
     #[test]
     fn codes_map_to_variants() {
-        assert!(matches!(
-            from_code("STALE", "r token 1 < 2".into()),
-            Error::Stale(_)
-        ));
-        assert!(matches!(
-            from_code("MISMATCH", String::new()),
-            Error::Mismatch(_)
-        ));
-        assert!(matches!(
-            from_code("WRONGTYPE", String::new()),
-            Error::WrongType(_)
-        ));
-        assert!(matches!(
-            from_code("UNCERTAIN", String::new()),
-            Error::Uncertain(_)
-        ));
-        assert!(matches!(
-            from_code("WRONGPASS", String::new()),
-            Error::Auth(_)
-        ));
+        assert!(matches!(from_code("STALE", "r token 1 < 2".into()), Error::Stale(_)));
+        assert!(matches!(from_code("MISMATCH", String::new()), Error::Mismatch(_)));
+        assert!(matches!(from_code("WRONGTYPE", String::new()), Error::WrongType(_)));
+        assert!(matches!(from_code("UNCERTAIN", String::new()), Error::Uncertain(_)));
+        assert!(matches!(from_code("WRONGPASS", String::new()), Error::Auth(_)));
         assert!(matches!(from_code("ERR", "x".into()), Error::Server { .. }));
     }
 
     #[test]
     fn redis_errors_map_through_kind_and_code() {
-        let e: Error =
-            redis::make_extension_error("STALE".into(), Some("k token 3 < 5".into())).into();
+        let e: Error = redis::make_extension_error("STALE".into(), Some("k token 3 < 5".into())).into();
         assert!(matches!(e, Error::Stale(ref d) if d == "k token 3 < 5"));
-        let e: Error =
-            RedisError::from((ErrorKind::ClusterDown, "down", "no leader".to_string())).into();
+        let e: Error = RedisError::from((ErrorKind::ClusterDown, "down", "no leader".to_string())).into();
         assert!(matches!(e, Error::ClusterDown(_)));
         assert!(e.is_retry_safe());
         let e: Error = redis::make_extension_error("UNCERTAIN".into(), None).into();

@@ -106,9 +106,7 @@ impl Lock {
         if self.shared.lost.load(Ordering::Acquire) {
             return Duration::ZERO;
         }
-        self.shared
-            .deadline()
-            .saturating_duration_since(Instant::now())
+        self.shared.deadline().saturating_duration_since(Instant::now())
     }
 
     /// Stops the watchdog and releases; true if the server still had it under our token.
@@ -116,9 +114,7 @@ impl Lock {
         self.watchdog.abort();
         self.shared.lost.store(true, Ordering::Release);
         self.released = true;
-        self.client
-            .lock_release(&self.name, &self.owner, self.token)
-            .await
+        self.client.lock_release(&self.name, &self.owner, self.token).await
     }
 }
 
@@ -130,12 +126,7 @@ impl Drop for Lock {
         }
         // Best effort: release now rather than leave others waiting out the TTL.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let (client, name, owner, token) = (
-                self.client.clone(),
-                self.name.clone(),
-                self.owner.clone(),
-                self.token,
-            );
+            let (client, name, owner, token) = (self.client.clone(), self.name.clone(), self.owner.clone(), self.token);
             rt.spawn(async move {
                 if let Err(e) = client.lock_release(&name, &owner, token).await {
                     tracing::debug!(token, error = %e, "release on drop failed; the lease will expire");
@@ -146,14 +137,7 @@ impl Drop for Lock {
 }
 
 /// Extends every ttl/3; marks the lock lost on refusal or on any error that is not retry-safe.
-async fn watchdog(
-    client: Client,
-    name: Vec<u8>,
-    owner: Vec<u8>,
-    token: u64,
-    ttl: Duration,
-    shared: Arc<Shared>,
-) {
+async fn watchdog(client: Client, name: Vec<u8>, owner: Vec<u8>, token: u64, ttl: Duration, shared: Arc<Shared>) {
     let period = (ttl / 3).max(Duration::from_millis(1));
     let mut next = period;
     loop {
@@ -171,9 +155,7 @@ async fn watchdog(
             // Not applied (no leader): keep trying while the lease still holds locally.
             Err(e) if e.is_retry_safe() && shared.valid() => {
                 tracing::debug!(token, error = %e, "extend not applied; retrying");
-                let cap = u64::try_from((period / 4).as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
+                let cap = u64::try_from((period / 4).as_millis()).unwrap_or(u64::MAX).max(1);
                 next = Duration::from_millis(rand::rng().random_range(1..=cap));
             }
             Err(e) => {

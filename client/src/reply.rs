@@ -70,10 +70,7 @@ fn unexpected(what: &str, v: &Value) -> Error {
 /// Surfaces an error nested in a reply (RESP3 or inside an array) as our error.
 fn check(v: &Value) -> Result<()> {
     match v {
-        Value::ServerError(e) => Err(from_code(
-            e.code(),
-            e.details().unwrap_or_default().to_string(),
-        )),
+        Value::ServerError(e) => Err(from_code(e.code(), e.details().unwrap_or_default().to_string())),
         _ => Ok(()),
     }
 }
@@ -153,10 +150,7 @@ fn array<'a>(what: &str, v: &'a Value) -> Result<&'a [Value]> {
 fn pairs(what: &str, v: &Value) -> Result<Vec<(Vec<u8>, Value)>> {
     check(v)?;
     match v {
-        Value::Map(kvs) => kvs
-            .iter()
-            .map(|(k, v)| Ok((bytes(k)?, v.clone())))
-            .collect(),
+        Value::Map(kvs) => kvs.iter().map(|(k, v)| Ok((bytes(k)?, v.clone()))).collect(),
         Value::Array(items) if items.len() % 2 == 0 => items
             .chunks_exact(2)
             .map(|kv| Ok((bytes(&kv[0])?, kv[1].clone())))
@@ -187,10 +181,7 @@ pub fn lock_info(v: &Value) -> Result<Option<LockInfo>> {
             ttl,
             waiters,
         })),
-        _ => Err(unexpected(
-            "LOCK INFO with owner, token, ttl-ms, waiters",
-            v,
-        )),
+        _ => Err(unexpected("LOCK INFO with owner, token, ttl-ms, waiters", v)),
     }
 }
 
@@ -331,13 +322,7 @@ mod tests {
             }))
         );
         let v = Value::Array(vec![Value::Int(9), Value::Nil]);
-        assert_eq!(
-            fence_get(&v).ok(),
-            Some(Some(FenceValue {
-                token: 9,
-                value: None
-            }))
-        );
+        assert_eq!(fence_get(&v).ok(), Some(Some(FenceValue { token: 9, value: None })));
         assert_eq!(fence_get(&Value::Nil).ok(), Some(None));
         assert!(fence_get(&Value::Array(vec![Value::Int(9)])).is_err());
     }
@@ -382,10 +367,7 @@ mod tests {
         let v = Value::Array(vec![bulk("started"), Value::Int(5)]);
         assert_eq!(begin(&v).ok(), Some(Begin::Started(5)));
         let v = Value::Array(vec![bulk("pending"), Value::Int(1200)]);
-        assert_eq!(
-            begin(&v).ok(),
-            Some(Begin::Pending(Duration::from_millis(1200)))
-        );
+        assert_eq!(begin(&v).ok(), Some(Begin::Pending(Duration::from_millis(1200))));
         let v = Value::Array(vec![Value::SimpleString("done".into()), bulk("resp")]);
         assert_eq!(begin(&v).ok(), Some(Begin::Done(b"resp".to_vec())));
         assert!(begin(&Value::Array(vec![bulk("weird"), Value::Int(1)])).is_err());
@@ -395,10 +377,7 @@ mod tests {
     fn idemp_get_states() {
         assert_eq!(idemp_get(&Value::Nil).ok(), Some(None));
         let v = Value::Array(vec![bulk("done"), bulk("r")]);
-        assert_eq!(
-            idemp_get(&v).ok(),
-            Some(Some(IdempStatus::Done(b"r".to_vec())))
-        );
+        assert_eq!(idemp_get(&v).ok(), Some(Some(IdempStatus::Done(b"r".to_vec()))));
         let v = Value::Array(vec![bulk("pending"), Value::Int(10)]);
         assert_eq!(
             idemp_get(&v).ok(),
@@ -410,8 +389,6 @@ mod tests {
     fn nested_server_error_surfaces() {
         // ServerError is not nameable outside redis-rs, so build one through its parser.
         let v = redis::parse_redis_value(b"*2\r\n-STALE f token 1 < 2\r\n$1\r\nv\r\n");
-        assert!(
-            matches!(v.map(|v| fence_get(&v)), Ok(Err(Error::Stale(ref d))) if d == "f token 1 < 2")
-        );
+        assert!(matches!(v.map(|v| fence_get(&v)), Ok(Err(Error::Stale(ref d))) if d == "f token 1 < 2"));
     }
 }

@@ -107,31 +107,18 @@ async fn locks(c: &Client) {
     assert!(t1 > 0);
     // Re-acquire by the same owner is idempotent: same token.
     assert_eq!(
-        c.lock_acquire("l1", "alice", TEN_S, None)
-            .await
-            .expect("reacquire"),
+        c.lock_acquire("l1", "alice", TEN_S, None).await.expect("reacquire"),
         Some(t1)
     );
-    assert_eq!(
-        c.lock_acquire("l1", "bob", TEN_S, None)
-            .await
-            .expect("contend"),
-        None
-    );
+    assert_eq!(c.lock_acquire("l1", "bob", TEN_S, None).await.expect("contend"), None);
     let info = c.lock_info("l1").await.expect("info").expect("held");
     assert_eq!(
         (info.owner.as_slice(), info.token, info.waiters),
         (&b"alice"[..], t1, 0)
     );
     assert!(info.ttl <= TEN_S && info.ttl > Duration::from_secs(5));
-    assert!(c
-        .lock_extend("l1", "alice", t1, TEN_S)
-        .await
-        .expect("extend"));
-    assert!(!c
-        .lock_extend("l1", "bob", t1, TEN_S)
-        .await
-        .expect("extend other"));
+    assert!(c.lock_extend("l1", "alice", t1, TEN_S).await.expect("extend"));
+    assert!(!c.lock_extend("l1", "bob", t1, TEN_S).await.expect("extend other"));
     assert!(!c
         .lock_release("l1", "alice", t1 + 1)
         .await
@@ -149,40 +136,24 @@ async fn locks(c: &Client) {
 
 async fn fences(c: &Client) {
     assert_eq!(c.fence_advance("f1", 10, None).await.expect("advance"), 10);
-    assert_eq!(
-        c.fence_advance("f1", 10, None)
-            .await
-            .expect("equal is accepted"),
-        10
-    );
-    assert!(matches!(
-        c.fence_advance("f1", 9, None).await,
-        Err(Error::Stale(_))
-    ));
+    assert_eq!(c.fence_advance("f1", 10, None).await.expect("equal is accepted"), 10);
+    assert!(matches!(c.fence_advance("f1", 9, None).await, Err(Error::Stale(_))));
     c.fence_set("fk", 5, "v5", None).await.expect("set");
     let got = c.fence_get("fk").await.expect("get").expect("exists");
     assert_eq!((got.token, got.value.as_deref()), (5, Some(&b"v5"[..])));
-    assert!(matches!(
-        c.fence_set("fk", 4, "old", None).await,
-        Err(Error::Stale(_))
-    ));
+    assert!(matches!(c.fence_set("fk", 4, "old", None).await, Err(Error::Stale(_))));
     assert_eq!(
         c.fence_get("fk").await.expect("get").and_then(|f| f.value),
         Some(b"v5".to_vec())
     );
-    assert_eq!(
-        c.fence_get("no-such-fence").await.expect("get missing"),
-        None
-    );
+    assert_eq!(c.fence_get("no-such-fence").await.expect("get missing"), None);
     // With LOCK: only the current holder's token passes.
     let t = c
         .lock_acquire("fl", "w", TEN_S, None)
         .await
         .expect("acquire")
         .expect("granted");
-    c.fence_set("fk2", t, "mine", Some(b"fl"))
-        .await
-        .expect("holder sets");
+    c.fence_set("fk2", t, "mine", Some(b"fl")).await.expect("holder sets");
     assert!(matches!(
         c.fence_set("fk2", t + 1000, "x", Some(b"fl")).await,
         Err(Error::Stale(_))
@@ -196,10 +167,7 @@ async fn buckets(c: &Client) {
     assert!(r.allowed && r.capacity == 2 && r.remaining == 1 && r.retry_after.is_none());
     let r = c.token_bucket("b1", 2, 1, period, 1).await.expect("take 2");
     assert!(r.allowed && r.remaining == 0);
-    let r = c
-        .token_bucket("b1", 2, 1, period, 1)
-        .await
-        .expect("refused");
+    let r = c.token_bucket("b1", 2, 1, period, 1).await.expect("refused");
     assert!(!r.allowed && r.retry_after.is_some_and(|d| d > Duration::ZERO));
     let r = c.token_bucket("b1", 2, 1, period, 0).await.expect("peek");
     assert!(r.allowed && r.remaining == 0);
@@ -226,9 +194,7 @@ async fn idempotency(c: &Client) {
     ));
     c.idemp_complete("k1", t, "resp").await.expect("complete");
     assert_eq!(
-        c.idemp_begin("k1", "fp", TEN_S, None)
-            .await
-            .expect("replay"),
+        c.idemp_begin("k1", "fp", TEN_S, None).await.expect("replay"),
         Begin::Done(b"resp".to_vec())
     );
     assert_eq!(
@@ -249,11 +215,7 @@ async fn idempotency(c: &Client) {
 
     // A lapsed lease is taken over; the old worker's COMPLETE is then stale.
     let lease = Some(Duration::from_millis(50));
-    let Begin::Started(old) = c
-        .idemp_begin("k3", "fp", TEN_S, lease)
-        .await
-        .expect("begin")
-    else {
+    let Begin::Started(old) = c.idemp_begin("k3", "fp", TEN_S, lease).await.expect("begin") else {
         panic!("start")
     };
     let new = eventually("lease takeover", || async {
@@ -268,9 +230,7 @@ async fn idempotency(c: &Client) {
         c.idemp_complete("k3", old, "late").await,
         Err(Error::Stale(_))
     ));
-    c.idemp_complete("k3", new, "ok")
-        .await
-        .expect("new holder completes");
+    c.idemp_complete("k3", new, "ok").await.expect("new holder completes");
 }
 
 async fn guard(c: &Client) {
@@ -297,10 +257,7 @@ async fn guard(c: &Client) {
         .lock_release("g2", "me", lock.token())
         .await
         .expect("release behind its back"));
-    eventually("guard invalid", || async {
-        (!lock.is_valid()).then_some(())
-    })
-    .await;
+    eventually("guard invalid", || async { (!lock.is_valid()).then_some(()) }).await;
 }
 
 async fn waiting(c: &Client, url: &str) {

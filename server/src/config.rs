@@ -71,10 +71,12 @@ pub struct Config {
     #[arg(long, default_value_t = 10_000)]
     pub max_clients: usize,
     /// Raft heartbeat interval.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     pub heartbeat_ms: u64,
-    /// Raft election timeout (randomised between this and twice this).
-    #[arg(long, default_value_t = 400)]
+    /// Raft election timeout (randomised between this and twice this). openraft 0.9
+    /// also holds a leader lease of twice this, so a follower campaigns 3-4x this after
+    /// the leader's last heartbeat: 600-800 ms by default.
+    #[arg(long, default_value_t = 200)]
     pub election_timeout_ms: u64,
     /// Take a snapshot (and compact the log) after this many applied operations.
     #[arg(long, default_value_t = 50_000)]
@@ -95,16 +97,16 @@ impl Config {
             ));
         }
         if self.raft_port.is_none() && self.port > u16::MAX - 10_000 {
-            return Err(
-                "--port is too high for the default --raft-port (port + 10000): give --raft-port"
-                    .into(),
-            );
+            return Err("--port is too high for the default --raft-port (port + 10000): give --raft-port".into());
         }
         if self.max_value_bytes > self.max_bulk_bytes {
             return Err("--max-value-bytes must not exceed --max-bulk-bytes".into());
         }
         if self.wal_segment_bytes < 4096 {
             return Err("--wal-segment-bytes must be at least 4096".into());
+        }
+        if self.election_timeout_ms < 2 * self.heartbeat_ms {
+            return Err("--election-timeout-ms must be at least twice --heartbeat-ms".into());
         }
         if self.max_args < 8 {
             return Err("--max-args must be at least 8".into());
@@ -133,9 +135,7 @@ impl Config {
         };
         let mut members = BTreeMap::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let bad = || {
-                format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]")
-            };
+            let bad = || format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]");
             let (id, addrs) = item.split_once('=').ok_or_else(bad)?;
             let id: NodeId = id.parse().map_err(|_| bad())?;
             let (resp, raft) = match addrs.split_once('/') {

@@ -42,9 +42,7 @@ type Pending = BoxFuture<'static, (Proto, Reply, bool)>;
 
 /// Tells a client over the connection cap why it is being hung up on.
 pub async fn refuse(mut stream: TcpStream) {
-    let _ = stream
-        .write_all(b"-ERR max number of clients reached\r\n")
-        .await;
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
 }
 
 pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
@@ -73,11 +71,7 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
     ctx.clients.remove(&id);
 }
 
-async fn run(
-    stream: TcpStream,
-    state: &mut ConnState,
-    ctx: &Arc<ServerCtx>,
-) -> std::io::Result<()> {
+async fn run(stream: TcpStream, state: &mut ConnState, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
     let (mut rd, mut wr) = stream.into_split();
     let full_limits = FrameLimits {
         max_bulk: ctx.config.max_bulk_bytes,
@@ -91,11 +85,7 @@ async fn run(
     loop {
         // Cut every complete command out of the buffer and start it.
         while !closing && pending.len() < MAX_IN_FLIGHT {
-            let limits = if state.authed {
-                full_limits
-            } else {
-                PRE_AUTH_LIMITS
-            };
+            let limits = if state.authed { full_limits } else { PRE_AUTH_LIMITS };
             match frame::next_command(&mut inbuf, &limits) {
                 Ok(None) => break,
                 Ok(Some(args)) => {

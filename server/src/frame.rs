@@ -22,10 +22,7 @@ fn perr(msg: impl Into<String>) -> ProtocolError {
 }
 
 /// Takes the next complete command off `buf`, if there is one.
-pub fn next_command(
-    buf: &mut BytesMut,
-    limits: &FrameLimits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+pub fn next_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     loop {
         match buf.first() {
             None => return Ok(None),
@@ -35,8 +32,8 @@ pub fn next_command(
         if !check_headers(buf, limits)? {
             return Ok(None);
         }
-        let Some((frame, _, _)) = redis_protocol::resp2::decode::decode_bytes_mut(buf)
-            .map_err(|e| perr(e.details().to_string()))?
+        let Some((frame, _, _)) =
+            redis_protocol::resp2::decode::decode_bytes_mut(buf).map_err(|e| perr(e.details().to_string()))?
         else {
             return Ok(None);
         };
@@ -48,9 +45,7 @@ pub fn next_command(
                 for item in items {
                     match item {
                         BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => args.push(b),
-                        other => {
-                            return Err(perr(format!("expected '$', got '{}'", kind_char(&other))))
-                        }
+                        other => return Err(perr(format!("expected '$', got '{}'", kind_char(&other)))),
                     }
                 }
                 return Ok(Some(args));
@@ -129,10 +124,7 @@ fn read_len(buf: &[u8], at: usize, what: &str) -> Result<Option<(i64, usize)>, P
 }
 
 /// Telnet-style commands: one line of space-separated words.
-fn inline_command(
-    buf: &mut BytesMut,
-    limits: &FrameLimits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+fn inline_command(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > limits.max_bulk.min(64 * 1024) {
             return Err(perr("too big inline request"));

@@ -16,6 +16,8 @@ use crate::raft::types::{NodeId, PeerNode};
 
 /// Adding a node waits for it to catch up as a learner; give it time, but not forever.
 const ADD_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long RAFT TRANSFER keeps asking the target to win an election.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Initializes a new cluster (alone, or with the `--initial-cluster` members) unless
 /// this node already belongs to one; with `--join`, asks a running cluster to add it.
@@ -37,10 +39,7 @@ pub async fn form_or_join(node: &std::sync::Arc<Node>, cfg: &Config) -> anyhow::
     let members = match cfg.initial_members().map_err(anyhow::Error::msg)? {
         Some(m) => {
             if !m.contains_key(&cfg.node_id) {
-                anyhow::bail!(
-                    "--initial-cluster does not list this node's id {}",
-                    cfg.node_id
-                );
+                anyhow::bail!("--initial-cluster does not list this node's id {}", cfg.node_id);
             }
             m
         }
@@ -56,12 +55,7 @@ pub async fn form_or_join(node: &std::sync::Arc<Node>, cfg: &Config) -> anyhow::
 }
 
 /// Asks the cluster at `join` (a client address) to add this node, until it is a member.
-async fn join_loop(
-    node: std::sync::Arc<Node>,
-    join: String,
-    me: PeerNode,
-    password: Option<String>,
-) {
+async fn join_loop(node: std::sync::Arc<Node>, join: String, me: PeerNode, password: Option<String>) {
     loop {
         let is_member = node
             .raft
@@ -76,13 +70,7 @@ async fn join_loop(
             return;
         }
         let id = node.id.to_string();
-        let cmd = [
-            "RAFT",
-            "ADD",
-            id.as_str(),
-            me.raft_addr.as_str(),
-            me.resp_addr.as_str(),
-        ];
+        let cmd = ["RAFT", "ADD", id.as_str(), me.raft_addr.as_str(), me.resp_addr.as_str()];
         match resp_call(&join, password.as_deref(), &cmd).await {
             Ok(reply) if reply.starts_with('+') => {}
             Ok(reply) => {
@@ -155,25 +143,44 @@ impl Node {
         }
     }
 
-    /// RAFT TRANSFER: asks node `to` to start an election (openraft 0.9 has no direct
-    /// leadership transfer; a node with an up-to-date log that calls an election wins).
+    /// RAFT TRANSFER: makes node `to` the leader by having it call elections (openraft
+    /// 0.9 has no direct transfer). Voters refuse votes while the current leader's lease
+    /// holds (up to the maximum election timeout after a vote change), so the election
+    /// is retried until `to` leads or TRANSFER_TIMEOUT passes; only then is it +OK.
     pub async fn transfer_to(&self, to: NodeId) -> Result<String, String> {
-        if to == self.id {
-            return self.admin_here(AdminOp::TriggerElect).await;
-        }
         let m = self.raft.metrics().borrow().clone();
-        let Some(n) = m.membership_config.membership().get_node(&to).cloned() else {
+        let Some(target) = m.membership_config.membership().get_node(&to).cloned() else {
             return Err(format!("ERR node {to} is not a member"));
         };
-        self.admin_at(&n.raft_addr, AdminOp::TriggerElect).await
+        if !m.membership_config.membership().voter_ids().any(|v| v == to) {
+            return Err(format!("ERR node {to} is not a voter"));
+        }
+        let deadline = tokio::time::Instant::now() + TRANSFER_TIMEOUT;
+        let mut metrics = self.raft.metrics();
+        loop {
+            if metrics.borrow_and_update().current_leader == Some(to) {
+                return Ok(format!("node {to} leads"));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "ERR node {to} did not become leader within {}s",
+                    TRANSFER_TIMEOUT.as_secs()
+                ));
+            }
+            let elect = if to == self.id {
+                self.admin_here(AdminOp::TriggerElect).await
+            } else {
+                self.admin_at(&target.raft_addr, AdminOp::TriggerElect).await
+            };
+            if let Err(e) = elect {
+                tracing::debug!(to, error = %e, "transfer: election trigger failed");
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(250), metrics.changed()).await;
+        }
     }
 
     async fn admin_at(&self, raft_addr: &str, op: AdminOp) -> Result<String, String> {
-        match self
-            .pool
-            .call(raft_addr, PeerRequest::Admin(op), ADD_TIMEOUT)
-            .await
-        {
+        match self.pool.call(raft_addr, PeerRequest::Admin(op), ADD_TIMEOUT).await {
             Ok(PeerResponse::Admin(r)) => r,
             Ok(_) => Err("UNCERTAIN unexpected peer reply".into()),
             Err(e) => Err(format!("UNCERTAIN {e}")),
@@ -209,10 +216,7 @@ impl Node {
                 // A node we cannot reach or that fails the secret would sit in the
                 // membership as a learner that never catches up: refuse it up front.
                 if let Err(e) = self.pool.probe(&node.raft_addr).await {
-                    return Err(format!(
-                        "ERR cannot reach node {id} at {}: {e}",
-                        node.raft_addr
-                    ));
+                    return Err(format!("ERR cannot reach node {id} at {}: {e}", node.raft_addr));
                 }
                 // openraft's own "blocking" wait gives up quietly and still says Ok, so
                 // catch-up is checked here: a voter that cannot keep up would cost quorum.
@@ -242,11 +246,7 @@ impl Node {
             }
             AdminOp::Remove { id } => {
                 let m = self.raft.metrics().borrow().clone();
-                let is_voter = m
-                    .membership_config
-                    .membership()
-                    .voter_ids()
-                    .any(|v| v == id);
+                let is_voter = m.membership_config.membership().voter_ids().any(|v| v == id);
                 let change = if is_voter {
                     ChangeMembers::RemoveVoters(BTreeSet::from([id]))
                 } else {

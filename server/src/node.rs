@@ -60,6 +60,9 @@ pub struct Node {
     _data_lock: std::fs::File,
     /// Highest stamp this node has issued: stamps never go backwards.
     last_stamp: Arc<AtomicU64>,
+    /// The most recent leader this node knew of (0: none yet), for topology replies
+    /// during an election.
+    last_known_leader: AtomicU64,
 }
 
 /// Routes apply notifications to the waiters and the tick scheduler.
@@ -120,11 +123,7 @@ impl Node {
         let last_stamp = Arc::new(AtomicU64::new(0));
         let proposer = {
             let (sm, last_stamp) = (sm.clone(), last_stamp.clone());
-            Proposer::start(
-                raft.clone(),
-                cfg.node_id,
-                Arc::new(move || stamp(&sm, &last_stamp)),
-            )
+            Proposer::start(raft.clone(), cfg.node_id, Arc::new(move || stamp(&sm, &last_stamp)))
         };
         let node = Arc::new(Node {
             id: cfg.node_id,
@@ -138,13 +137,10 @@ impl Node {
             committed,
             _data_lock: data_lock,
             last_stamp,
+            last_known_leader: AtomicU64::new(0),
         });
         let peers = TcpListener::bind(cfg.raft_addr()).await?;
-        tokio::spawn(crate::peer::server::run(
-            peers,
-            node.clone(),
-            Arc::new(secret),
-        ));
+        tokio::spawn(crate::peer::server::run(peers, node.clone(), Arc::new(secret)));
         membership::form_or_join(&node, cfg).await?;
         tokio::spawn(ticker::run(node.clone()));
         tokio::spawn(snapshotter(node.clone(), cfg.snapshot_every));
@@ -164,18 +160,10 @@ impl Node {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
                 let addr = self.leader_route(leader)?;
-                match self
-                    .pool
-                    .call(&addr, PeerRequest::Write(op), WRITE_TIMEOUT)
-                    .await
-                {
+                match self.pool.call(&addr, PeerRequest::Write(op), WRITE_TIMEOUT).await {
                     Ok(PeerResponse::Write(r)) => r,
-                    Ok(_) => Err(NodeError::Uncertain(
-                        "leader sent an unexpected reply".into(),
-                    )),
-                    Err(CallError::NotSent(why)) => {
-                        Err(NodeError::ClusterDown(format!("leader unreachable: {why}")))
-                    }
+                    Ok(_) => Err(NodeError::Uncertain("leader sent an unexpected reply".into())),
+                    Err(CallError::NotSent(why)) => Err(NodeError::ClusterDown(format!("leader unreachable: {why}"))),
                     // It reached the leader (or may have): never resend on our own.
                     Err(e) => Err(NodeError::Uncertain(format!("forwarded write: {e}"))),
                 }
@@ -211,15 +199,9 @@ impl Node {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
                 let addr = self.leader_route(leader)?;
-                match self
-                    .pool
-                    .call(&addr, PeerRequest::Read(q), READ_TIMEOUT)
-                    .await
-                {
+                match self.pool.call(&addr, PeerRequest::Read(q), READ_TIMEOUT).await {
                     Ok(PeerResponse::Read(r)) => r,
-                    Ok(_) => Err(NodeError::ClusterDown(
-                        "leader sent an unexpected reply".into(),
-                    )),
+                    Ok(_) => Err(NodeError::ClusterDown("leader sent an unexpected reply".into())),
                     // Reads change nothing: any failure is safe to retry.
                     Err(e) => Err(NodeError::ClusterDown(format!("forwarded read: {e}"))),
                 }
@@ -240,11 +222,7 @@ impl Node {
     fn ensure_member(&self) -> Result<(), NodeError> {
         let m = self.raft.metrics();
         let m = m.borrow();
-        if m.membership_config
-            .membership()
-            .get_node(&self.id)
-            .is_some()
-        {
+        if m.membership_config.membership().get_node(&self.id).is_some() {
             Ok(())
         } else {
             Err(NodeError::ClusterDown(
@@ -260,9 +238,7 @@ impl Node {
             return Err(NodeError::ClusterDown("no leader".into()));
         };
         match self.follower_mode {
-            FollowerMode::Redirect => Err(NodeError::Redirect {
-                addr: leader.resp_addr,
-            }),
+            FollowerMode::Redirect => Err(NodeError::Redirect { addr: leader.resp_addr }),
             FollowerMode::Proxy => Ok(leader.raft_addr),
         }
     }
@@ -280,20 +256,24 @@ impl Node {
         match tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable()).await {
             Err(_) => return down("read could not confirm leadership in time".into()),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                return Local::NotLeader(
-                    f.leader_node
-                        .filter(|_| f.leader_id.is_some_and(|l| l != self.id)),
-                )
+                return Local::NotLeader(f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != self.id)))
             }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {
-                return down("no quorum".into())
-            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => return down("no quorum".into()),
             Ok(Err(e)) => return down(e.to_string()),
             Ok(Ok(_)) => {}
         }
         let now = self.stamp();
         let st = self.sm.read();
         Local::Done(Ok(q.run(&st.sm, now)))
+    }
+
+    /// The current leader, or during an election the last one this node knew of.
+    pub fn leader_or_last_known(&self) -> Option<NodeId> {
+        if let Some(l) = self.raft.metrics().borrow().current_leader {
+            self.last_known_leader.store(l, Ordering::Relaxed);
+            return Some(l);
+        }
+        Some(self.last_known_leader.load(Ordering::Relaxed)).filter(|l| *l != 0)
     }
 
     /// Highest log index known committed on this node.

@@ -93,8 +93,7 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
             }
         }
         let time = stamp();
-        let (ops, dones): (Vec<Op>, Vec<oneshot::Sender<Outcome>>) =
-            batch.into_iter().map(|p| (p.op, p.done)).unzip();
+        let (ops, dones): (Vec<Op>, Vec<oneshot::Sender<Outcome>>) = batch.into_iter().map(|p| (p.op, p.done)).unzip();
         let requests: Vec<Request> = ops.into_iter().map(|op| Request { time, op }).collect();
         let raft = raft.clone();
         tokio::spawn(async move {
@@ -127,9 +126,7 @@ fn deliver(
         // openraft sends this only for entries never appended here or cut from the log
         // by a newer leader: they can never commit, so routing them elsewhere is safe.
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-            let leader = f
-                .leader_node
-                .filter(|_| f.leader_id.is_some_and(|l| l != my_id));
+            let leader = f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != my_id));
             for done in dones {
                 let _ = done.send(Outcome::NotLeader(leader.clone()));
             }

@@ -33,9 +33,7 @@ impl ReadQuery {
             ReadQuery::LockInfo { name } => ReadAnswer::LockInfo(sm.lock_info(name, now)),
             ReadQuery::FenceGet { key } => ReadAnswer::FenceGet(sm.fence_get(key)),
             ReadQuery::IdempGet { key } => ReadAnswer::IdempGet(sm.idemp_get(key, now)),
-            ReadQuery::BucketPeek { key, params } => {
-                ReadAnswer::BucketPeek(sm.bucket_peek(key, *params, now))
-            }
+            ReadQuery::BucketPeek { key, params } => ReadAnswer::BucketPeek(sm.bucket_peek(key, *params, now)),
             ReadQuery::DbSize => ReadAnswer::DbSize(sm.len_live(now) as u64),
         }
     }

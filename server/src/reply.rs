@@ -47,12 +47,7 @@ impl Reply {
 
     /// A map keyed by names (`owner`, `token`...).
     pub fn map(pairs: Vec<(&str, Reply)>) -> Reply {
-        Reply::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (Reply::text(k), v))
-                .collect(),
-        )
+        Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::text(k), v)).collect())
     }
 
     pub fn is_error(&self) -> bool {
@@ -64,12 +59,9 @@ impl Reply {
         // Encoding a well-formed frame into a growable buffer cannot fail; if the
         // library ever says otherwise, answer an error rather than a torn reply.
         let ok = match proto {
-            Proto::Resp2 => {
-                redis_protocol::resp2::encode::extend_encode(out, &self.to_resp2(), false).is_ok()
-            }
+            Proto::Resp2 => redis_protocol::resp2::encode::extend_encode(out, &self.to_resp2(), false).is_ok(),
             Proto::Resp3 => {
-                redis_protocol::resp3::encode::complete::extend_encode(out, &self.to_resp3(), false)
-                    .is_ok()
+                redis_protocol::resp3::encode::complete::extend_encode(out, &self.to_resp3(), false).is_ok()
             }
         };
         if !ok {
@@ -85,12 +77,7 @@ impl Reply {
             Reply::Bulk(b) => F2::BulkString(b.clone()),
             Reply::Nil => F2::Null,
             Reply::Array(items) => F2::Array(items.iter().map(Reply::to_resp2).collect()),
-            Reply::Map(pairs) => F2::Array(
-                pairs
-                    .iter()
-                    .flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()])
-                    .collect(),
-            ),
+            Reply::Map(pairs) => F2::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
             Reply::Verbatim(s) => F2::BulkString(Bytes::copy_from_slice(s.as_bytes())),
         }
     }
@@ -165,9 +152,6 @@ mod tests {
         );
         assert_eq!(enc(&Reply::Nil, Proto::Resp2), "$-1\r\n");
         assert_eq!(enc(&Reply::Nil, Proto::Resp3), "_\r\n");
-        assert_eq!(
-            enc(&Reply::err("ERR a\r\nb"), Proto::Resp2),
-            "-ERR a  b\r\n"
-        );
+        assert_eq!(enc(&Reply::err("ERR a\r\nb"), Proto::Resp2), "-ERR a  b\r\n");
     }
 }

@@ -52,10 +52,7 @@ impl ServerCtx {
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn run(
-    config: Config,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let node = Node::start(&config).await?;
     let listener = TcpListener::bind((config.bind, config.port)).await?;
     tracing::info!(addr = %listener.local_addr()?, node_id = config.node_id, "fencepost listening");
@@ -92,9 +89,7 @@ pub async fn run(
                 });
             }
             Err(_) => {
-                ctx.stats
-                    .rejected_connections
-                    .fetch_add(1, Ordering::Relaxed);
+                ctx.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(connection::refuse(stream));
             }
         }

@@ -27,6 +27,8 @@ pub async fn run(node: Arc<Node>) {
             (a, b) => a.or(b),
         };
         let leader = metrics.borrow_and_update().state == ServerState::Leader;
+        // Remember who leads while one is known, for topology replies in elections.
+        node.leader_or_last_known();
         let wait = match target {
             Some(t) if leader => {
                 let now = node.stamp();

@@ -99,8 +99,7 @@ impl Waiters {
                 break;
             }
             q.pop_front();
-            self.slots
-                .remove_if(&old, |_, s| matches!(s, Slot::Resolved(_)));
+            self.slots.remove_if(&old, |_, s| matches!(s, Slot::Resolved(_)));
         }
     }
 }
@@ -112,10 +111,7 @@ mod tests {
     #[tokio::test]
     async fn outcome_before_or_after_registration_reaches_the_waiter() {
         let w = Waiters::default();
-        w.resolve(&Event::WaiterGranted {
-            waiter: 7,
-            token: 42,
-        });
+        w.resolve(&Event::WaiterGranted { waiter: 7, token: 42 });
         assert_eq!(w.register(7).await.ok(), Some(WaitOutcome::Granted(42)));
         let rx = w.register(8);
         w.resolve(&Event::WaiterDropped { waiter: 8 });

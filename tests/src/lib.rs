@@ -15,6 +15,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+pub use cluster::{ClusterBuilder, TestCluster};
+
 /// How long a server may take to answer PING and show a leader.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Upper bound for one redis-cli run (a hung server must fail a test, not hang it).
@@ -39,8 +42,7 @@ pub fn free_ports() -> (u16, u16) {
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
 pub fn wait_until<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
-    poll_until(timeout, f)
-        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for: {what}"))
+    poll_until(timeout, f).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for: {what}"))
 }
 
 /// Polls `f` every 20 ms until it returns `Some` or `timeout` passes (then `None`).
@@ -165,6 +167,12 @@ impl TestServer {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
+        self.spawn()?;
+        self.wait_ready()
+    }
+
+    /// Spawns the process with the configured arguments, without waiting for it.
+    fn spawn(&mut self) -> Result<(), String> {
         let bin = bin_path();
         if !bin.exists() {
             return Err(format!(
@@ -194,11 +202,9 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        let child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", bin.display()))?;
         self.child = Some(child);
-        self.wait_ready()
+        Ok(())
     }
 
     /// Polls until PING answers PONG and RAFT INFO shows role leader.
@@ -224,9 +230,7 @@ impl TestServer {
         let mut c = Conn::try_connect(self.port).map_err(|e| format!("connect: {e}"))?;
         c.set_timeout(Some(Duration::from_secs(2)));
         if let Some(p) = &self.password {
-            let r = c
-                .try_cmd(&["AUTH", p.as_str()])
-                .map_err(|e| format!("AUTH: {e}"))?;
+            let r = c.try_cmd(&["AUTH", p.as_str()]).map_err(|e| format!("AUTH: {e}"))?;
             if r != Reply::ok() {
                 return Err(format!("AUTH -> {r:?}"));
             }
@@ -235,9 +239,7 @@ impl TestServer {
         if r != Reply::Simple("PONG".into()) {
             return Err(format!("PING -> {r:?}"));
         }
-        let r = c
-            .try_cmd(&["RAFT", "INFO"])
-            .map_err(|e| format!("RAFT INFO: {e}"))?;
+        let r = c.try_cmd(&["RAFT", "INFO"]).map_err(|e| format!("RAFT INFO: {e}"))?;
         match r.field("role") {
             Some(role) if role.text() == "leader" => Ok(()),
             _ => Err(format!("RAFT INFO -> {r:?}")),
@@ -269,10 +271,7 @@ impl TestServer {
             if Instant::now() >= deadline {
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!(
-                    "server did not exit within 20 s of SIGTERM\n{}",
-                    self.log_tail(40)
-                );
+                panic!("server did not exit within 20 s of SIGTERM\n{}", self.log_tail(40));
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -298,10 +297,7 @@ impl TestServer {
                 Err(e) => {
                     self.kill9();
                     if Instant::now() >= deadline {
-                        panic!(
-                            "restart failed: {e}\n--- server log tail ---\n{}",
-                            self.log_tail(60)
-                        );
+                        panic!("restart failed: {e}\n--- server log tail ---\n{}", self.log_tail(60));
                     }
                     thread::sleep(Duration::from_millis(200));
                 }
@@ -319,8 +315,7 @@ impl TestServer {
 
     /// Resident set size in KiB, from /proc/<pid>/status.
     pub fn rss_kb(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read /proc status");
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
         s.lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
@@ -418,9 +413,7 @@ impl Drop for TestServer {
 
 /// Runs a command with piped output, killing it after `timeout`.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let mut so = child.stdout.take().expect("stdout pipe");
     let mut se = child.stderr.take().expect("stderr pipe");
@@ -497,10 +490,7 @@ impl fmt::Debug for Reply {
             Reply::Bulk(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
             Reply::Nil => write!(f, "nil"),
             Reply::Array(v) => f.debug_list().entries(v).finish(),
-            Reply::Map(v) => f
-                .debug_map()
-                .entries(v.iter().map(|(k, v)| (k, v)))
-                .finish(),
+            Reply::Map(v) => f.debug_map().entries(v.iter().map(|(k, v)| (k, v))).finish(),
             Reply::Set(v) => write!(f, "set{v:?}"),
             Reply::Bool(b) => write!(f, "#{b}"),
             Reply::Double(d) => write!(f, ",{d}"),
@@ -582,9 +572,7 @@ impl Reply {
     pub fn pairs(&self) -> Vec<(String, Reply)> {
         match self {
             Reply::Map(v) => v.iter().map(|(k, v)| (k.text(), v.clone())).collect(),
-            Reply::Array(v) if v.len() % 2 == 0 => {
-                v.chunks(2).map(|c| (c[0].text(), c[1].clone())).collect()
-            }
+            Reply::Array(v) if v.len() % 2 == 0 => v.chunks(2).map(|c| (c[0].text(), c[1].clone())).collect(),
             other => panic!("expected a map or a flat key/value array, got {other:?}"),
         }
     }
@@ -600,10 +588,7 @@ impl Reply {
                 return None;
             }
         }
-        self.pairs()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.pairs().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 }
 
@@ -690,10 +675,7 @@ impl Conn {
         let mut line = Vec::new();
         let n = self.reader.read_until(b'\n', &mut line)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
         }
         if !line.ends_with(b"\r\n") {
             return Err(io::Error::new(
@@ -737,9 +719,7 @@ impl Conn {
     /// One value; `None` for an attribute (which precedes the real reply).
     fn read_value(&mut self) -> io::Result<Option<Reply>> {
         let line = self.read_line()?;
-        let (&t, rest) = line
-            .split_first()
-            .ok_or_else(|| Self::bad("empty line".into()))?;
+        let (&t, rest) = line.split_first().ok_or_else(|| Self::bad("empty line".into()))?;
         let text = || String::from_utf8_lossy(rest).into_owned();
         let r = match t {
             b'+' => Reply::Simple(text()),
@@ -772,15 +752,9 @@ impl Conn {
             b'=' => {
                 let n = Self::read_len(rest)?;
                 let b = self.read_n(n as usize)?;
-                let (fmt, body) = if b.len() >= 4 {
-                    b.split_at(4)
-                } else {
-                    (&b[..0], &b[..])
-                };
+                let (fmt, body) = if b.len() >= 4 { b.split_at(4) } else { (&b[..0], &b[..]) };
                 Reply::Verbatim(
-                    String::from_utf8_lossy(fmt)
-                        .trim_end_matches(':')
-                        .to_string(),
+                    String::from_utf8_lossy(fmt).trim_end_matches(':').to_string(),
                     body.to_vec(),
                 )
             }
@@ -830,9 +804,7 @@ impl Conn {
     /// Reads everything the server sends until it closes the connection or `timeout`
     /// passes: (bytes, closed).
     pub fn read_until_closed(&mut self, timeout: Duration) -> (Vec<u8>, bool) {
-        let _ = self
-            .stream
-            .set_read_timeout(Some(Duration::from_millis(100)));
+        let _ = self.stream.set_read_timeout(Some(Duration::from_millis(100)));
         let deadline = Instant::now() + timeout;
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];

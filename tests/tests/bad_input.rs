@@ -38,10 +38,7 @@ fn assert_serving(s: &mut TestServer) {
     let mut c = s.conn();
     assert_eq!(c.cmd(&["PING"]), simple("PONG"));
     let rss = s.rss_kb();
-    assert!(
-        rss < RSS_LIMIT_KB,
-        "server RSS {rss} KiB >= {RSS_LIMIT_KB} KiB"
-    );
+    assert!(rss < RSS_LIMIT_KB, "server RSS {rss} KiB >= {RSS_LIMIT_KB} KiB");
 }
 
 #[test]
@@ -77,10 +74,7 @@ fn commands_before_a_protocol_error_are_answered_and_kept() {
     assert!(e.is_err_with("ERR Protocol error"), "{e:?}");
     assert!(c.wait_closed(Duration::from_secs(5)).is_ok(), "not closed");
     let mut c2 = s.conn();
-    assert_eq!(
-        c2.cmd(&["LOCK", "INFO", &name]).field("token"),
-        Some(int(t))
-    );
+    assert_eq!(c2.cmd(&["LOCK", "INFO", &name]).field("token"), Some(int(t)));
     assert_serving(&mut s);
 }
 
@@ -91,10 +85,7 @@ fn four_gigabyte_bulk_length_is_refused_without_allocating() {
     assert_serving(&mut s);
     expect_protocol_error(&s, b"*2\r\n$4\r\nECHO\r\n$4294967296\r\n");
     assert_serving(&mut s);
-    expect_protocol_error(
-        &s,
-        b"*3\r\n$5\r\nFENCE\r\n$3\r\nGET\r\n$9223372036854775807\r\n",
-    );
+    expect_protocol_error(&s, b"*3\r\n$5\r\nFENCE\r\n$3\r\nGET\r\n$9223372036854775807\r\n");
     assert_serving(&mut s);
 }
 
@@ -105,8 +96,7 @@ fn huge_bulk_followed_by_a_flood_does_not_grow_memory() {
     let mut c = s.conn();
     // Announce 2 GiB and start sending it: the server must refuse at the header (or
     // at its input cap), not buffer what follows.
-    c.send_raw(b"*3\r\n$4\r\nECHO\r\n$2147483647\r\n")
-        .expect("send header");
+    c.send_raw(b"*3\r\n$4\r\nECHO\r\n$2147483647\r\n").expect("send header");
     let mut w = c.try_clone_stream();
     w.set_write_timeout(Some(Duration::from_secs(2)))
         .expect("write timeout");
@@ -167,11 +157,7 @@ fn half_a_frame_does_not_block_other_clients() {
             other.cmd(&["LOCK", "ACQUIRE", &name, "o", "1000"]),
             Reply::Int(_)
         ));
-        assert!(
-            t0.elapsed() < Duration::from_secs(1),
-            "served in {:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(1), "served in {:?}", t0.elapsed());
     }
     assert_eq!(s.cli(&["PING"]), "PONG\n");
     // The slow client's frame completes later and is answered.
@@ -197,9 +183,7 @@ fn a_thousand_connections_opened_and_dropped() {
             let mut c = s.conn();
             match i % 4 {
                 0 => assert_eq!(c.cmd(&["PING"]), simple("PONG"), "round {round} conn {i}"),
-                1 => c
-                    .send_raw(b"*2\r\n$4\r\nECHO\r\n$5\r\nhe")
-                    .expect("partial"),
+                1 => c.send_raw(b"*2\r\n$4\r\nECHO\r\n$5\r\nhe").expect("partial"),
                 2 => c.send(&["LOCK", "INFO", "x"]).expect("send"),
                 _ => {}
             }
@@ -208,21 +192,13 @@ fn a_thousand_connections_opened_and_dropped() {
         for c in conns {
             c.close();
         }
-        assert_eq!(
-            control.cmd(&["PING"]),
-            simple("PONG"),
-            "after round {round}"
-        );
+        assert_eq!(control.cmd(&["PING"]), simple("PONG"), "after round {round}");
     }
     // The dropped connections are gone from CLIENT LIST.
-    wait_until(
-        Duration::from_secs(10),
-        "dropped clients to leave CLIENT LIST",
-        || {
-            let list = control.cmd(&["CLIENT", "LIST"]).text();
-            (list.lines().filter(|l| !l.trim().is_empty()).count() <= 3).then_some(())
-        },
-    );
+    wait_until(Duration::from_secs(10), "dropped clients to leave CLIENT LIST", || {
+        let list = control.cmd(&["CLIENT", "LIST"]).text();
+        (list.lines().filter(|l| !l.trim().is_empty()).count() <= 3).then_some(())
+    });
     assert_serving(&mut s);
 }
 
@@ -238,16 +214,8 @@ fn clients_vanishing_while_waiting_leave_the_lock_usable() {
     let mut waiters = Vec::new();
     for i in 0..20 {
         let mut w = s.conn();
-        w.send(&[
-            "LOCK",
-            "ACQUIRE",
-            &name,
-            &format!("w{i}"),
-            "60000",
-            "WAIT",
-            "30000",
-        ])
-        .expect("send");
+        w.send(&["LOCK", "ACQUIRE", &name, &format!("w{i}"), "60000", "WAIT", "30000"])
+            .expect("send");
         waiters.push(w);
     }
     wait_until(Duration::from_secs(10), "20 waiters queued", || {
@@ -259,10 +227,7 @@ fn clients_vanishing_while_waiting_leave_the_lock_usable() {
     let _ = poll_until(Duration::from_secs(5), || {
         (c.cmd(&["LOCK", "INFO", &name]).field("waiters") == Some(int(0))).then_some(())
     });
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "holder", &t.to_string()]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "holder", &t.to_string()]), int(1));
     let t2 = wait_until(
         Duration::from_secs(3),
         "a new client acquires after the release",

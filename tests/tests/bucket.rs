@@ -29,10 +29,7 @@ fn cli_five(out: &str) -> [i64; 5] {
     assert_eq!(l.len(), 5, "{out:?}");
     let mut v = [0i64; 5];
     for i in 0..5 {
-        assert!(
-            l[i].starts_with(&format!("{}) (integer) ", i + 1)),
-            "{out:?}"
-        );
+        assert!(l[i].starts_with(&format!("{}) (integer) ", i + 1)), "{out:?}");
         v[i] = cli_int(l[i]);
     }
     v
@@ -119,10 +116,7 @@ fn cost_takes_n_and_cost_zero_peeks() {
     assert_eq!(r[..4], [0, 10, 0, -1], "{r:?}");
     // Exactly capacity is allowed on a full bucket.
     let k2 = uniq("cost-cap");
-    assert_eq!(
-        tb(&mut c, &[&k2, "4", "4", "1000", "COST", "4"])[..4],
-        [0, 4, 0, -1]
-    );
+    assert_eq!(tb(&mut c, &[&k2, "4", "4", "1000", "COST", "4"])[..4], [0, 4, 0, -1]);
     // Through redis-cli (RESP3) too.
     let k3 = uniq("cost3");
     let v = cli_five(&s.cli3(&["TOKENBUCKET", &k3, "10", "1", "1000000", "COST", "10"]));
@@ -142,10 +136,7 @@ fn cost_above_capacity_is_err() {
     let out = s.cli(&["TOKENBUCKET", &k, "10", "1", "1000", "COST", "11"]);
     assert!(out.starts_with("(error) ERR "), "{out:?}");
     // The bucket was not touched: still full.
-    assert_eq!(
-        tb(&mut c, &[&k, "10", "1", "1000", "COST", "0"]),
-        [0, 10, 10, -1, 0]
-    );
+    assert_eq!(tb(&mut c, &[&k, "10", "1", "1000", "COST", "0"]), [0, 10, 10, -1, 0]);
 }
 
 #[test]
@@ -204,10 +195,7 @@ fn retry_after_is_honest() {
     let r = tb(&mut c, &[&k, "10", "10", "10000"]);
     let refused = Instant::now();
     assert_eq!(r[..3], [1, 10, 0], "{r:?}");
-    assert!(
-        r[3] > 800 && r[3] <= 1000,
-        "retry-after for one token at 1/s: {r:?}"
-    );
+    assert!(r[3] > 800 && r[3] <= 1000, "retry-after for one token at 1/s: {r:?}");
     assert!(r[4] > 9_500 && r[4] <= 10_000, "reset-after: {r:?}");
     let retry = r[3];
     let allowed = wait_until(Duration::from_secs(5), "a token to come back", || {
@@ -305,10 +293,6 @@ fn bad_arguments_are_err_and_keep_the_connection() {
     for args in cases {
         let r = c.cmd(args);
         assert!(r.is_err_with("ERR "), "{args:?} -> {r:?}, want -ERR");
-        assert_eq!(
-            c.cmd(&["PING"]),
-            simple("PONG"),
-            "connection unusable after {args:?}"
-        );
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"), "connection unusable after {args:?}");
     }
 }

@@ -15,7 +15,13 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 fn segments(dir: &Path) -> usize {
-    fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "wal")).count()).unwrap_or(0)
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -38,7 +44,13 @@ fn sustained_writes_keep_the_log_bounded_and_survive_restart() {
         let mut batch = Vec::new();
         for i in 0..CHUNK {
             let n = chunk * CHUNK + i;
-            batch.extend(Conn::encode(&["FENCE", "SET", &format!("cmp{}", n % 1000), &n.to_string(), &format!("v{n}")]));
+            batch.extend(Conn::encode(&[
+                "FENCE",
+                "SET",
+                &format!("cmp{}", n % 1000),
+                &n.to_string(),
+                &format!("v{n}"),
+            ]));
         }
         c.send_raw(&batch).expect("send");
         for _ in 0..CHUNK {
@@ -54,10 +66,15 @@ fn sustained_writes_keep_the_log_bounded_and_survive_restart() {
         (purged > 0).then_some(purged)
     });
     let wal_bytes = dir_bytes(&wal);
-    println!("compaction: writes={total} purged-index={purged} peak_segments={peak_segments} wal_bytes_now={wal_bytes}");
+    println!(
+        "compaction: writes={total} purged-index={purged} peak_segments={peak_segments} wal_bytes_now={wal_bytes}"
+    );
     // 20k writes of ~40 bytes each would be > 1 MB of log without compaction; with
     // compaction only the segments after the last snapshot (minus kept entries) remain.
-    assert!(wal_bytes < 600_000, "WAL holds {wal_bytes} bytes: old segments were not deleted");
+    assert!(
+        wal_bytes < 600_000,
+        "WAL holds {wal_bytes} bytes: old segments were not deleted"
+    );
     assert!(purged > 0);
 
     // Every key's last write survives a kill -9 and a restart from snapshot + log.
@@ -65,8 +82,14 @@ fn sustained_writes_keep_the_log_bounded_and_survive_restart() {
     s.restart();
     let mut c = s.conn();
     for k in 0..1000 {
-        let last = ((total - 1000)..total).find(|n| n % 1000 == k).expect("a last write per key");
+        let last = ((total - 1000)..total)
+            .find(|n| n % 1000 == k)
+            .expect("a last write per key");
         let got = c.cmd(&["FENCE", "GET", &format!("cmp{k}")]);
-        assert_eq!(got, arr(vec![int(last as i64), bulk(&format!("v{last}"))]), "key cmp{k}");
+        assert_eq!(
+            got,
+            arr(vec![int(last as i64), bulk(&format!("v{last}"))]),
+            "key cmp{k}"
+        );
     }
 }

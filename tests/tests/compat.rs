@@ -15,11 +15,7 @@ fn ping_and_echo() {
     assert_eq!(s.cli3(&["ECHO", "hi"]), "\"hi\"\n");
     let mut c = s.conn();
     assert_eq!(c.cmd(&["PING"]), simple("PONG"));
-    assert_eq!(
-        c.cmd(&["ping"]),
-        simple("PONG"),
-        "command names are case-insensitive"
-    );
+    assert_eq!(c.cmd(&["ping"]), simple("PONG"), "command names are case-insensitive");
     assert_eq!(c.cmd(&["PING", "x"]), bulk("x"));
     assert_eq!(
         c.cmd_bytes(&[b"ECHO", b"a\x00\r\nb"]),
@@ -54,10 +50,7 @@ fn hello_2_and_3() {
     assert_eq!(c.cmd(&["PING"]), simple("PONG"));
     // Back to RESP2: a flat array.
     let r = c.cmd(&["HELLO", "2"]);
-    assert!(
-        matches!(r, Reply::Array(_)),
-        "HELLO 2 -> {r:?}, want a flat array"
-    );
+    assert!(matches!(r, Reply::Array(_)), "HELLO 2 -> {r:?}, want a flat array");
     assert_eq!(r.field("proto"), Some(int(2)), "{r:?}");
     // HELLO with no version: current protocol, no switch.
     let r = c.cmd(&["HELLO"]);
@@ -111,17 +104,11 @@ fn auth_and_requirepass() {
     let out = s.cli(&["LOCK", "INFO", "x"]);
     assert!(out.starts_with("(error) NOAUTH"), "{out:?}");
     assert_eq!(
-        s.cli_opts(
-            &["-a", "s3cret", "--no-auth-warning"],
-            &["LOCK", "INFO", "x"]
-        ),
+        s.cli_opts(&["-a", "s3cret", "--no-auth-warning"], &["LOCK", "INFO", "x"]),
         "(nil)\n"
     );
     assert_eq!(
-        s.cli_opts(
-            &["-a", "s3cret", "--no-auth-warning", "-3"],
-            &["LOCK", "INFO", "x"]
-        ),
+        s.cli_opts(&["-a", "s3cret", "--no-auth-warning", "-3"], &["LOCK", "INFO", "x"]),
         "(nil)\n"
     );
     // redis-cli prints the AUTH failure on stderr and then runs the command unauthenticated.
@@ -192,14 +179,8 @@ fn client_subcommands() {
     assert_eq!(c.cmd(&["CLIENT", "SETNAME", "worker-1"]), Reply::ok());
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), bulk("worker-1"));
     assert_eq!(c2.cmd(&["CLIENT", "GETNAME"]), Reply::Nil);
-    assert_eq!(
-        c.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "mylib"]),
-        Reply::ok()
-    );
-    assert_eq!(
-        c.cmd(&["CLIENT", "SETINFO", "LIB-VER", "1.2.3"]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "mylib"]), Reply::ok());
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "LIB-VER", "1.2.3"]), Reply::ok());
     let list = c2.cmd(&["CLIENT", "LIST"]).text();
     let line = list
         .lines()
@@ -207,8 +188,7 @@ fn client_subcommands() {
         .unwrap_or_else(|| panic!("CLIENT LIST has no id={id}: {list:?}"));
     assert!(line.split(' ').any(|f| f == "name=worker-1"), "{line:?}");
     assert!(
-        list.lines()
-            .any(|l| l.split(' ').any(|f| f == format!("id={id2}"))),
+        list.lines().any(|l| l.split(' ').any(|f| f == format!("id={id2}"))),
         "{list:?}"
     );
     let info = c.cmd(&["CLIENT", "INFO"]).text();
@@ -261,21 +241,10 @@ fn command_count_list_info_docs() {
     let count = c.cmd(&["COMMAND", "COUNT"]).int();
     assert!(count >= OUR_COMMANDS.len() as i64, "COMMAND COUNT {count}");
     let list = c.cmd(&["COMMAND", "LIST"]);
-    let names: Vec<String> = list
-        .items()
-        .iter()
-        .map(|r| r.text().to_lowercase())
-        .collect();
-    assert_eq!(
-        names.len() as i64,
-        count,
-        "COMMAND LIST vs COUNT: {names:?}"
-    );
+    let names: Vec<String> = list.items().iter().map(|r| r.text().to_lowercase()).collect();
+    assert_eq!(names.len() as i64, count, "COMMAND LIST vs COUNT: {names:?}");
     for n in OUR_COMMANDS {
-        assert!(
-            names.iter().any(|x| x == n),
-            "COMMAND LIST lacks {n}: {names:?}"
-        );
+        assert!(names.iter().any(|x| x == n), "COMMAND LIST lacks {n}: {names:?}");
     }
     // COMMAND INFO: Redis's layout, [name, arity, flags, first, last, step, ...].
     let r = c.cmd(&["COMMAND", "INFO", "LOCK", "TOKENBUCKET"]);
@@ -289,11 +258,7 @@ fn command_count_list_info_docs() {
         assert!(arity != 0, "arity of {name}: {arity}");
     }
     let r = c.cmd(&["COMMAND", "INFO", "nosuchcommand"]);
-    assert_eq!(
-        r,
-        arr(vec![Reply::Nil]),
-        "COMMAND INFO of an unknown command"
-    );
+    assert_eq!(r, arr(vec![Reply::Nil]), "COMMAND INFO of an unknown command");
     // COMMAND DOCS: name -> doc map (flat in RESP2, map in RESP3), mentioning lock.
     let r = c.cmd(&["COMMAND", "DOCS", "LOCK"]);
     let p = r.pairs();
@@ -307,10 +272,7 @@ fn command_count_list_info_docs() {
     );
     let all = c.cmd(&["COMMAND", "DOCS"]).pairs();
     for n in ["lock", "fence", "tokenbucket", "idemp"] {
-        assert!(
-            all.iter().any(|(k, _)| k.to_lowercase() == n),
-            "COMMAND DOCS lacks {n}"
-        );
+        assert!(all.iter().any(|(k, _)| k.to_lowercase() == n), "COMMAND DOCS lacks {n}");
     }
     let out = s.cli(&["COMMAND", "COUNT"]);
     assert_eq!(out, format!("(integer) {count}\n"));
@@ -345,10 +307,7 @@ fn info_sections_and_dbsize() {
         .collect();
     assert_eq!(heads, ["# raft"], "INFO raft:\n{raft}");
     let server = c.cmd(&["INFO", "server"]).text();
-    assert!(
-        server.to_lowercase().starts_with("# server"),
-        "INFO server:\n{server}"
-    );
+    assert!(server.to_lowercase().starts_with("# server"), "INFO server:\n{server}");
     // RESP3: a verbatim or bulk string with the same content.
     let mut c3 = s.conn3();
     let r = c3.cmd(&["INFO"]);
@@ -362,10 +321,7 @@ fn info_sections_and_dbsize() {
     c.cmd(&["LOCK", "ACQUIRE", &uniq("db"), "o", "60000"]).int();
     c.cmd(&["FENCE", "ADVANCE", &uniq("db"), "1"]).int();
     let n1 = c.cmd(&["DBSIZE"]).int();
-    assert!(
-        n1 >= n0 + 2,
-        "DBSIZE {n0} -> {n1} after creating a lock and a fence"
-    );
+    assert!(n1 >= n0 + 2, "DBSIZE {n0} -> {n1} after creating a lock and a fence");
     let out = s.cli3(&["DBSIZE"]);
     assert!(out.starts_with("(integer) "), "{out:?}");
 }
@@ -382,13 +338,9 @@ fn cluster_info_myid_slots_shards_nodes() {
     let mut c = s.conn();
     let id = myid(&mut c);
     let info = c.cmd(&["CLUSTER", "INFO"]).text();
+    assert!(info.lines().any(|l| l.trim_end() == "cluster_state:ok"), "{info}");
     assert!(
-        info.lines().any(|l| l.trim_end() == "cluster_state:ok"),
-        "{info}"
-    );
-    assert!(
-        info.lines()
-            .any(|l| l.trim_end() == "cluster_slots_assigned:16384"),
+        info.lines().any(|l| l.trim_end() == "cluster_slots_assigned:16384"),
         "{info}"
     );
     // SLOTS: [[0, 16383, [host, port, id, ...]]]
@@ -410,22 +362,14 @@ fn cluster_info_myid_slots_shards_nodes() {
     let shards = r.items();
     assert_eq!(shards.len(), 1, "{r:?}");
     let sh = &shards[0];
-    let sl = sh
-        .field("slots")
-        .unwrap_or_else(|| panic!("no slots in {sh:?}"));
+    let sl = sh.field("slots").unwrap_or_else(|| panic!("no slots in {sh:?}"));
     assert_eq!(sl.items(), &[int(0), int(16383)][..], "{sh:?}");
-    let nodes = sh
-        .field("nodes")
-        .unwrap_or_else(|| panic!("no nodes in {sh:?}"));
+    let nodes = sh.field("nodes").unwrap_or_else(|| panic!("no nodes in {sh:?}"));
     assert_eq!(nodes.items().len(), 1, "{sh:?}");
     let n = &nodes.items()[0];
     assert_eq!(n.field("id").map(|v| v.text()), Some(id.clone()), "{n:?}");
     assert_eq!(n.field("port"), Some(int(s.port as i64)), "{n:?}");
-    assert_eq!(
-        n.field("role").map(|v| v.text()),
-        Some("master".to_string()),
-        "{n:?}"
-    );
+    assert_eq!(n.field("role").map(|v| v.text()), Some("master".to_string()), "{n:?}");
     // NODES: one line for this node.
     let nodes = c.cmd(&["CLUSTER", "NODES"]).text();
     let lines: Vec<&str> = nodes.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -433,15 +377,9 @@ fn cluster_info_myid_slots_shards_nodes() {
     let f: Vec<&str> = lines[0].split(' ').collect();
     assert!(f.len() >= 9, "{nodes:?}");
     assert_eq!(f[0], id);
-    assert!(
-        f[1].starts_with(&format!("127.0.0.1:{}", s.port)),
-        "{nodes:?}"
-    );
+    assert!(f[1].starts_with(&format!("127.0.0.1:{}", s.port)), "{nodes:?}");
     let flags: Vec<&str> = f[2].split(',').collect();
-    assert!(
-        flags.contains(&"myself") && flags.contains(&"master"),
-        "{nodes:?}"
-    );
+    assert!(flags.contains(&"myself") && flags.contains(&"master"), "{nodes:?}");
     assert_eq!(f[3], "-", "a master has no master: {nodes:?}");
     assert_eq!(f[7], "connected", "{nodes:?}");
     assert_eq!(f[8].trim_end(), "0-16383", "{nodes:?}");
@@ -483,10 +421,7 @@ fn raft_info_fields() {
         assert_eq!(r.field("role").expect("role").text(), "leader");
         assert!(r.field("term").expect("term").int() >= 1, "{r:?}");
         assert_eq!(r.field("leader-id").expect("leader-id").text(), node_id);
-        assert_eq!(
-            r.field("leader-addr").expect("leader-addr").text(),
-            s.addr()
-        );
+        assert_eq!(r.field("leader-addr").expect("leader-addr").text(), s.addr());
         let commit = r.field("commit-index").expect("commit").int();
         let applied = r.field("applied-index").expect("applied").int();
         assert!(commit >= 1 && applied >= 1 && applied <= commit, "{r:?}");
@@ -542,15 +477,9 @@ fn unknown_command() {
     let r = c.cmd(&["foo", "bar", "baz"]);
     assert!(r.is_err_with("ERR unknown command 'foo'"), "{r:?}");
     let out = s.cli(&["foo"]);
-    assert!(
-        out.starts_with("(error) ERR unknown command 'foo'"),
-        "{out:?}"
-    );
+    assert!(out.starts_with("(error) ERR unknown command 'foo'"), "{out:?}");
     let out = s.cli3(&["foo", "x"]);
-    assert!(
-        out.starts_with("(error) ERR unknown command 'foo'"),
-        "{out:?}"
-    );
+    assert!(out.starts_with("(error) ERR unknown command 'foo'"), "{out:?}");
     // Redis data commands are not ours.
     let r = c.cmd(&["SET", "k", "v"]);
     assert!(
@@ -582,18 +511,11 @@ fn argument_errors_keep_the_connection_open() {
     for args in cases {
         let r = c.cmd(args);
         assert!(r.is_err_with("ERR "), "{args:?} -> {r:?}, want -ERR");
-        assert_eq!(
-            c.cmd(&["PING"]),
-            simple("PONG"),
-            "connection unusable after {args:?}"
-        );
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"), "connection unusable after {args:?}");
     }
     for args in cases {
         let out = s.cli(args);
-        assert!(
-            out.starts_with("(error) ERR "),
-            "redis-cli {args:?} -> {out:?}"
-        );
+        assert!(out.starts_with("(error) ERR "), "redis-cli {args:?} -> {out:?}");
     }
 }
 
@@ -617,13 +539,7 @@ fn a_thousand_pipelined_commands_are_answered_in_order() {
                 want.push(Box::new(move |r| *r == w));
             }
             2 => {
-                buf.extend(Conn::encode(&[
-                    "LOCK",
-                    "ACQUIRE",
-                    &format!("{p}-l{i}"),
-                    "o",
-                    "60000",
-                ]));
+                buf.extend(Conn::encode(&["LOCK", "ACQUIRE", &format!("{p}-l{i}"), "o", "60000"]));
                 want.push(Box::new(|r| matches!(r, Reply::Int(t) if *t > 0)));
             }
             3 => {
@@ -652,12 +568,7 @@ fn a_thousand_pipelined_commands_are_answered_in_order() {
             }
             _ => {
                 // An error in the middle of a pipeline does not disturb the order.
-                buf.extend(Conn::encode(&[
-                    "FENCE",
-                    "ADVANCE",
-                    &format!("{p}-x{i}"),
-                    "notanumber",
-                ]));
+                buf.extend(Conn::encode(&["FENCE", "ADVANCE", &format!("{p}-x{i}"), "notanumber"]));
                 want.push(Box::new(|r| r.is_err_with("ERR ")));
             }
         }
@@ -665,11 +576,7 @@ fn a_thousand_pipelined_commands_are_answered_in_order() {
     c.send_raw(&buf).expect("write pipeline");
     for (i, w) in want.iter().enumerate() {
         let r = c.read_reply().unwrap_or_else(|e| panic!("reply {i}: {e}"));
-        assert!(
-            w(&r),
-            "reply {i} (command kind {}) out of order or wrong: {r:?}",
-            i % 6
-        );
+        assert!(w(&r), "reply {i} (command kind {}) out of order or wrong: {r:?}", i % 6);
     }
     // Every pipelined SET was applied.
     for i in (3..1000).step_by(6) {

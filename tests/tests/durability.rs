@@ -49,13 +49,7 @@ impl Record {
     }
 }
 
-fn worker(
-    port: u16,
-    prefix: String,
-    w: usize,
-    stop: Arc<AtomicBool>,
-    acked: Arc<AtomicUsize>,
-) -> Record {
+fn worker(port: u16, prefix: String, w: usize, stop: Arc<AtomicBool>, acked: Arc<AtomicUsize>) -> Record {
     let mut rec = Record::default();
     let Ok(mut c) = Conn::try_connect(port) else {
         return rec;
@@ -70,12 +64,10 @@ fn worker(
             0 => {
                 let name = format!("{prefix}-w{w}-lock{}", i % 8);
                 let prev = rec.locks.get(&name).map(|(_, s)| s.clone());
-                rec.locks
-                    .insert(name.clone(), (owner.clone(), LockState::Uncertain));
+                rec.locks.insert(name.clone(), (owner.clone(), LockState::Uncertain));
                 match prev {
                     Some(LockState::Held(t)) => {
-                        let Ok(r) = c.try_cmd(&["LOCK", "RELEASE", &name, &owner, &t.to_string()])
-                        else {
+                        let Ok(r) = c.try_cmd(&["LOCK", "RELEASE", &name, &owner, &t.to_string()]) else {
                             break;
                         };
                         if r == int(1) {
@@ -104,22 +96,19 @@ fn worker(
             1 => {
                 let t = fence_next;
                 fence_next += 1;
-                let Ok(r) = c.try_cmd(&["FENCE", "SET", &fkey, &t.to_string(), &format!("v{t}")])
-                else {
+                let Ok(r) = c.try_cmd(&["FENCE", "SET", &fkey, &t.to_string(), &format!("v{t}")]) else {
                     break;
                 };
                 if r == Reply::ok() {
                     rec.fences.insert(fkey.clone(), t);
                     rec.acks += 1;
                 } else {
-                    rec.unexpected
-                        .push(format!("FENCE SET {fkey} {t} -> {r:?}"));
+                    rec.unexpected.push(format!("FENCE SET {fkey} {t} -> {r:?}"));
                 }
             }
             _ => {
                 let key = format!("{prefix}-w{w}-idem{i}");
-                let Ok(r) = c.try_cmd(&["IDEMP", "BEGIN", &key, "fp", LONG_TTL, "LEASE", LONG_TTL])
-                else {
+                let Ok(r) = c.try_cmd(&["IDEMP", "BEGIN", &key, "fp", LONG_TTL, "LEASE", LONG_TTL]) else {
                     break;
                 };
                 let tok = match &r {
@@ -161,19 +150,13 @@ fn worker(
 
 /// Runs the workers until `min_acks` writes are acknowledged, then calls `crash`
 /// while they are still hammering the server.
-fn load_then(
-    s: &mut TestServer,
-    prefix: &str,
-    min_acks: usize,
-    crash: impl FnOnce(&mut TestServer),
-) -> Record {
+fn load_then(s: &mut TestServer, prefix: &str, min_acks: usize, crash: impl FnOnce(&mut TestServer)) -> Record {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicUsize::new(0));
     let started = std::time::Instant::now();
     let handles: Vec<_> = (0..WORKERS)
         .map(|w| {
-            let (port, prefix, stop, acked) =
-                (s.port, prefix.to_string(), stop.clone(), acked.clone());
+            let (port, prefix, stop, acked) = (s.port, prefix.to_string(), stop.clone(), acked.clone());
             std::thread::spawn(move || worker(port, prefix, w, stop, acked))
         })
         .collect();
@@ -219,11 +202,7 @@ fn verify(s: &TestServer, rec: &Record) {
                 checked += 1;
             }
             LockState::Released => {
-                assert_eq!(
-                    r,
-                    Reply::Nil,
-                    "lock {name} was released (acknowledged) but is {r:?}"
-                );
+                assert_eq!(r, Reply::Nil, "lock {name} was released (acknowledged) but is {r:?}");
                 checked += 1;
             }
             LockState::Uncertain => {
@@ -262,9 +241,7 @@ fn verify(s: &TestServer, rec: &Record) {
         checked += 1;
     }
     // New tokens are above every token issued before.
-    let t = c
-        .cmd(&["LOCK", "ACQUIRE", &uniq("after-restart"), "o", "10000"])
-        .int();
+    let t = c.cmd(&["LOCK", "ACQUIRE", &uniq("after-restart"), "o", "10000"]).int();
     assert!(
         t > rec.max_token,
         "token after restart {t} <= {} seen before",
@@ -291,19 +268,15 @@ fn acknowledged_writes_survive_kill_9() {
             "cycle {cycle}: unexpected replies: {:?}",
             rec.unexpected
         );
-        eprintln!(
-            "cycle {cycle}: {} acknowledged writes before kill -9",
-            rec.acks
-        );
+        eprintln!("cycle {cycle}: {} acknowledged writes before kill -9", rec.acks);
         all.merge(rec);
         s.restart();
         verify(&s, &all);
         // Tokens handed out in the checks count as seen.
         let mut c = s.conn();
-        all.max_token = all.max_token.max(
-            c.cmd(&["LOCK", "ACQUIRE", &uniq("probe"), "o", "1000"])
-                .int(),
-        );
+        all.max_token = all
+            .max_token
+            .max(c.cmd(&["LOCK", "ACQUIRE", &uniq("probe"), "o", "1000"]).int());
     }
 }
 
@@ -332,10 +305,7 @@ fn state_survives_a_clean_restart() {
     let l = uniq("cl-lock");
     let t = c.cmd(&["LOCK", "ACQUIRE", &l, "alice", LONG_TTL]).int();
     let f = uniq("cl-fence");
-    assert_eq!(
-        c.cmd(&["FENCE", "SET", &f, &t.to_string(), "payload"]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["FENCE", "SET", &f, &t.to_string(), "payload"]), Reply::ok());
     let i = uniq("cl-idem");
     let r = c.cmd(&["IDEMP", "BEGIN", &i, "fp", LONG_TTL]);
     let it = r.items()[1].int();
@@ -348,11 +318,7 @@ fn state_survives_a_clean_restart() {
     assert_eq!(r.items()[2], int(3));
     drop(c);
     let st = s.sigterm();
-    assert!(
-        st.success(),
-        "exit status after SIGTERM: {st}\n{}",
-        s.log_tail(40)
-    );
+    assert!(st.success(), "exit status after SIGTERM: {st}\n{}", s.log_tail(40));
     s.restart();
     let mut c = s.conn();
     let info = c.cmd(&["LOCK", "INFO", &l]);
@@ -361,19 +327,11 @@ fn state_survives_a_clean_restart() {
         (Some(bulk("alice")), Some(int(t))),
         "{info:?}"
     );
-    assert_eq!(
-        c.cmd(&["FENCE", "GET", &f]),
-        arr(vec![int(t), bulk("payload")])
-    );
-    assert_eq!(
-        c.cmd(&["IDEMP", "GET", &i]),
-        arr(vec![bulk("done"), bulk("answer")])
-    );
+    assert_eq!(c.cmd(&["FENCE", "GET", &f]), arr(vec![int(t), bulk("payload")]));
+    assert_eq!(c.cmd(&["IDEMP", "GET", &i]), arr(vec![bulk("done"), bulk("answer")]));
     let r = c.cmd(&["TOKENBUCKET", &b, "10", "1", "1000000", "COST", "0"]);
     assert_eq!(r.items()[2], int(3), "bucket level after restart: {r:?}");
-    let t2 = c
-        .cmd(&["LOCK", "ACQUIRE", &uniq("cl-new"), "o", "1000"])
-        .int();
+    let t2 = c.cmd(&["LOCK", "ACQUIRE", &uniq("cl-new"), "o", "1000"]).int();
     assert!(t2 > it && t2 > t);
     // The lease keeps running across the restart: a short one still expires.
     let short = uniq("cl-short");
@@ -401,8 +359,7 @@ fn state_survives_a_restart_from_a_snapshot() {
         let l = format!("{p}-lock{i}");
         let t = c.cmd(&["LOCK", "ACQUIRE", &l, "o", LONG_TTL]).int();
         rec.max_token = rec.max_token.max(t);
-        rec.locks
-            .insert(l.clone(), ("o".into(), LockState::Held(t)));
+        rec.locks.insert(l.clone(), ("o".into(), LockState::Held(t)));
         let f = format!("{p}-fence{i}");
         assert_eq!(
             c.cmd(&["FENCE", "SET", &f, &t.to_string(), &format!("v{t}")]),
@@ -414,13 +371,7 @@ fn state_survives_a_restart_from_a_snapshot() {
         let it = r.items()[1].int();
         rec.max_token = rec.max_token.max(it);
         assert_eq!(
-            c.cmd(&[
-                "IDEMP",
-                "COMPLETE",
-                &k,
-                &it.to_string(),
-                &format!("resp-{k}")
-            ]),
+            c.cmd(&["IDEMP", "COMPLETE", &k, &it.to_string(), &format!("resp-{k}")]),
             Reply::ok()
         );
         rec.done.insert(k.clone(), format!("resp-{k}"));
@@ -430,16 +381,11 @@ fn state_survives_a_restart_from_a_snapshot() {
         LockState::Held(t) => *t,
         _ => unreachable!(),
     };
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &released, "o", &t0.to_string()]),
-        int(1)
-    );
-    rec.locks
-        .insert(released, ("o".into(), LockState::Released));
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &released, "o", &t0.to_string()]), int(1));
+    rec.locks.insert(released, ("o".into(), LockState::Released));
     let b = format!("{p}-bucket");
     assert_eq!(
-        c.cmd(&["TOKENBUCKET", &b, "10", "1", "1000000", "COST", "6"])
-            .items()[2],
+        c.cmd(&["TOKENBUCKET", &b, "10", "1", "1000000", "COST", "6"]).items()[2],
         int(4)
     );
     let r = c.cmd(&["RAFT", "SNAPSHOT"]);
@@ -460,13 +406,7 @@ fn state_survives_a_restart_from_a_snapshot() {
     for i in 0..10 {
         let f = format!("{p}-late{i}");
         let t = c
-            .cmd(&[
-                "LOCK",
-                "ACQUIRE",
-                &format!("{p}-latelock{i}"),
-                "o",
-                LONG_TTL,
-            ])
+            .cmd(&["LOCK", "ACQUIRE", &format!("{p}-latelock{i}"), "o", LONG_TTL])
             .int();
         rec.max_token = rec.max_token.max(t);
         rec.locks
@@ -483,11 +423,7 @@ fn state_survives_a_restart_from_a_snapshot() {
     verify(&s, &rec);
     let mut c = s.conn();
     let r = c.cmd(&["TOKENBUCKET", &b, "10", "1", "1000000", "COST", "0"]);
-    assert_eq!(
-        r.items()[2],
-        int(4),
-        "bucket level after restart from snapshot: {r:?}"
-    );
+    assert_eq!(r.items()[2], int(4), "bucket level after restart from snapshot: {r:?}");
 }
 
 /// Files under `dir` whose path mentions `needle`, newest first.
@@ -520,11 +456,7 @@ fn a_torn_log_tail_is_detected_and_acknowledged_writes_survive() {
     let mut s = TestServer::start();
     let prefix = uniq("torn");
     let rec = load_then(&mut s, &prefix, 300, |s| s.kill9());
-    assert!(
-        rec.unexpected.is_empty(),
-        "unexpected replies: {:?}",
-        rec.unexpected
-    );
+    assert!(rec.unexpected.is_empty(), "unexpected replies: {:?}", rec.unexpected);
     let logs = files_under(&s.data_dir, "wal");
     let logs = if logs.is_empty() {
         files_under(&s.data_dir, "log")
@@ -540,10 +472,8 @@ fn a_torn_log_tail_is_detected_and_acknowledged_writes_survive() {
             .append(true)
             .open(newest)
             .expect("open log file");
-        f.write_all(&[
-            0x42, 0x00, 0x00, 0x01, 0xff, 0x13, 0x37, 0x00, 0x10, 0x20, 0x99,
-        ])
-        .expect("append junk");
+        f.write_all(&[0x42, 0x00, 0x00, 0x01, 0xff, 0x13, 0x37, 0x00, 0x10, 0x20, 0x99])
+            .expect("append junk");
     }
     eprintln!("appended junk to {}", newest.display());
     s.restart();

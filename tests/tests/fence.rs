@@ -38,23 +38,14 @@ fn advance_accepts_equal_or_higher_and_refuses_older_with_stale() {
     assert_eq!(c.cmd(&["FENCE", "ADVANCE", &r, "9"]), int(9));
     assert_eq!(c.cmd(&["FENCE", "ADVANCE", &r, "1000000"]), int(1_000_000));
     // ADVANCE records no value: GET shows [highest, nil].
-    assert_eq!(
-        s.cli(&["FENCE", "GET", &r]),
-        "1) (integer) 1000000\n2) (nil)\n"
-    );
-    assert_eq!(
-        c.cmd(&["FENCE", "GET", &r]),
-        arr(vec![int(1_000_000), Reply::Nil])
-    );
+    assert_eq!(s.cli(&["FENCE", "GET", &r]), "1) (integer) 1000000\n2) (nil)\n");
+    assert_eq!(c.cmd(&["FENCE", "GET", &r]), arr(vec![int(1_000_000), Reply::Nil]));
     // A refused ADVANCE does not lower or change anything.
     assert_eq!(
         c.cmd(&["FENCE", "ADVANCE", &r, "2"]),
         err(&format!("STALE {r} token 2 < 1000000"))
     );
-    assert_eq!(
-        c.cmd(&["FENCE", "GET", &r]),
-        arr(vec![int(1_000_000), Reply::Nil])
-    );
+    assert_eq!(c.cmd(&["FENCE", "GET", &r]), arr(vec![int(1_000_000), Reply::Nil]));
 }
 
 #[test]
@@ -80,10 +71,7 @@ fn set_and_get() {
     assert_eq!(c.cmd(&["FENCE", "SET", &k, "12", "v4"]), Reply::ok());
     assert_eq!(c.cmd(&["FENCE", "GET", &k]), arr(vec![int(12), bulk("v4")]));
     let mut c3 = s.conn3();
-    assert_eq!(
-        c3.cmd(&["FENCE", "GET", &k]),
-        arr(vec![int(12), bulk("v4")])
-    );
+    assert_eq!(c3.cmd(&["FENCE", "GET", &k]), arr(vec![int(12), bulk("v4")]));
     assert_eq!(
         c3.cmd(&["FENCE", "SET", &k, "11", "v5"]),
         err(&format!("STALE {k} token 11 < 12"))
@@ -110,23 +98,14 @@ fn values_are_binary_safe_and_size_limited() {
     let mut c = s.conn();
     let k = uniq("fbin");
     let v: &[u8] = b"\x00\r\n$5\r\nhello\xff";
-    assert_eq!(
-        c.cmd_bytes(&[b"FENCE", b"SET", k.as_bytes(), b"3", v]),
-        Reply::ok()
-    );
-    assert_eq!(
-        c.cmd(&["FENCE", "GET", &k]),
-        arr(vec![int(3), Reply::Bulk(v.to_vec())])
-    );
+    assert_eq!(c.cmd_bytes(&[b"FENCE", b"SET", k.as_bytes(), b"3", v]), Reply::ok());
+    assert_eq!(c.cmd(&["FENCE", "GET", &k]), arr(vec![int(3), Reply::Bulk(v.to_vec())]));
     // Empty value is a value, not nil.
     assert_eq!(c.cmd(&["FENCE", "SET", &k, "3", ""]), Reply::ok());
     assert_eq!(c.cmd(&["FENCE", "GET", &k]), arr(vec![int(3), bulk("")]));
     // 1 MiB is the default maximum value size.
     let big = vec![b'x'; 1 << 20];
-    assert_eq!(
-        c.cmd_bytes(&[b"FENCE", b"SET", k.as_bytes(), b"4", &big]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd_bytes(&[b"FENCE", b"SET", k.as_bytes(), b"4", &big]), Reply::ok());
     assert_eq!(
         c.cmd(&["FENCE", "GET", &k]),
         arr(vec![int(4), Reply::Bulk(big.clone())])
@@ -136,10 +115,7 @@ fn values_are_binary_safe_and_size_limited() {
     assert!(r.is_err_with("ERR "), "1 MiB + 1 value -> {r:?}");
     // The refused value changed nothing (and the server is alive).
     let mut c2 = s.conn();
-    assert_eq!(
-        c2.cmd(&["FENCE", "GET", &k]),
-        arr(vec![int(4), Reply::Bulk(big)])
-    );
+    assert_eq!(c2.cmd(&["FENCE", "GET", &k]), arr(vec![int(4), Reply::Bulk(big)]));
 }
 
 #[test]
@@ -167,10 +143,7 @@ fn lock_option_requires_the_current_holder() {
     );
     let rep = c.cmd(&["FENCE", "ADVANCE", &r, &hi, "LOCK", &l]);
     assert!(
-        rep.is_err_with("STALE ")
-            && rep
-                .err_text()
-                .is_some_and(|e| e.ends_with("not the holder")),
+        rep.is_err_with("STALE ") && rep.err_text().is_some_and(|e| e.ends_with("not the holder")),
         "{rep:?}"
     );
     // Nothing was recorded by the refused writes.
@@ -211,10 +184,7 @@ fn lock_option_requires_the_current_holder() {
         &uniq("nolock"),
     ]);
     assert!(
-        rep.is_err_with("STALE ")
-            && rep
-                .err_text()
-                .is_some_and(|e| e.ends_with("not the holder")),
+        rep.is_err_with("STALE ") && rep.err_text().is_some_and(|e| e.ends_with("not the holder")),
         "{rep:?}"
     );
 }
@@ -231,10 +201,7 @@ fn stale_holder_story_through_the_lock() {
         Reply::Int(t) => t,
         o => panic!("{o:?}"),
     };
-    assert_eq!(
-        c.cmd(&["FENCE", "SET", &k, &ta.to_string(), "alice-1"]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["FENCE", "SET", &k, &ta.to_string(), "alice-1"]), Reply::ok());
     let tb = wait_until(
         std::time::Duration::from_secs(5),
         "bob acquires after alice's lease",
@@ -244,18 +211,12 @@ fn stale_holder_story_through_the_lock() {
         },
     );
     assert!(tb > ta);
-    assert_eq!(
-        c.cmd(&["FENCE", "SET", &k, &tb.to_string(), "bob-1"]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["FENCE", "SET", &k, &tb.to_string(), "bob-1"]), Reply::ok());
     assert_eq!(
         c.cmd(&["FENCE", "SET", &k, &ta.to_string(), "alice-2"]),
         err(&format!("STALE {k} token {ta} < {tb}"))
     );
-    assert_eq!(
-        c.cmd(&["FENCE", "GET", &k]),
-        arr(vec![int(tb), bulk("bob-1")])
-    );
+    assert_eq!(c.cmd(&["FENCE", "GET", &k]), arr(vec![int(tb), bulk("bob-1")]));
 }
 
 #[test]
@@ -272,11 +233,7 @@ fn fence_through_the_redis_crate() {
             .query(&mut con)
             .expect("set");
         assert_eq!(ok, "OK");
-        let g: (i64, Option<String>) = redis::cmd("FENCE")
-            .arg("GET")
-            .arg(&k)
-            .query(&mut con)
-            .expect("get");
+        let g: (i64, Option<String>) = redis::cmd("FENCE").arg("GET").arg(&k).query(&mut con).expect("get");
         assert_eq!(g, (7, Some("val".to_string())));
         let e = redis::cmd("FENCE")
             .arg("ADVANCE")
@@ -285,11 +242,7 @@ fn fence_through_the_redis_crate() {
             .query::<i64>(&mut con)
             .expect_err("stale");
         assert_eq!(e.code(), Some("STALE"), "{e:?}");
-        assert_eq!(
-            e.detail(),
-            Some(format!("{k} token 6 < 7").as_str()),
-            "{e:?}"
-        );
+        assert_eq!(e.detail(), Some(format!("{k} token 6 < 7").as_str()), "{e:?}");
         let a: i64 = redis::cmd("FENCE")
             .arg("ADVANCE")
             .arg(&k)
@@ -322,10 +275,7 @@ fn wrongtype_between_locks_and_fences() {
         vec!["FENCE", "GET", l.as_str()],
     ] {
         let r = c.cmd(&args);
-        assert!(
-            r.is_err_with("WRONGTYPE"),
-            "{args:?} on a lock name -> {r:?}"
-        );
+        assert!(r.is_err_with("WRONGTYPE"), "{args:?} on a lock name -> {r:?}");
         assert_eq!(c.cmd(&["PING"]), simple("PONG"));
     }
     let out = s.cli(&["FENCE", "ADVANCE", &l, &ts]);
@@ -338,10 +288,7 @@ fn wrongtype_between_locks_and_fences() {
         vec!["LOCK", "INFO", f.as_str()],
     ] {
         let r = c.cmd(&args);
-        assert!(
-            r.is_err_with("WRONGTYPE"),
-            "{args:?} on a fence key -> {r:?}"
-        );
+        assert!(r.is_err_with("WRONGTYPE"), "{args:?} on a fence key -> {r:?}");
     }
     // The lock was not disturbed.
     let info = c.cmd(&["LOCK", "INFO", &l]);
@@ -371,11 +318,7 @@ fn bad_arguments_are_err_and_keep_the_connection() {
     for args in cases {
         let r = c.cmd(args);
         assert!(r.is_err_with("ERR "), "{args:?} -> {r:?}, want -ERR");
-        assert_eq!(
-            c.cmd(&["PING"]),
-            simple("PONG"),
-            "connection unusable after {args:?}"
-        );
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"), "connection unusable after {args:?}");
     }
     assert_eq!(c.cmd(&["FENCE", "GET", "k"]), Reply::Nil);
 }

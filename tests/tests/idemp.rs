@@ -8,9 +8,7 @@ use fencepost_tests::*;
 /// a 2-element array whose first element is a bulk string.
 fn state(r: &Reply) -> (String, Reply) {
     match r {
-        Reply::Array(v) if v.len() == 2 && matches!(v[0], Reply::Bulk(_)) => {
-            (v[0].text(), v[1].clone())
-        }
+        Reply::Array(v) if v.len() == 2 && matches!(v[0], Reply::Bulk(_)) => (v[0].text(), v[1].clone()),
         other => panic!("want [\"state\", x], got {other:?}"),
     }
 }
@@ -66,10 +64,7 @@ fn begin_started_pending_mismatch_complete_done() {
     assert_eq!(st, "pending");
     assert!(v.int() > 0 && v.int() <= 30_000);
     // COMPLETE, then BEGIN replays the stored response.
-    assert_eq!(
-        s.cli(&["IDEMP", "COMPLETE", &k, &t.to_string(), "201 created"]),
-        "OK\n"
-    );
+    assert_eq!(s.cli(&["IDEMP", "COMPLETE", &k, &t.to_string(), "201 created"]), "OK\n");
     assert_eq!(
         s.cli(&["IDEMP", "BEGIN", &k, "fp1", "60000"]),
         "1) \"done\"\n2) \"201 created\"\n"
@@ -78,10 +73,7 @@ fn begin_started_pending_mismatch_complete_done() {
         s.cli3(&["IDEMP", "BEGIN", &k, "fp1", "60000"]),
         "1) \"done\"\n2) \"201 created\"\n"
     );
-    assert_eq!(
-        s.cli(&["IDEMP", "GET", &k]),
-        "1) \"done\"\n2) \"201 created\"\n"
-    );
+    assert_eq!(s.cli(&["IDEMP", "GET", &k]), "1) \"done\"\n2) \"201 created\"\n");
     assert_eq!(
         c.cmd(&["IDEMP", "BEGIN", &k, "fp1", "60000"]),
         arr(vec![bulk("done"), bulk("201 created")])
@@ -111,18 +103,9 @@ fn abort_lets_a_retry_start_again() {
     assert!(t2 > t1, "new claim's token {t2} <= {t1}");
     // The aborted claim's token can no longer complete.
     let r = c.cmd(&["IDEMP", "COMPLETE", &k, &t1.to_string(), "late"]);
-    assert!(
-        r.is_err_with("STALE"),
-        "COMPLETE with the aborted token -> {r:?}"
-    );
-    assert_eq!(
-        c.cmd(&["IDEMP", "COMPLETE", &k, &t2.to_string(), "ok"]),
-        Reply::ok()
-    );
-    assert_eq!(
-        c.cmd(&["IDEMP", "GET", &k]),
-        arr(vec![bulk("done"), bulk("ok")])
-    );
+    assert!(r.is_err_with("STALE"), "COMPLETE with the aborted token -> {r:?}");
+    assert_eq!(c.cmd(&["IDEMP", "COMPLETE", &k, &t2.to_string(), "ok"]), Reply::ok());
+    assert_eq!(c.cmd(&["IDEMP", "GET", &k]), arr(vec![bulk("done"), bulk("ok")]));
 }
 
 #[test]
@@ -133,10 +116,7 @@ fn expired_lease_is_taken_over_and_old_complete_is_stale() {
     let t1 = started(&mut c, &k, "fp", "60000", Some("400"));
     let (st, v) = begin(&mut c, &k, "fp", "60000", Some("400"));
     assert_eq!(st, "pending");
-    assert!(
-        v.int() > 0 && v.int() <= 400,
-        "retry-after {v:?} with LEASE 400"
-    );
+    assert!(v.int() > 0 && v.int() <= 400, "retry-after {v:?} with LEASE 400");
     let began = Instant::now();
     let t2 = wait_until(
         Duration::from_secs(5),
@@ -159,25 +139,16 @@ fn expired_lease_is_taken_over_and_old_complete_is_stale() {
     let r = c.cmd(&["IDEMP", "COMPLETE", &k, &t1.to_string(), "old"]);
     assert!(r.is_err_with("STALE"), "{r:?}");
     // The new one completes.
-    assert_eq!(
-        c.cmd(&["IDEMP", "COMPLETE", &k, &t2.to_string(), "new"]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["IDEMP", "COMPLETE", &k, &t2.to_string(), "new"]), Reply::ok());
     assert_eq!(
         c.cmd(&["IDEMP", "BEGIN", &k, "fp", "60000"]),
         arr(vec![bulk("done"), bulk("new")])
     );
-    assert_eq!(
-        c.cmd(&["IDEMP", "GET", &k]),
-        arr(vec![bulk("done"), bulk("new")])
-    );
+    assert_eq!(c.cmd(&["IDEMP", "GET", &k]), arr(vec![bulk("done"), bulk("new")]));
     // A stale COMPLETE after the new one did not overwrite it.
     let r = c.cmd(&["IDEMP", "COMPLETE", &k, &t1.to_string(), "old"]);
     assert!(r.is_err_with("STALE"), "{r:?}");
-    assert_eq!(
-        c.cmd(&["IDEMP", "GET", &k]),
-        arr(vec![bulk("done"), bulk("new")])
-    );
+    assert_eq!(c.cmd(&["IDEMP", "GET", &k]), arr(vec![bulk("done"), bulk("new")]));
 }
 
 #[test]
@@ -202,10 +173,7 @@ fn completed_result_expires_ttl_after_begin() {
     let k = uniq("ittl");
     let begun = Instant::now();
     let t = started(&mut c, &k, "fp", "1000", None);
-    assert_eq!(
-        c.cmd(&["IDEMP", "COMPLETE", &k, &t.to_string(), "r"]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["IDEMP", "COMPLETE", &k, &t.to_string(), "r"]), Reply::ok());
     let first = c.cmd(&["IDEMP", "GET", &k]);
     if begun.elapsed() < Duration::from_millis(800) {
         assert_eq!(first, arr(vec![bulk("done"), bulk("r")]));
@@ -234,8 +202,7 @@ fn tokens_share_the_lock_sequence() {
         let t = if i % 2 == 0 {
             started(&mut c, &uniq("seq"), "fp", "60000", None)
         } else {
-            c.cmd(&["LOCK", "ACQUIRE", &uniq("seq-lock"), "o", "60000"])
-                .int()
+            c.cmd(&["LOCK", "ACQUIRE", &uniq("seq-lock"), "o", "60000"]).int()
         };
         assert!(t > last, "token {t} after {last}");
         last = t;
@@ -250,13 +217,7 @@ fn responses_are_binary_safe() {
     let t = started(&mut c, &k, "fp", "60000", None);
     let resp: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n\x00\xff{\"a\":1}";
     assert_eq!(
-        c.cmd_bytes(&[
-            b"IDEMP",
-            b"COMPLETE",
-            k.as_bytes(),
-            t.to_string().as_bytes(),
-            resp
-        ]),
+        c.cmd_bytes(&[b"IDEMP", b"COMPLETE", k.as_bytes(), t.to_string().as_bytes(), resp]),
         Reply::ok()
     );
     assert_eq!(
@@ -266,14 +227,8 @@ fn responses_are_binary_safe() {
     // An empty response is a response.
     let k2 = uniq("iempty");
     let t2 = started(&mut c, &k2, "fp", "60000", None);
-    assert_eq!(
-        c.cmd(&["IDEMP", "COMPLETE", &k2, &t2.to_string(), ""]),
-        Reply::ok()
-    );
-    assert_eq!(
-        c.cmd(&["IDEMP", "GET", &k2]),
-        arr(vec![bulk("done"), bulk("")])
-    );
+    assert_eq!(c.cmd(&["IDEMP", "COMPLETE", &k2, &t2.to_string(), ""]), Reply::ok());
+    assert_eq!(c.cmd(&["IDEMP", "GET", &k2]), arr(vec![bulk("done"), bulk("")]));
     // Binary fingerprints compare byte-wise.
     let k3 = uniq("ifp");
     let r = c.cmd_bytes(&[b"IDEMP", b"BEGIN", k3.as_bytes(), b"f\x00p", b"60000"]);
@@ -321,11 +276,7 @@ fn idemp_through_the_redis_crate() {
             .query(&mut con)
             .expect("complete");
         assert_eq!(ok, "OK");
-        let (st, resp): (String, String) = redis::cmd("IDEMP")
-            .arg("GET")
-            .arg(&k)
-            .query(&mut con)
-            .expect("get");
+        let (st, resp): (String, String) = redis::cmd("IDEMP").arg("GET").arg(&k).query(&mut con).expect("get");
         assert_eq!((st.as_str(), resp.as_str()), ("done", "resp"));
         let none: Option<(String, String)> = redis::cmd("IDEMP")
             .arg("GET")
@@ -359,11 +310,7 @@ fn bad_arguments_are_err_and_keep_the_connection() {
     for args in cases {
         let r = c.cmd(args);
         assert!(r.is_err_with("ERR "), "{args:?} -> {r:?}, want -ERR");
-        assert_eq!(
-            c.cmd(&["PING"]),
-            simple("PONG"),
-            "connection unusable after {args:?}"
-        );
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"), "connection unusable after {args:?}");
     }
     assert_eq!(c.cmd(&["IDEMP", "GET", "k"]), Reply::Nil);
 }

@@ -8,10 +8,7 @@ use fencepost_tests::*;
 
 #[test]
 fn max_value_bytes_flag_caps_stored_values() {
-    let s = TestServer::builder()
-        .arg("--max-value-bytes")
-        .arg("1000")
-        .start();
+    let s = TestServer::builder().arg("--max-value-bytes").arg("1000").start();
     let mut c = s.conn();
     let k = uniq("mv");
     let ok = "x".repeat(1000);
@@ -28,10 +25,7 @@ fn max_value_bytes_flag_caps_stored_values() {
     let t = r.items()[1].int().to_string();
     let r = c.cmd(&["IDEMP", "COMPLETE", &i, &t, &"z".repeat(1001)]);
     assert!(r.is_err_with("ERR "), "1001-byte IDEMP response -> {r:?}");
-    assert_eq!(
-        c.cmd(&["IDEMP", "COMPLETE", &i, &t, &"z".repeat(1000)]),
-        Reply::ok()
-    );
+    assert_eq!(c.cmd(&["IDEMP", "COMPLETE", &i, &t, &"z".repeat(1000)]), Reply::ok());
 }
 
 #[test]
@@ -88,9 +82,7 @@ fn listens_on_loopback_by_default() {
     // The RAFT INFO address and CLUSTER SLOTS show the loopback address...
     let mut c = s.conn();
     assert_eq!(
-        c.cmd(&["RAFT", "INFO"])
-            .field("leader-addr")
-            .map(|a| a.text()),
+        c.cmd(&["RAFT", "INFO"]).field("leader-addr").map(|a| a.text()),
         Some(s.addr())
     );
     // ...and the process listens on 127.0.0.1 only (per /proc/net/tcp).
@@ -111,10 +103,7 @@ fn listens_on_loopback_by_default() {
     );
     for l in listeners {
         let local = l.split_whitespace().nth(1).unwrap_or_default();
-        assert!(
-            local.starts_with("0100007F:"),
-            "listening on {local}, want 127.0.0.1"
-        );
+        assert!(local.starts_with("0100007F:"), "listening on {local}, want 127.0.0.1");
     }
     let tcp6 = std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
     assert!(

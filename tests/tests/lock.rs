@@ -7,10 +7,7 @@ use fencepost_tests::*;
 
 fn acquire_cli(s: &TestServer, name: &str, owner: &str, ttl: u64) -> i64 {
     let out = s.cli(&["LOCK", "ACQUIRE", name, owner, &ttl.to_string()]);
-    assert!(
-        out.starts_with("(integer) "),
-        "LOCK ACQUIRE {name} {owner} -> {out:?}"
-    );
+    assert!(out.starts_with("(integer) "), "LOCK ACQUIRE {name} {owner} -> {out:?}");
     let t = cli_int(&out);
     assert_eq!(out, format!("(integer) {t}\n"));
     t
@@ -62,32 +59,14 @@ fn acquire_grants_positive_token_same_owner_reacquire_is_idempotent() {
     let mut c = s.conn();
     assert_eq!(c.cmd(&["LOCK", "ACQUIRE", &name, "alice", "10000"]), int(t));
     // Another owner: nil, in both protocols.
-    assert_eq!(
-        s.cli(&["LOCK", "ACQUIRE", &name, "bob", "10000"]),
-        "(nil)\n"
-    );
-    assert_eq!(
-        s.cli3(&["LOCK", "ACQUIRE", &name, "bob", "10000"]),
-        "(nil)\n"
-    );
-    assert_eq!(
-        c.cmd(&["LOCK", "ACQUIRE", &name, "bob", "10000"]),
-        Reply::Nil
-    );
+    assert_eq!(s.cli(&["LOCK", "ACQUIRE", &name, "bob", "10000"]), "(nil)\n");
+    assert_eq!(s.cli3(&["LOCK", "ACQUIRE", &name, "bob", "10000"]), "(nil)\n");
+    assert_eq!(c.cmd(&["LOCK", "ACQUIRE", &name, "bob", "10000"]), Reply::Nil);
     let mut c3 = s.conn3();
-    assert_eq!(
-        c3.cmd(&["LOCK", "ACQUIRE", &name, "bob", "10000"]),
-        Reply::Nil
-    );
-    assert_eq!(
-        c3.cmd(&["LOCK", "ACQUIRE", &name, "alice", "10000"]),
-        int(t)
-    );
+    assert_eq!(c3.cmd(&["LOCK", "ACQUIRE", &name, "bob", "10000"]), Reply::Nil);
+    assert_eq!(c3.cmd(&["LOCK", "ACQUIRE", &name, "alice", "10000"]), int(t));
     // The holder did not change.
-    assert_eq!(
-        info(&mut c, &name).map(|i| (i.0, i.1)),
-        Some(("alice".to_string(), t))
-    );
+    assert_eq!(info(&mut c, &name).map(|i| (i.0, i.1)), Some(("alice".to_string(), t)));
 }
 
 #[test]
@@ -102,19 +81,13 @@ fn tokens_strictly_increase_across_names() {
         } else {
             acquire_cli(&s, &name, "o", 10_000)
         };
-        assert!(
-            t > last,
-            "token {t} for {name} not greater than previous {last}"
-        );
+        assert!(t > last, "token {t} for {name} not greater than previous {last}");
         last = t;
     }
     // A re-grant of a released lock also gets a new, higher token.
     let name = uniq("regrant");
     let t1 = acquire(&mut c, &name, "a", 10_000);
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "a", &t1.to_string()]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "a", &t1.to_string()]), int(1));
     let t2 = acquire(&mut c, &name, "a", 10_000);
     assert!(t2 > t1, "re-grant after release: {t2} <= {t1}");
 }
@@ -126,37 +99,25 @@ fn reacquire_by_same_owner_resets_ttl() {
     let name = uniq("ttl");
     let t = acquire(&mut c, &name, "alice", 60_000);
     let (_, _, ttl, _) = info(&mut c, &name).expect("held");
-    assert!(
-        ttl > 55_000 && ttl <= 60_000,
-        "ttl-ms {ttl} after ACQUIRE 60000"
-    );
+    assert!(ttl > 55_000 && ttl <= 60_000, "ttl-ms {ttl} after ACQUIRE 60000");
     // Reset downwards.
     assert_eq!(c.cmd(&["LOCK", "ACQUIRE", &name, "alice", "5000"]), int(t));
     let (_, tok, ttl, _) = info(&mut c, &name).expect("held");
     assert_eq!(tok, t);
-    assert!(
-        ttl > 3_000 && ttl <= 5_000,
-        "ttl-ms {ttl} after re-ACQUIRE 5000"
-    );
+    assert!(ttl > 3_000 && ttl <= 5_000, "ttl-ms {ttl} after re-ACQUIRE 5000");
     // Reset upwards.
     assert_eq!(
         s.cli(&["LOCK", "ACQUIRE", &name, "alice", "120000"]),
         format!("(integer) {t}\n")
     );
     let (_, _, ttl, _) = info(&mut c, &name).expect("held");
-    assert!(
-        ttl > 115_000 && ttl <= 120_000,
-        "ttl-ms {ttl} after re-ACQUIRE 120000"
-    );
+    assert!(ttl > 115_000 && ttl <= 120_000, "ttl-ms {ttl} after re-ACQUIRE 120000");
     // A short lease that is renewed by re-acquiring does not expire.
     let name2 = uniq("renew");
     let t2 = acquire(&mut c, &name2, "alice", 1_000);
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(2_500) {
-        assert_eq!(
-            c.cmd(&["LOCK", "ACQUIRE", &name2, "alice", "1000"]),
-            int(t2)
-        );
+        assert_eq!(c.cmd(&["LOCK", "ACQUIRE", &name2, "alice", "1000"]), int(t2));
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(info(&mut c, &name2).map(|i| i.1), Some(t2));
@@ -170,10 +131,7 @@ fn release_semantics() {
     let t = acquire(&mut c, &name, "alice", 10_000);
     let ts = t.to_string();
     // Wrong owner, wrong token: :0, lock still held.
-    assert_eq!(
-        s.cli(&["LOCK", "RELEASE", &name, "bob", &ts]),
-        "(integer) 0\n"
-    );
+    assert_eq!(s.cli(&["LOCK", "RELEASE", &name, "bob", &ts]), "(integer) 0\n");
     assert_eq!(
         s.cli(&["LOCK", "RELEASE", &name, "alice", &(t + 1).to_string()]),
         "(integer) 0\n"
@@ -182,23 +140,14 @@ fn release_semantics() {
         c.cmd(&["LOCK", "RELEASE", &name, "alice", &(t - 1).to_string()]),
         int(0)
     );
-    assert_eq!(
-        info(&mut c, &name).map(|i| (i.0, i.1)),
-        Some(("alice".to_string(), t))
-    );
+    assert_eq!(info(&mut c, &name).map(|i| (i.0, i.1)), Some(("alice".to_string(), t)));
     // Right owner and token: :1, then free.
-    assert_eq!(
-        s.cli(&["LOCK", "RELEASE", &name, "alice", &ts]),
-        "(integer) 1\n"
-    );
+    assert_eq!(s.cli(&["LOCK", "RELEASE", &name, "alice", &ts]), "(integer) 1\n");
     assert_eq!(info(&mut c, &name), None);
     assert_eq!(s.cli(&["LOCK", "INFO", &name]), "(nil)\n");
     assert_eq!(s.cli3(&["LOCK", "INFO", &name]), "(nil)\n");
     // Releasing again, or releasing a lock that never existed: :0.
-    assert_eq!(
-        s.cli(&["LOCK", "RELEASE", &name, "alice", &ts]),
-        "(integer) 0\n"
-    );
+    assert_eq!(s.cli(&["LOCK", "RELEASE", &name, "alice", &ts]), "(integer) 0\n");
     assert_eq!(
         s.cli3(&["LOCK", "RELEASE", &uniq("never"), "alice", "1"]),
         "(integer) 0\n"
@@ -208,10 +157,7 @@ fn release_semantics() {
     assert!(t2 > t);
     // The old holder's release does not free bob's lock.
     assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ts]), int(0));
-    assert_eq!(
-        info(&mut c, &name).map(|i| (i.0, i.1)),
-        Some(("bob".to_string(), t2))
-    );
+    assert_eq!(info(&mut c, &name).map(|i| (i.0, i.1)), Some(("bob".to_string(), t2)));
 }
 
 #[test]
@@ -227,44 +173,22 @@ fn extend_semantics() {
     );
     let (o, tok, ttl, _) = info(&mut c, &name).expect("held");
     assert_eq!((o.as_str(), tok), ("alice", t));
-    assert!(
-        ttl > 55_000 && ttl <= 60_000,
-        "ttl-ms {ttl} after EXTEND 60000"
-    );
+    assert!(ttl > 55_000 && ttl <= 60_000, "ttl-ms {ttl} after EXTEND 60000");
     // EXTEND sets (not adds): shorter works too.
-    assert_eq!(
-        c.cmd(&["LOCK", "EXTEND", &name, "alice", &ts, "10000"]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "EXTEND", &name, "alice", &ts, "10000"]), int(1));
     let (_, _, ttl, _) = info(&mut c, &name).expect("held");
-    assert!(
-        ttl > 8_000 && ttl <= 10_000,
-        "ttl-ms {ttl} after EXTEND 10000"
-    );
+    assert!(ttl > 8_000 && ttl <= 10_000, "ttl-ms {ttl} after EXTEND 10000");
     // Wrong owner / wrong token: :0 and TTL unchanged (still <= 10000).
+    assert_eq!(s.cli(&["LOCK", "EXTEND", &name, "bob", &ts, "60000"]), "(integer) 0\n");
     assert_eq!(
-        s.cli(&["LOCK", "EXTEND", &name, "bob", &ts, "60000"]),
-        "(integer) 0\n"
-    );
-    assert_eq!(
-        s.cli3(&[
-            "LOCK",
-            "EXTEND",
-            &name,
-            "alice",
-            &(t + 1).to_string(),
-            "60000"
-        ]),
+        s.cli3(&["LOCK", "EXTEND", &name, "alice", &(t + 1).to_string(), "60000"]),
         "(integer) 0\n"
     );
     let (_, _, ttl, _) = info(&mut c, &name).expect("held");
     assert!(ttl <= 10_000, "refused EXTEND changed ttl-ms to {ttl}");
     // Free lock: :0, and EXTEND does not create it.
     assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ts]), int(1));
-    assert_eq!(
-        c.cmd(&["LOCK", "EXTEND", &name, "alice", &ts, "60000"]),
-        int(0)
-    );
+    assert_eq!(c.cmd(&["LOCK", "EXTEND", &name, "alice", &ts, "60000"]), int(0));
     assert_eq!(info(&mut c, &name), None);
     // An expired lease cannot be extended.
     let name2 = uniq("ext-exp");
@@ -333,22 +257,14 @@ fn info_nil_when_free_and_map_or_flat_array_when_held() {
     );
 
     // waiters counts queued callers.
-    let rx = spawn_cmd(
-        &s,
-        &["LOCK", "ACQUIRE", &name, "bob", "30000", "WAIT", "20000"],
-    );
+    let rx = spawn_cmd(&s, &["LOCK", "ACQUIRE", &name, "bob", "30000", "WAIT", "20000"]);
     wait_until(Duration::from_secs(5), "one waiter in LOCK INFO", || {
         (waiters(&mut c2, &name) == 1).then_some(())
     });
     let out = s.cli3(&["LOCK", "INFO", &name]);
     assert!(out.ends_with("4# \"waiters\" => (integer) 1\n"), "{out:?}");
-    assert_eq!(
-        c2.cmd(&["LOCK", "RELEASE", &name, "alice", &t.to_string()]),
-        int(1)
-    );
-    let (r, _) = rx
-        .recv_timeout(Duration::from_secs(5))
-        .expect("waiter granted");
+    assert_eq!(c2.cmd(&["LOCK", "RELEASE", &name, "alice", &t.to_string()]), int(1));
+    let (r, _) = rx.recv_timeout(Duration::from_secs(5)).expect("waiter granted");
     let tb = r.int();
     assert!(tb > t);
     assert_eq!(
@@ -392,10 +308,7 @@ fn lease_expires_after_ttl() {
         info(&mut c, &name3).is_none().then_some(())
     });
     let t4 = acquire(&mut c, &name3, "alice", 10_000);
-    assert!(
-        t4 > t3,
-        "re-grant after expiry must have a new token: {t4} <= {t3}"
-    );
+    assert!(t4 > t3, "re-grant after expiry must have a new token: {t4} <= {t3}");
 }
 
 #[test]
@@ -404,11 +317,7 @@ fn wait_on_free_lock_is_granted_at_once() {
     let name = uniq("wfree");
     let start = Instant::now();
     let out = s.cli(&["LOCK", "ACQUIRE", &name, "alice", "10000", "WAIT", "5000"]);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
     let t = cli_int(&out);
     assert_eq!(out, format!("(integer) {t}\n"));
     // Holder re-acquiring with WAIT: same token, no waiting.
@@ -417,11 +326,7 @@ fn wait_on_free_lock_is_granted_at_once() {
         s.cli(&["LOCK", "ACQUIRE", &name, "alice", "10000", "WAIT", "5000"]),
         format!("(integer) {t}\n")
     );
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
 }
 
 #[test]
@@ -430,29 +335,18 @@ fn waiter_is_granted_promptly_on_release() {
     let mut c = s.conn();
     let name = uniq("wrel");
     let ta = acquire(&mut c, &name, "alice", 60_000);
-    let rx = spawn_cmd(
-        &s,
-        &["LOCK", "ACQUIRE", &name, "bob", "30000", "WAIT", "20000"],
-    );
+    let rx = spawn_cmd(&s, &["LOCK", "ACQUIRE", &name, "bob", "30000", "WAIT", "20000"]);
     wait_until(Duration::from_secs(5), "bob queued", || {
         (waiters(&mut c, &name) == 1).then_some(())
     });
     assert!(rx.try_recv().is_err(), "bob answered before the release");
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]), int(1));
     let released = Instant::now();
-    let (r, at) = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("bob granted");
+    let (r, at) = rx.recv_timeout(Duration::from_secs(10)).expect("bob granted");
     let tb = r.int();
     assert!(tb > ta, "waiter's token {tb} <= previous {ta}");
     let lag = at.saturating_duration_since(released);
-    assert!(
-        lag < Duration::from_secs(1),
-        "waiter granted {lag:?} after release"
-    );
+    assert!(lag < Duration::from_secs(1), "waiter granted {lag:?} after release");
     let (o, tok, ttl, w) = info(&mut c, &name).expect("held by bob");
     assert_eq!((o.as_str(), tok, w), ("bob", tb, 0));
     assert!(
@@ -460,10 +354,7 @@ fn waiter_is_granted_promptly_on_release() {
         "bob's lease should run from the grant: ttl-ms {ttl}"
     );
     // The granted waiter really holds it.
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "bob", &tb.to_string()]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "bob", &tb.to_string()]), int(1));
 }
 
 #[test]
@@ -491,18 +382,12 @@ fn waiter_via_redis_cli_is_granted_on_release() {
             "20000",
         ]);
         let out = run_with_timeout(cmd, Duration::from_secs(30));
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            Instant::now(),
-        )
+        (String::from_utf8_lossy(&out.stdout).into_owned(), Instant::now())
     });
     wait_until(Duration::from_secs(5), "bob queued", || {
         (waiters(&mut c, &name) == 1).then_some(())
     });
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]), int(1));
     let released = Instant::now();
     let (out, at) = h.join().expect("redis-cli thread");
     let tb = cli_int(&out);
@@ -519,10 +404,7 @@ fn waiter_is_granted_when_holder_lease_expires() {
     let name = uniq("wexp");
     let ta = acquire(&mut c, &name, "alice", 1_000);
     let acquired = Instant::now();
-    let rx = spawn_cmd(
-        &s,
-        &["LOCK", "ACQUIRE", &name, "bob", "30000", "WAIT", "20000"],
-    );
+    let rx = spawn_cmd(&s, &["LOCK", "ACQUIRE", &name, "bob", "30000", "WAIT", "20000"]);
     let (r, at) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("bob granted after alice's lease expired");
@@ -537,15 +419,9 @@ fn waiter_is_granted_when_holder_lease_expires() {
         after < Duration::from_millis(2_000),
         "granted {after:?} after a 1000 ms lease was taken: not prompt"
     );
-    assert_eq!(
-        info(&mut c, &name).map(|i| (i.0, i.1)),
-        Some(("bob".to_string(), tb))
-    );
+    assert_eq!(info(&mut c, &name).map(|i| (i.0, i.1)), Some(("bob".to_string(), tb)));
     // alice's old token is worthless now.
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]),
-        int(0)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]), int(0));
 }
 
 #[test]
@@ -626,10 +502,7 @@ fn wait_times_out_with_nil() {
     wait_until(Duration::from_secs(3), "queue empty", || {
         (waiters(&mut c, &name) == 0).then_some(())
     });
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]),
-        int(1)
-    );
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]), int(1));
     assert_eq!(info(&mut c, &name), None);
     let t = acquire(&mut c, &name, "erin", 10_000);
     assert!(t > ta);
@@ -648,25 +521,15 @@ fn waiter_that_disconnects_is_skipped_for_the_next_one() {
         (waiters(&mut c, &name) == 1).then_some(())
     });
     bob.close();
-    let rx = spawn_cmd(
-        &s,
-        &["LOCK", "ACQUIRE", &name, "carol", "60000", "WAIT", "30000"],
-    );
+    let rx = spawn_cmd(&s, &["LOCK", "ACQUIRE", &name, "carol", "60000", "WAIT", "30000"]);
     wait_until(Duration::from_secs(5), "carol queued", || {
         (waiters(&mut c, &name) >= 1).then_some(())
     });
     // Let the server notice bob's disconnect (the count drops to 1 once it does).
-    let _ = poll_until(Duration::from_secs(3), || {
-        (waiters(&mut c, &name) == 1).then_some(())
-    });
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]),
-        int(1)
-    );
+    let _ = poll_until(Duration::from_secs(3), || (waiters(&mut c, &name) == 1).then_some(()));
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]), int(1));
     let released = Instant::now();
-    let (r, at) = rx
-        .recv_timeout(Duration::from_secs(5))
-        .expect("carol granted");
+    let (r, at) = rx.recv_timeout(Duration::from_secs(5)).expect("carol granted");
     let tc = r.int();
     assert!(tc > ta);
     assert!(
@@ -695,13 +558,8 @@ fn waiter_that_disconnects_never_holds_the_lock() {
     bob.close();
     // The server should drop bob's queue entry when he goes away; wait for that, but
     // the decisive check is below (erin gets the lock, not a vanished bob).
-    let _ = poll_until(Duration::from_secs(3), || {
-        (waiters(&mut c, &name) == 0).then_some(())
-    });
-    assert_eq!(
-        c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]),
-        int(1)
-    );
+    let _ = poll_until(Duration::from_secs(3), || (waiters(&mut c, &name) == 0).then_some(()));
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "alice", &ta.to_string()]), int(1));
     let te = wait_until(
         Duration::from_secs(3),
         "erin acquires the lock released by alice",
@@ -711,10 +569,7 @@ fn waiter_that_disconnects_never_holds_the_lock() {
         },
     );
     assert!(te > ta);
-    assert_eq!(
-        info(&mut c, &name).map(|i| (i.0, i.1)),
-        Some(("erin".to_string(), te))
-    );
+    assert_eq!(info(&mut c, &name).map(|i| (i.0, i.1)), Some(("erin".to_string(), te)));
 }
 
 #[test]
@@ -747,11 +602,7 @@ fn lock_through_the_redis_crate_resp2_and_resp3() {
             .query(&mut con)
             .expect("acquire other");
         assert_eq!(other, None);
-        let v: redis::Value = redis::cmd("LOCK")
-            .arg("INFO")
-            .arg(&name)
-            .query(&mut con)
-            .expect("info");
+        let v: redis::Value = redis::cmd("LOCK").arg("INFO").arg(&name).query(&mut con).expect("info");
         match (proto, &v) {
             (2, redis::Value::Array(items)) => {
                 assert_eq!(items.len(), 8, "{v:?}");
@@ -771,17 +622,11 @@ fn lock_through_the_redis_crate_resp2_and_resp3() {
                 );
                 assert_eq!(
                     m[1],
-                    (
-                        redis::Value::BulkString(b"token".to_vec()),
-                        redis::Value::Int(t)
-                    )
+                    (redis::Value::BulkString(b"token".to_vec()), redis::Value::Int(t))
                 );
                 assert_eq!(
                     m[3],
-                    (
-                        redis::Value::BulkString(b"waiters".to_vec()),
-                        redis::Value::Int(0)
-                    )
+                    (redis::Value::BulkString(b"waiters".to_vec()), redis::Value::Int(0))
                 );
             }
             _ => panic!("RESP{proto} LOCK INFO -> {v:?}"),
@@ -803,11 +648,7 @@ fn lock_through_the_redis_crate_resp2_and_resp3() {
             .query(&mut con)
             .expect("release");
         assert_eq!(rel, 1);
-        let free: redis::Value = redis::cmd("LOCK")
-            .arg("INFO")
-            .arg(&name)
-            .query(&mut con)
-            .expect("info");
+        let free: redis::Value = redis::cmd("LOCK").arg("INFO").arg(&name).query(&mut con).expect("info");
         assert_eq!(free, redis::Value::Nil);
     }
 }
@@ -825,27 +666,14 @@ fn names_are_binary_safe_and_length_checked() {
     let other = c.cmd_bytes(&[b"LOCK", b"ACQUIRE", b"bin\x00\r\n\xfe-lock", b"x", b"10000"]);
     assert!(matches!(other, Reply::Int(t2) if t2 > t), "{other:?}");
     let r = c.cmd_bytes(&[b"LOCK", b"INFO", name]);
+    assert_eq!(r.field("owner"), Some(Reply::Bulk(b"owner".to_vec())), "{r:?}");
     assert_eq!(
-        r.field("owner"),
-        Some(Reply::Bulk(b"owner".to_vec())),
-        "{r:?}"
-    );
-    assert_eq!(
-        c.cmd_bytes(&[
-            b"LOCK",
-            b"RELEASE",
-            name,
-            b"owner",
-            t.to_string().as_bytes()
-        ]),
+        c.cmd_bytes(&[b"LOCK", b"RELEASE", name, b"owner", t.to_string().as_bytes()]),
         int(1)
     );
     // 1024 bytes is the longest allowed name; 1025 and 0 are -ERR.
     let ok = "n".repeat(1024);
-    assert!(matches!(
-        c.cmd(&["LOCK", "ACQUIRE", &ok, "o", "1000"]),
-        Reply::Int(_)
-    ));
+    assert!(matches!(c.cmd(&["LOCK", "ACQUIRE", &ok, "o", "1000"]), Reply::Int(_)));
     let long = "n".repeat(1025);
     let r = c.cmd(&["LOCK", "ACQUIRE", &long, "o", "1000"]);
     assert!(r.is_err_with("ERR "), "1025-byte name -> {r:?}");
@@ -882,11 +710,7 @@ fn bad_arguments_are_err_and_keep_the_connection() {
     for args in cases {
         let r = c.cmd(args);
         assert!(r.is_err_with("ERR "), "{args:?} -> {r:?}, want -ERR");
-        assert_eq!(
-            c.cmd(&["PING"]),
-            simple("PONG"),
-            "connection unusable after {args:?}"
-        );
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"), "connection unusable after {args:?}");
     }
     // redis-cli shows it as (error) ERR ...
     let out = s.cli(&["LOCK", "ACQUIRE", "x", "o", "abc"]);

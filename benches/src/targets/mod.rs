@@ -1,5 +1,10 @@
 //! Servers under test: started on loopback on free ports with temp data dirs, killed on drop.
 
+mod etcd;
+mod fencepost;
+pub use fencepost::{int_field, raft_info};
+mod redis;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -7,35 +12,53 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::resp::{Conn, Reply};
 use crate::workload::Dialect;
 
-/// A server configuration to measure (etcd goes here later).
+/// A server configuration to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TargetKind {
-    /// redis-server, AOF with fsync before every reply: the durable baseline.
+    /// fencepost as a single node: Raft log fsynced before every reply.
+    #[value(name = "fencepost-1")]
+    Fencepost1,
+    /// fencepost as a 3-node cluster on loopback: fsynced on a majority before every reply.
+    #[value(name = "fencepost-3")]
+    Fencepost3,
+    /// redis-server, AOF with fsync before every reply: the durable single-node baseline.
     RedisAlways,
     /// redis-server with no persistence: the in-memory ceiling.
     RedisNone,
-    /// fencepost single node: Raft log fsynced before every reply.
-    Fencepost,
+    /// etcd as a 3-member cluster on loopback: the usual replicated lock service.
+    #[value(name = "etcd-3")]
+    Etcd3,
 }
 
 impl TargetKind {
+    /// Every target, in the order the report lists them.
+    pub const ALL: [TargetKind; 5] = [
+        TargetKind::Fencepost1,
+        TargetKind::Fencepost3,
+        TargetKind::RedisAlways,
+        TargetKind::RedisNone,
+        TargetKind::Etcd3,
+    ];
+
     /// Name used in tables, JSON and `--targets`.
     pub fn name(self) -> &'static str {
         match self {
+            TargetKind::Fencepost1 => "fencepost-1",
+            TargetKind::Fencepost3 => "fencepost-3",
             TargetKind::RedisAlways => "redis-always",
             TargetKind::RedisNone => "redis-none",
-            TargetKind::Fencepost => "fencepost",
+            TargetKind::Etcd3 => "etcd-3",
         }
     }
 
     /// Which command set the workloads speak to it.
     pub fn dialect(self) -> Dialect {
         match self {
-            TargetKind::Fencepost => Dialect::Fencepost,
+            TargetKind::Fencepost1 | TargetKind::Fencepost3 => Dialect::Fencepost,
             TargetKind::RedisAlways | TargetKind::RedisNone => Dialect::Redis,
+            TargetKind::Etcd3 => Dialect::Etcd,
         }
     }
 }
@@ -46,154 +69,143 @@ pub struct TargetOpts {
     pub fencepost_bin: Option<PathBuf>,
     /// The redis-server binary.
     pub redis_bin: String,
+    /// The etcd binary.
+    pub etcd_bin: String,
     /// Parent of the temp data dirs (default: the system temp dir); keep all targets on one filesystem.
     pub data_root: Option<PathBuf>,
 }
 
-/// A started server; the process is killed and its data dir removed on drop.
-pub struct Running {
-    /// Its RESP address.
+/// One server process; killed on drop.
+pub struct Proc {
+    /// `node-1` etc., for the memory report.
+    pub name: String,
+    /// Its client address (RESP, or etcd's client URL).
     pub addr: SocketAddr,
     child: Child,
     log: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for Running {
+impl Proc {
+    /// Spawns `cmd` with stdout and stderr going to `log`.
+    fn spawn(name: &str, addr: SocketAddr, mut cmd: Command, log: PathBuf) -> Result<Proc> {
+        let out = std::fs::File::create(&log)?;
+        cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
+        let child = cmd.spawn().with_context(|| format!("spawn {name}"))?;
+        Ok(Proc {
+            name: name.to_string(),
+            addr,
+            child,
+            log,
+        })
+    }
+
+    /// Its process id, for /proc/<pid>/status.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails with the log's tail if the process has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited ({status}); its log ends:\n{}", self.name, tail(&self.log));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// A started target: its processes, and the address clients use (the leader's).
+pub struct Running {
+    /// Which target this is.
+    pub kind: TargetKind,
+    /// Where clients connect: the leader's client address for clusters.
+    pub addr: SocketAddr,
+    /// Every server process (declared before `_dir` so they die before it is removed).
+    pub procs: Vec<Proc>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Re-reads which node leads (clusters only) and points `addr` at it; returns the old and
+    /// new addresses when leadership moved. Without a known leader, `addr` stays as it was.
+    pub async fn refresh_leader(&mut self) -> Option<(SocketAddr, SocketAddr)> {
+        let addrs: Vec<SocketAddr> = self.procs.iter().map(|p| p.addr).collect();
+        let now = match self.kind {
+            TargetKind::Fencepost3 => fencepost::leader_among(&addrs).await,
+            TargetKind::Etcd3 => etcd::leader_of(&addrs).await,
+            _ => None,
+        }?;
+        if now == self.addr || !addrs.contains(&now) {
+            return None;
+        }
+        let old = std::mem::replace(&mut self.addr, now);
+        Some((old, now))
+    }
+
+    /// Fails if any process of the target has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        self.procs.iter_mut().try_for_each(Proc::check_alive)
+    }
+}
+
+/// A port nobody listens on right now (another process may take it before we do; rare on loopback).
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Starts `kind` and returns once it answers (and, for fencepost, has a leader).
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Starts `kind` and returns once it serves linearizable requests through its leader.
 pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
     let dir = match &opts.data_root {
-        Some(root) => tempfile::Builder::new()
-            .prefix("fencepost-bench-")
-            .tempdir_in(root)?,
-        None => tempfile::Builder::new()
-            .prefix("fencepost-bench-")
-            .tempdir()?,
+        Some(root) => tempfile::Builder::new().prefix("fencepost-bench-").tempdir_in(root)?,
+        None => tempfile::Builder::new().prefix("fencepost-bench-").tempdir()?,
     };
-    let port = free_port()?;
-    let mut cmd = match kind {
-        TargetKind::Fencepost => {
-            let bin = opts
-                .fencepost_bin
-                .as_deref()
-                .context("--fencepost-bin is required for target fencepost")?;
-            let mut c = Command::new(bin);
-            c.args([
-                "--port",
-                &port.to_string(),
-                "--raft-port",
-                &free_port()?.to_string(),
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"));
-            c
-        }
-        TargetKind::RedisAlways | TargetKind::RedisNone => {
-            let mut c = Command::new(&opts.redis_bin);
-            c.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
-                .arg(dir.path());
-            c.args(["--save", "", "--daemonize", "no", "--logfile", ""]);
-            match kind {
-                TargetKind::RedisAlways => {
-                    c.args(["--appendonly", "yes", "--appendfsync", "always"])
-                }
-                _ => c.args(["--appendonly", "no"]),
-            };
-            c
-        }
+    let mut procs = Vec::new();
+    let started = match kind {
+        TargetKind::Fencepost1 => fencepost::start(1, opts, dir.path(), &mut procs).await,
+        TargetKind::Fencepost3 => fencepost::start(3, opts, dir.path(), &mut procs).await,
+        TargetKind::RedisAlways | TargetKind::RedisNone => redis::start(kind, opts, dir.path(), &mut procs).await,
+        TargetKind::Etcd3 => etcd::start(3, opts, dir.path(), &mut procs).await,
     };
-    let log = dir.path().join("server.log");
-    let out = std::fs::File::create(&log)?;
-    cmd.stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("spawn {}", kind.name()))?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut running = Running {
+    // On failure `procs` drops here and kills whatever did start.
+    let addr = started.with_context(|| format!("start {}", kind.name()))?;
+    Ok(Running {
+        kind,
         addr,
-        child,
-        log,
+        procs,
         _dir: dir,
-    };
-    wait_ready(kind, &mut running).await?;
-    if kind.dialect() == Dialect::Redis {
-        check_persistence(kind, addr).await?;
-    }
-    Ok(running)
+    })
 }
 
-/// Confirms redis really runs with the persistence the row claims (a silently ignored flag would flatter it).
-async fn check_persistence(kind: TargetKind, addr: SocketAddr) -> Result<()> {
-    let want: &[(&str, &str)] = match kind {
-        TargetKind::RedisAlways => &[
-            ("appendonly", "yes"),
-            ("appendfsync", "always"),
-            ("save", ""),
-        ],
-        _ => &[("appendonly", "no"), ("save", "")],
-    };
-    let mut c = Conn::connect(addr).await?;
-    for (key, value) in want {
-        let got = match c.call(&[b"CONFIG", b"GET", key.as_bytes()]).await? {
-            Reply::Array(Some(items)) => match items.as_slice() {
-                [_, Reply::Bulk(Some(v))] => String::from_utf8_lossy(v).into_owned(),
-                _ => bail!("CONFIG GET {key}: {items:?}"),
-            },
-            other => bail!("CONFIG GET {key}: {other:?}"),
-        };
-        if got != *value {
-            bail!("{}: {key} is {got:?}, expected {value:?}", kind.name());
-        }
-    }
-    Ok(())
-}
-
-/// Polls until the server answers PING (and a linearizable read, for fencepost).
-async fn wait_ready(kind: TargetKind, r: &mut Running) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Polls `probe` every 50 ms until it yields a value, a process exits, or `limit` passes.
+async fn wait_for<T, F, Fut>(procs: &mut [Proc], limit: Duration, what: &str, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
     loop {
-        if let Some(status) = r.child.try_wait()? {
-            bail!(
-                "{} exited during start-up ({status}):\n{}",
-                kind.name(),
-                tail(&r.log)
-            );
-        }
-        if ready(kind, r.addr).await {
-            return Ok(());
+        procs.iter_mut().try_for_each(Proc::check_alive)?;
+        if let Some(v) = probe().await {
+            return Ok(v);
         }
         if Instant::now() > deadline {
-            bail!("{} not ready within 30 s:\n{}", kind.name(), tail(&r.log));
+            let logs: Vec<String> = procs
+                .iter()
+                .map(|p| format!("--- {} ---\n{}", p.name, tail(&p.log)))
+                .collect();
+            bail!("{what} not within {limit:?}:\n{}", logs.join("\n"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn ready(kind: TargetKind, addr: SocketAddr) -> bool {
-    let Ok(mut c) = Conn::connect(addr).await else {
-        return false;
-    };
-    if !matches!(c.call(&[b"PING"]).await, Ok(Reply::Simple(ref s)) if s == "PONG") {
-        return false;
-    }
-    match kind {
-        // PONG comes before the single-node election ends; a ReadIndex read needs a leader.
-        TargetKind::Fencepost => {
-            matches!(c.call(&[b"LOCK", b"INFO", b"bench-probe"]).await, Ok(r) if !matches!(r, Reply::Error(_)))
-        }
-        _ => true,
     }
 }
 
@@ -202,37 +214,4 @@ fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-/// Makes sure redis-server runs, installing Debian's package when it is missing.
-pub fn ensure_redis(bin: &str) -> Result<String> {
-    if let Some(v) = redis_version(bin) {
-        return Ok(v);
-    }
-    if bin != "redis-server" {
-        bail!("{bin} does not run");
-    }
-    eprintln!("redis-server not found: installing it with apt-get");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "redis-server"][..],
-    ] {
-        let ok = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("run apt-get")?
-            .success();
-        if !ok {
-            bail!("apt-get {} failed", args.join(" "));
-        }
-    }
-    redis_version(bin).context("redis-server still does not run after apt-get install")
-}
-
-fn redis_version(bin: &str) -> Option<String> {
-    let out = Command::new(bin).arg("--version").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -1,31 +1,80 @@
 //! Workloads: what one client does in a loop, in each target's dialect.
+//! One operation ("op") is one full cycle of the workload: a lock cycle is ACQUIRE + RELEASE,
+//! a hand-off is one grant (wait + RELEASE), a bucket op is one TOKENBUCKET call, an
+//! idempotent request is BEGIN + COMPLETE.
+
+mod bucket;
+mod contended;
+mod idemp;
+mod lock_cycle;
+mod scripts;
 
 use std::net::SocketAddr;
 
 use anyhow::{bail, Result};
 use rand::rngs::SmallRng;
-use rand::Rng;
 
+use crate::etcd::{self, Etcd};
 use crate::resp::{Conn, Reply};
 
-/// Compare-and-delete: the standard safe release of a redis lock.
-pub const REDIS_RELEASE: &str = r#"if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end"#;
+/// Lease each etcd client holds for its locks; longer than any one run, which revokes it at the end.
+const ETCD_LEASE_TTL_S: u64 = 60;
 
-/// Lease used by the lock cycle; long enough never to expire inside a cycle.
-const LOCK_TTL_MS: &[u8] = b"10000";
-
-/// A workload (more to come: fence writes, token buckets, idempotency keys, contention).
+/// A workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
-    /// Acquire a random uncontended lock, then release it: two round trips per cycle.
+    /// Acquire a random uncontended lock, then release it: two round trips per op.
     LockCycle,
+    /// Every client hands 8 hot locks around: acquire (waiting) then release.
+    Contended,
+    /// One token-bucket decision on one of 10,000 buckets.
+    TokenBucket,
+    /// Claim a fresh idempotency key, then store its response.
+    Idempotency,
 }
 
 impl Workload {
+    /// Every workload, in the order the report lists them.
+    pub const ALL: [Workload; 4] = [
+        Workload::LockCycle,
+        Workload::Contended,
+        Workload::TokenBucket,
+        Workload::Idempotency,
+    ];
+
     /// Name used in tables and JSON.
     pub fn name(self) -> &'static str {
         match self {
             Workload::LockCycle => "lock-cycle",
+            Workload::Contended => "contended",
+            Workload::TokenBucket => "token-bucket",
+            Workload::Idempotency => "idempotency",
+        }
+    }
+
+    /// Why `dialect` cannot run this workload at `pipeline`, if it cannot.
+    pub fn not_applicable(self, dialect: Dialect, pipeline: usize) -> Option<&'static str> {
+        match (self, dialect) {
+            (Workload::TokenBucket, Dialect::Etcd) => {
+                Some("etcd has no token bucket (a txn-based one would be a different algorithm)")
+            }
+            (_, Dialect::Etcd) if pipeline > 1 => {
+                Some("etcd's gateway answers one request per HTTP/1.1 round trip: no pipelining")
+            }
+            (Workload::Contended, _) if pipeline > 1 => Some(
+                "a client holds one lock at a time: queued waits on one connection answer in order and would block each other",
+            ),
+            _ => None,
+        }
+    }
+
+    /// How the workload is done on each dialect, for the report.
+    pub fn recipe(self) -> &'static str {
+        match self {
+            Workload::LockCycle => "fencepost: LOCK ACQUIRE name owner 10000 + LOCK RELEASE name owner token; redis: SET name owner NX PX 10000 + compare-and-delete Lua (EVALSHA); etcd: v3 lock service (lock/lock with one lease per client + lock/unlock). Fresh random name per op.",
+            Workload::Contended => "8 lock names shared by all clients. fencepost: LOCK ACQUIRE name owner 5000 WAIT 10000 (replicated FIFO queue) + RELEASE; redis: no queue, so the usual SET NX PX 5000 retry loop sleeping ~1 ms between tries, + compare-and-delete; etcd: lock/lock blocks natively. Counts grants.",
+            Workload::TokenBucket => "fencepost: TOKENBUCKET key 1000 1000 1000; redis: the usual Lua token bucket (EVALSHA, refill computed from redis TIME inside the script, hash of level+stamp); etcd: n/a. 10,000 keys, random key per op.",
+            Workload::Idempotency => "fencepost: IDEMP BEGIN key fp 60000 + IDEMP COMPLETE key token resp; redis: SET key pending NX PX 60000 + SET key resp PX 60000 (no fencing token, no fingerprint check); etcd: txn put-if-absent (compare create_revision = 0) + put, without TTL. Fresh random key per op.",
         }
     }
 }
@@ -33,18 +82,33 @@ impl Workload {
 /// The command set a target speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
-    /// `LOCK ACQUIRE` / `LOCK RELEASE`.
+    /// fencepost's own commands.
     Fencepost,
-    /// `SET NX PX` / compare-and-delete script.
+    /// Plain redis commands and Lua scripts.
     Redis,
+    /// etcd v3 over its JSON gateway.
+    Etcd,
 }
 
-/// Result of one batch of `pipeline` cycles.
+/// One client's connection, in the target's protocol.
+pub enum Client {
+    /// A RESP connection.
+    Resp(Conn),
+    /// An etcd connection with the lease this client's locks hang on.
+    Etcd {
+        /// The connection.
+        etcd: Etcd,
+        /// The client's lease (granted once, at connect).
+        lease: i64,
+    },
+}
+
+/// Result of one batch of `pipeline` ops.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Cycles that completed as intended.
+    /// Ops that completed as intended.
     pub ok: u64,
-    /// Cycles that got an unexpected reply.
+    /// Ops that got an unexpected reply.
     pub failed: u64,
     /// The first unexpected reply, to show the reader.
     pub first_error: Option<String>,
@@ -55,6 +119,18 @@ impl Batch {
         self.failed += 1;
         self.first_error.get_or_insert(what);
     }
+
+    /// Books an etcd refusal as a failed op; passes connection errors up.
+    fn etcd_result<T>(&mut self, what: &str, r: Result<T>) -> Result<Option<T>> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if etcd::is_refused(&e) => {
+                self.fail(format!("{what}: {e:#}"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A workload bound to one target, ready to run batches from many clients.
@@ -62,90 +138,74 @@ pub struct Plan {
     workload: Workload,
     dialect: Dialect,
     pipeline: usize,
-    /// SHA1 of REDIS_RELEASE as loaded on the target (Redis dialect only).
+    /// SHA1s of the Lua scripts as loaded on the target (Redis dialect only).
     release_sha: Vec<u8>,
+    bucket_sha: Vec<u8>,
 }
 
 impl Plan {
-    /// Does per-target setup (loading the release script) on a connection of its own.
-    pub async fn prepare(
-        workload: Workload,
-        dialect: Dialect,
-        pipeline: usize,
-        addr: SocketAddr,
-    ) -> Result<Plan> {
-        let mut release_sha = Vec::new();
+    /// Does per-target setup (loading scripts) on a connection of its own.
+    pub async fn prepare(workload: Workload, dialect: Dialect, pipeline: usize, addr: SocketAddr) -> Result<Plan> {
+        if let Some(why) = workload.not_applicable(dialect, pipeline) {
+            bail!("{} at pipeline {pipeline}: n/a: {why}", workload.name());
+        }
+        let (mut release_sha, mut bucket_sha) = (Vec::new(), Vec::new());
         if dialect == Dialect::Redis {
             let mut c = Conn::connect(addr).await?;
-            match c
-                .call(&[b"SCRIPT", b"LOAD", REDIS_RELEASE.as_bytes()])
-                .await?
-            {
-                Reply::Bulk(Some(sha)) => release_sha = sha,
-                other => bail!("SCRIPT LOAD: {other:?}"),
-            }
+            release_sha = load_script(&mut c, scripts::REDIS_RELEASE).await?;
+            bucket_sha = load_script(&mut c, scripts::REDIS_TOKEN_BUCKET).await?;
         }
         Ok(Plan {
             workload,
             dialect,
             pipeline: pipeline.max(1),
             release_sha,
+            bucket_sha,
         })
     }
 
-    /// Cycles per batch (the pipeline depth).
-    pub fn pipeline(&self) -> usize {
-        self.pipeline
+    /// Opens one client's connection (for etcd, also grants its lease).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Client> {
+        match self.dialect {
+            Dialect::Etcd => {
+                let mut etcd = Etcd::connect(addr).await?;
+                let lease = etcd.lease_grant(ETCD_LEASE_TTL_S).await?;
+                Ok(Client::Etcd { etcd, lease })
+            }
+            _ => Ok(Client::Resp(Conn::connect(addr).await?)),
+        }
+    }
+
+    /// Gives back what `connect` took (etcd's lease), so that later runs do not pay for its expiry.
+    pub async fn disconnect(&self, client: Client) -> Result<()> {
+        if let Client::Etcd { mut etcd, lease } = client {
+            etcd.lease_revoke(lease).await?;
+        }
+        Ok(())
     }
 
     /// Runs one batch; `Err` only when the connection itself fails.
-    pub async fn batch(&self, conn: &mut Conn, owner: &[u8], rng: &mut SmallRng) -> Result<Batch> {
-        match self.workload {
-            Workload::LockCycle => self.lock_cycle(conn, owner, rng).await,
+    pub async fn batch(&self, client: &mut Client, owner: &[u8], rng: &mut SmallRng) -> Result<Batch> {
+        match client {
+            Client::Resp(conn) => match self.workload {
+                Workload::LockCycle => lock_cycle::resp(self, conn, owner, rng).await,
+                Workload::Contended => contended::resp(self, conn, owner, rng).await,
+                Workload::TokenBucket => bucket::resp(self, conn, rng).await,
+                Workload::Idempotency => idemp::resp(self, conn, rng).await,
+            },
+            Client::Etcd { etcd, lease } => match self.workload {
+                Workload::LockCycle => lock_cycle::etcd(etcd, *lease, rng).await,
+                Workload::Contended => contended::etcd(etcd, *lease, rng).await,
+                Workload::Idempotency => idemp::etcd(etcd, rng).await,
+                Workload::TokenBucket => bail!("token bucket is n/a on etcd"),
+            },
         }
     }
+}
 
-    /// `pipeline` acquires in one write, then the releases of those granted in a second.
-    async fn lock_cycle(&self, conn: &mut Conn, owner: &[u8], rng: &mut SmallRng) -> Result<Batch> {
-        // A 64-bit name space makes collisions (and so contention) practically impossible.
-        let names: Vec<Vec<u8>> = (0..self.pipeline)
-            .map(|_| format!("lock:{}", rng.random::<u64>()).into_bytes())
-            .collect();
-        for n in &names {
-            match self.dialect {
-                Dialect::Fencepost => conn.push(&[b"LOCK", b"ACQUIRE", n, owner, LOCK_TTL_MS]),
-                Dialect::Redis => conn.push(&[b"SET", n, owner, b"NX", b"PX", LOCK_TTL_MS]),
-            }
-        }
-        conn.flush().await?;
-        let mut out = Batch::default();
-        // Each granted name with what its release must present (the token for fencepost).
-        let mut held: Vec<(&[u8], Vec<u8>)> = Vec::with_capacity(names.len());
-        for n in &names {
-            match (self.dialect, conn.read().await?) {
-                (Dialect::Fencepost, Reply::Int(t)) if t > 0 => {
-                    held.push((n, t.to_string().into_bytes()))
-                }
-                (Dialect::Redis, Reply::Simple(s)) if s == "OK" => held.push((n, Vec::new())),
-                (_, r) => out.fail(format!("acquire: {r:?}")),
-            }
-        }
-        if held.is_empty() {
-            return Ok(out);
-        }
-        for (n, token) in &held {
-            match self.dialect {
-                Dialect::Fencepost => conn.push(&[b"LOCK", b"RELEASE", n, owner, token]),
-                Dialect::Redis => conn.push(&[b"EVALSHA", &self.release_sha, b"1", n, owner]),
-            }
-        }
-        conn.flush().await?;
-        for _ in &held {
-            match conn.read().await? {
-                Reply::Int(1) => out.ok += 1,
-                r => out.fail(format!("release: {r:?}")),
-            }
-        }
-        Ok(out)
+async fn load_script(c: &mut Conn, source: &str) -> Result<Vec<u8>> {
+    match c.call(&[b"SCRIPT", b"LOAD", source.as_bytes()]).await? {
+        Reply::Bulk(Some(sha)) => Ok(sha),
+        other => bail!("SCRIPT LOAD: {other:?}"),
     }
 }

@@ -30,9 +30,7 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
                 Err(e) => Reply::err(format!("ERR {e}")),
             }
         }),
-        "INFO" | "SNAPSHOT" => {
-            Dispatched::Now(arity(&format!("raft|{}", args::show(sub).to_lowercase())))
-        }
+        "INFO" | "SNAPSHOT" => Dispatched::Now(arity(&format!("raft|{}", args::show(sub).to_lowercase()))),
         "ADD" => match &a[1..] {
             [id, raft_addr, resp_addr] => match args::uint(id) {
                 Ok(id) => {
@@ -40,13 +38,7 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
                         raft_addr: args::show(raft_addr),
                         resp_addr: args::show(resp_addr),
                     };
-                    admin_reply(async move {
-                        node.admin(AdminOp::Add {
-                            id,
-                            node: node_info,
-                        })
-                        .await
-                    })
+                    admin_reply(async move { node.admin(AdminOp::Add { id, node: node_info }).await })
                 }
                 Err(e) => Dispatched::Now(e),
             },
@@ -74,9 +66,7 @@ pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
 }
 
 /// +OK, or the error text (which starts with its code).
-fn admin_reply(
-    f: impl std::future::Future<Output = Result<String, String>> + Send + 'static,
-) -> Dispatched {
+fn admin_reply(f: impl std::future::Future<Output = Result<String, String>> + Send + 'static) -> Dispatched {
     Dispatched::later(async move {
         match f.await {
             Ok(what) => {
@@ -116,9 +106,7 @@ fn info(node: &Node) -> Reply {
         ("term", Reply::Int(m.current_term as i64)),
         (
             "leader-id",
-            m.current_leader
-                .map(|l| Reply::Int(l as i64))
-                .unwrap_or(Reply::Nil),
+            m.current_leader.map(|l| Reply::Int(l as i64)).unwrap_or(Reply::Nil),
         ),
         ("leader-addr", leader_addr),
         ("commit-index", Reply::Int(node.committed_index() as i64)),

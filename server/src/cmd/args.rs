@@ -63,9 +63,7 @@ pub fn token(b: &[u8]) -> Result<u64, Reply> {
 /// A lock name, fence key, bucket key, idempotency key or owner.
 pub fn name(b: &Bytes, what: &str) -> Result<Bytes, Reply> {
     if b.is_empty() || b.len() > MAX_NAME_BYTES {
-        return Err(Reply::err(format!(
-            "ERR {what} must be 1..={MAX_NAME_BYTES} bytes"
-        )));
+        return Err(Reply::err(format!("ERR {what} must be 1..={MAX_NAME_BYTES} bytes")));
     }
     // Copied out of the connection's read buffer: a `Bytes` slice would keep the whole
     // buffer chunk alive for as long as the state machine keeps the name.

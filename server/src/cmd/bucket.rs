@@ -60,15 +60,11 @@ fn parse(a: &[Bytes]) -> Result<(Bytes, BucketParams, u64), Reply> {
     let refill_tokens = args::uint(&a[2])?;
     let refill_period_ms = args::positive_ms(&a[3], "refill period")?;
     if capacity == 0 || refill_tokens == 0 {
-        return Err(Reply::err(
-            "ERR capacity and refill-tokens must be positive",
-        ));
+        return Err(Reply::err("ERR capacity and refill-tokens must be positive"));
     }
     // Keeps fixed-point level arithmetic in the state machine far from overflow.
     if capacity > 1 << 40 || refill_tokens > 1 << 40 {
-        return Err(Reply::err(
-            "ERR capacity and refill-tokens must be at most 2^40",
-        ));
+        return Err(Reply::err("ERR capacity and refill-tokens must be at most 2^40"));
     }
     let cost = if a.len() == 6 {
         if args::keyword(&a[4]) != "COST" {

@@ -65,11 +65,7 @@ pub fn dispatch(name: &str, a: &[Bytes], conn: &mut ConnState, ctx: &Arc<ServerC
         "DBSIZE" => now(arity("dbsize")),
         "CLUSTER" => now(cluster(a, ctx)),
         _ => {
-            let shown: Vec<String> = a
-                .iter()
-                .take(8)
-                .map(|x| format!("'{}'", args::show(x)))
-                .collect();
+            let shown: Vec<String> = a.iter().take(8).map(|x| format!("'{}'", args::show(x))).collect();
             now(Reply::err(format!(
                 "ERR unknown command '{}', with args beginning with: {}",
                 name.to_lowercase(),
@@ -140,12 +136,7 @@ fn hello(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
                 name = Some(n.clone());
                 rest = &rest[2..];
             }
-            _ => {
-                return Reply::err(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    args::show(opt)
-                ))
-            }
+            _ => return Reply::err(format!("ERR Syntax error in HELLO option '{}'", args::show(opt))),
         }
     }
     if !conn.authed {
@@ -162,19 +153,12 @@ fn hello(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
         ("server", Reply::text("fencepost")),
         ("version", Reply::text(REDIS_COMPAT_VERSION)),
         ("fencepost-version", Reply::text(env!("CARGO_PKG_VERSION"))),
-        (
-            "proto",
-            Reply::Int(if proto == Proto::Resp3 { 3 } else { 2 }),
-        ),
+        ("proto", Reply::Int(if proto == Proto::Resp3 { 3 } else { 2 })),
         ("id", Reply::Int(conn.id as i64)),
         ("mode", Reply::text("standalone")),
         (
             "role",
-            Reply::text(if ctx.node.is_leader() {
-                "master"
-            } else {
-                "replica"
-            }),
+            Reply::text(if ctx.node.is_leader() { "master" } else { "replica" }),
         ),
         ("modules", Reply::Array(vec![])),
     ])
@@ -189,9 +173,7 @@ fn client(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
         ("ID", []) => Reply::Int(conn.id as i64),
         ("SETNAME", [n]) => {
             if n.iter().any(|b| *b == b' ' || *b == b'\n') {
-                return Reply::err(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
+                return Reply::err("ERR Client names cannot contain spaces, newlines or special characters.");
             }
             if let Some(mut c) = ctx.clients.get_mut(&conn.id) {
                 c.name = if n.is_empty() { None } else { Some(n.clone()) };
@@ -222,9 +204,7 @@ fn client(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
             Reply::Verbatim(ids.into_iter().map(|id| client_line(ctx, id)).collect())
         }
         ("NO-EVICT", [_]) | ("NO-TOUCH", [_]) => Reply::ok(),
-        ("ID" | "SETNAME" | "GETNAME" | "SETINFO" | "INFO", _) => {
-            arity(&format!("client|{}", sub.to_lowercase()))
-        }
+        ("ID" | "SETNAME" | "GETNAME" | "SETINFO" | "INFO", _) => arity(&format!("client|{}", sub.to_lowercase())),
         _ => Reply::err(format!("ERR unknown subcommand '{sub}' for 'client'")),
     }
 }
@@ -247,8 +227,7 @@ fn client_line(ctx: &ServerCtx, id: u64) -> String {
 }
 
 fn command_info(c: &CommandSpec) -> Reply {
-    let texts =
-        |xs: &'static [&'static str]| Reply::Array(xs.iter().map(|x| Reply::Simple(x)).collect());
+    let texts = |xs: &'static [&'static str]| Reply::Array(xs.iter().map(|x| Reply::Simple(x)).collect());
     Reply::Array(vec![
         Reply::text(c.name),
         Reply::Int(c.arity),
@@ -280,10 +259,7 @@ fn command(a: &[Bytes]) -> Reply {
         if names.is_empty() {
             COMMANDS.iter().collect()
         } else {
-            names
-                .iter()
-                .filter_map(|n| table::find(&args::show(n)))
-                .collect()
+            names.iter().filter_map(|n| table::find(&args::show(n))).collect()
         }
     };
     match args::keyword(sub).as_str() {
@@ -293,11 +269,7 @@ fn command(a: &[Bytes]) -> Reply {
         "INFO" => Reply::Array(
             names
                 .iter()
-                .map(|n| {
-                    table::find(&args::show(n))
-                        .map(command_info)
-                        .unwrap_or(Reply::Nil)
-                })
+                .map(|n| table::find(&args::show(n)).map(command_info).unwrap_or(Reply::Nil))
                 .collect(),
         ),
         "DOCS" => Reply::Map(
@@ -321,10 +293,7 @@ fn command(a: &[Bytes]) -> Reply {
 /// INFO text, Redis style: `# Section` headers, `key:value` lines, CRLF.
 fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
     let wanted: Vec<String> = a.iter().map(|s| args::show(s).to_lowercase()).collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "everything" || w == "default");
+    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
     let want = |s: &str| all || wanted.iter().any(|w| w == s);
     let m = ctx.node.raft.metrics().borrow().clone();
     let mut out = String::new();
@@ -346,10 +315,7 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
                 ("redis_mode", "standalone".into()),
                 ("process_id", std::process::id().to_string()),
                 ("tcp_port", ctx.config.port.to_string()),
-                (
-                    "uptime_in_seconds",
-                    ctx.started.elapsed().as_secs().to_string(),
-                ),
+                ("uptime_in_seconds", ctx.started.elapsed().as_secs().to_string()),
             ],
         );
     }
@@ -366,10 +332,7 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
     if want("persistence") {
         section(
             "Persistence",
-            vec![
-                ("loading", "0".into()),
-                ("durability", "raft-log-fsync".into()),
-            ],
+            vec![("loading", "0".into()), ("durability", "raft-log-fsync".into())],
         );
     }
     if want("stats") {
@@ -399,15 +362,7 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
     if want("replication") {
         section(
             "Replication",
-            vec![(
-                "role",
-                if ctx.node.is_leader() {
-                    "master"
-                } else {
-                    "slave"
-                }
-                .into(),
-            )],
+            vec![("role", if ctx.node.is_leader() { "master" } else { "slave" }.into())],
         );
     }
     if want("raft") {
@@ -425,11 +380,7 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
                 ("raft_snapshot_index", opt(m.snapshot.map(|l| l.index))),
                 (
                     "raft_voters",
-                    m.membership_config
-                        .membership()
-                        .voter_ids()
-                        .count()
-                        .to_string(),
+                    m.membership_config.membership().voter_ids().count().to_string(),
                 ),
             ],
         );
@@ -453,17 +404,15 @@ fn hex_id(id: u64) -> String {
     format!("{id:040x}")
 }
 
-/// (id, node, is_leader) for each voter, leader first.
+/// (id, node, is_leader) for each voter, leader first. During an election the last
+/// known leader stands in: that is where a client's retry most likely succeeds.
 fn voters(ctx: &ServerCtx) -> Vec<(u64, PeerNode, bool)> {
+    let leader = ctx.node.leader_or_last_known();
     let m = ctx.node.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership().clone();
     let mut v: Vec<(u64, PeerNode, bool)> = membership
         .voter_ids()
-        .filter_map(|id| {
-            membership
-                .get_node(&id)
-                .map(|n| (id, n.clone(), Some(id) == m.current_leader))
-        })
+        .filter_map(|id| membership.get_node(&id).map(|n| (id, n.clone(), Some(id) == leader)))
         .collect();
     v.sort_by_key(|(id, _, leader)| (!leader, *id));
     v
@@ -484,11 +433,7 @@ fn cluster(a: &[Bytes], ctx: &ServerCtx) -> Reply {
     match args::keyword(sub).as_str() {
         "MYID" => Reply::text(&hex_id(ctx.node.id)),
         "INFO" => {
-            let state = if nodes.iter().any(|n| n.2) {
-                "ok"
-            } else {
-                "fail"
-            };
+            let state = if nodes.iter().any(|n| n.2) { "ok" } else { "fail" };
             Reply::Verbatim(format!(
                 "cluster_enabled:1\r\ncluster_state:{state}\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\ncluster_size:1\r\n",
                 nodes.len()
@@ -517,20 +462,14 @@ fn cluster(a: &[Bytes], ctx: &ServerCtx) -> Reply {
                         ("port", Reply::Int(port)),
                         ("ip", Reply::text(&host)),
                         ("endpoint", Reply::text(&host)),
-                        (
-                            "role",
-                            Reply::text(if *leader { "master" } else { "replica" }),
-                        ),
+                        ("role", Reply::text(if *leader { "master" } else { "replica" })),
                         ("replication-offset", Reply::Int(0)),
                         ("health", Reply::text("online")),
                     ])
                 })
                 .collect();
             Reply::Array(vec![Reply::map(vec![
-                (
-                    "slots",
-                    Reply::Array(vec![Reply::Int(0), Reply::Int(16383)]),
-                ),
+                ("slots", Reply::Array(vec![Reply::Int(0), Reply::Int(16383)])),
                 ("nodes", Reply::Array(node_maps)),
             ])])
         }

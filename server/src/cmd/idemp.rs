@@ -67,9 +67,7 @@ fn begin(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
         {
             Err(e) => node_error(e, &key),
             Ok(Response::IdempStarted { token }) => tagged("started", Reply::Int(token as i64)),
-            Ok(Response::IdempPending { retry_after_ms }) => {
-                tagged("pending", Reply::Int(retry_after_ms as i64))
-            }
+            Ok(Response::IdempPending { retry_after_ms }) => tagged("pending", Reply::Int(retry_after_ms as i64)),
             Ok(Response::IdempDone { response }) => tagged("done", Reply::Bulk(response)),
             Ok(other) => error_response(other, &key),
         }
@@ -137,9 +135,7 @@ fn get(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Pending { retry_after_ms })))) => {
                 tagged("pending", Reply::Int(retry_after_ms as i64))
             }
-            Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Done { response })))) => {
-                tagged("done", Reply::Bulk(response))
-            }
+            Ok(ReadAnswer::IdempGet(Ok(Some(IdempView::Done { response })))) => tagged("done", Reply::Bulk(response)),
             Ok(other) => mismatched(other),
         }
     }))

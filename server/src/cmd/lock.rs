@@ -67,9 +67,7 @@ fn acquire(a: &[Bytes], node: Arc<Node>) -> Result<Dispatched, Reply> {
             Err(e) => node_error(e, &name),
             Ok(Response::Granted { token }) => Reply::Int(token as i64),
             Ok(Response::NotGranted) => Reply::Nil,
-            Ok(Response::Queued { waiter }) => {
-                wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await
-            }
+            Ok(Response::Queued { waiter }) => wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await,
             Ok(other) => error_response(other, &name),
         }
     }))

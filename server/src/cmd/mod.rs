@@ -68,10 +68,7 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
 /// of a -MOVED redirect, so cluster-aware clients route it like Redis Cluster's.
 fn node_error(e: NodeError, key: &[u8]) -> Reply {
     match e {
-        NodeError::Redirect { addr } => Reply::err(format!(
-            "MOVED {} {addr}",
-            redis_protocol::redis_keyslot(key)
-        )),
+        NodeError::Redirect { addr } => Reply::err(format!("MOVED {} {addr}", redis_protocol::redis_keyslot(key))),
         other => Reply::err(other.to_string()),
     }
 }
@@ -91,9 +88,7 @@ fn error_response(r: Response, subject: &[u8]) -> Reply {
             args::show(subject)
         )),
         Response::Invalid(why) => Reply::err(format!("ERR {why}")),
-        other => Reply::err(format!(
-            "ERR internal: unexpected state-machine answer {other:?}"
-        )),
+        other => Reply::err(format!("ERR internal: unexpected state-machine answer {other:?}")),
     }
 }
 
@@ -106,10 +101,7 @@ fn stale(subject: &[u8], reason: &StaleReason) -> Reply {
     Reply::err(match reason {
         StaleReason::Older { token, highest } => format!("STALE {s} token {token} < {highest}"),
         StaleReason::NotHolder { lock, token } => {
-            format!(
-                "STALE {s} lock '{}' token {token} not the holder",
-                args::show(lock)
-            )
+            format!("STALE {s} lock '{}' token {token} not the holder", args::show(lock))
         }
         StaleReason::ClaimLost { token } => {
             format!("STALE {s} token {token} no longer holds the claim")

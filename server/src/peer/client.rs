@@ -12,9 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::{
-    self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError,
-};
+use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
 use crate::raft::types::NodeId;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -49,8 +47,7 @@ fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<P
 impl PeerConn {
     async fn call(&self, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = wire::encode(&Envelope { id, body: req })
-            .map_err(|e| CallError::NotSent(e.to_string()))?;
+        let frame = wire::encode(&Envelope { id, body: req }).map_err(|e| CallError::NotSent(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
         if !self.alive.load(Ordering::SeqCst) || self.frames.send(frame).is_err() {
@@ -85,12 +82,7 @@ impl PeerPool {
     }
 
     /// Sends `req` to the peer at `addr` and waits for its answer.
-    pub async fn call(
-        &self,
-        addr: &str,
-        req: PeerRequest,
-        timeout: Duration,
-    ) -> Result<PeerResponse, CallError> {
+    pub async fn call(&self, addr: &str, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
         let conn = self
             .connection(addr)
             .await
@@ -101,10 +93,7 @@ impl PeerPool {
     /// Connects and authenticates to `addr` (or reuses a live connection): proves the
     /// peer is reachable and shares the cluster secret.
     pub async fn probe(&self, addr: &str) -> Result<(), String> {
-        self.connection(addr)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.connection(addr).await.map(|_| ()).map_err(|e| e.to_string())
     }
 
     async fn connection(&self, addr: &str) -> Result<Arc<PeerConn>, WireError> {
@@ -124,12 +113,7 @@ impl PeerPool {
     async fn connect(&self, addr: &str) -> Result<PeerConn, WireError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
-            .map_err(|_| {
-                WireError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "connect timed out",
-                ))
-            })??;
+            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
         stream.set_nodelay(true)?;
         let (mut rd, mut wr) = stream.into_split();
         let handshake = async {
@@ -154,12 +138,7 @@ impl PeerPool {
         };
         tokio::time::timeout(CONNECT_TIMEOUT, handshake)
             .await
-            .map_err(|_| {
-                WireError::Io(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "handshake timed out",
-                ))
-            })??;
+            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out")))??;
 
         let (frames, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         let pending: Pending = Arc::default();

@@ -9,9 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::wire::{
-    self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError,
-};
+use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
 use crate::node::Node;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,12 +34,7 @@ pub async fn run(listener: TcpListener, node: Arc<Node>, secret: Arc<Vec<u8>>) {
     }
 }
 
-async fn serve(
-    stream: TcpStream,
-    addr: SocketAddr,
-    node: Arc<Node>,
-    secret: Arc<Vec<u8>>,
-) -> Result<(), WireError> {
+async fn serve(stream: TcpStream, addr: SocketAddr, node: Arc<Node>, secret: Arc<Vec<u8>>) -> Result<(), WireError> {
     stream.set_nodelay(true)?;
     let (mut rd, mut wr) = stream.into_split();
     let handshake = async {
@@ -123,11 +116,7 @@ async fn serve(
 enum Handled {
     Write(
         std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = Result<crate::sm::Response, crate::node::NodeError>,
-                    > + Send,
-            >,
+            Box<dyn std::future::Future<Output = Result<crate::sm::Response, crate::node::NodeError>> + Send>,
         >,
     ),
     Other(PeerRequest),
@@ -135,13 +124,9 @@ enum Handled {
 
 async fn handle(node: &Node, req: PeerRequest) -> PeerResponse {
     match req {
-        PeerRequest::AppendEntries(r) => {
-            PeerResponse::AppendEntries(node.raft.append_entries(r).await)
-        }
+        PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(node.raft.append_entries(r).await),
         PeerRequest::Vote(r) => PeerResponse::Vote(node.raft.vote(r).await),
-        PeerRequest::InstallSnapshot(r) => {
-            PeerResponse::InstallSnapshot(node.raft.install_snapshot(r).await)
-        }
+        PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(node.raft.install_snapshot(r).await),
         PeerRequest::Write(op) => PeerResponse::Write(node.write_here(op).await),
         PeerRequest::Read(q) => PeerResponse::Read(node.read_here(q).await),
         PeerRequest::Admin(op) => PeerResponse::Admin(node.admin_here(op).await),

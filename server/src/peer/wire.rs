@@ -5,8 +5,8 @@
 use hmac::{Hmac, Mac};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -74,9 +74,7 @@ pub enum PeerRequest {
 pub enum PeerResponse {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(
-        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
-    ),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
     Write(Result<Response, NodeError>),
     Read(Result<ReadAnswer, NodeError>),
     Admin(Result<String, String>),
@@ -115,19 +113,13 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
-pub async fn write_msg<T: Serialize>(
-    w: &mut (impl AsyncWrite + Unpin),
-    msg: &T,
-) -> Result<(), WireError> {
+pub async fn write_msg<T: Serialize>(w: &mut (impl AsyncWrite + Unpin), msg: &T) -> Result<(), WireError> {
     w.write_all(&encode(msg)?).await?;
     Ok(())
 }
 
 /// Reads one frame; the length is checked against `max` before anything is allocated.
-pub async fn read_msg<T: DeserializeOwned>(
-    r: &mut (impl AsyncRead + Unpin),
-    max: usize,
-) -> Result<T, WireError> {
+pub async fn read_msg<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin), max: usize) -> Result<T, WireError> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;

@@ -10,9 +10,7 @@ const MAGIC: &[u8; 4] = b"FPD1";
 
 /// Atomically replaces `path` with `payload` (framed with a magic and a CRC).
 pub fn write_atomic(path: &Path, payload: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("path has no parent"))?;
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     let tmp = path.with_extension("tmp");
     {
         let mut f = File::create(&tmp)?;
@@ -33,12 +31,7 @@ pub fn read_checked(path: &Path) -> io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let damaged = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is damaged", path.display()),
-        )
-    };
+    let damaged = || io::Error::new(io::ErrorKind::InvalidData, format!("{} is damaged", path.display()));
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err(damaged());
     }
@@ -66,10 +59,7 @@ mod tests {
         let p = dir.path().join("f");
         assert!(read_checked(&p).expect("read").is_none());
         write_atomic(&p, b"hello").expect("write");
-        assert_eq!(
-            read_checked(&p).expect("read").as_deref(),
-            Some(&b"hello"[..])
-        );
+        assert_eq!(read_checked(&p).expect("read").as_deref(), Some(&b"hello"[..]));
         let mut raw = fs::read(&p).expect("raw");
         let last = raw.len() - 1;
         raw[last] ^= 1;

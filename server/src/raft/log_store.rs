@@ -71,8 +71,8 @@ impl LogStore {
             if purged.is_some_and(|p| index <= p) {
                 continue;
             }
-            let entry: Entry = postcard::from_bytes(&bytes)
-                .map_err(|e| anyhow::anyhow!("log entry {index} does not decode: {e}"))?;
+            let entry: Entry =
+                postcard::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("log entry {index} does not decode: {e}"))?;
             entries.insert(index, entry);
         }
         tracing::info!(entries = entries.len(), ?purged, "log recovered");
@@ -100,8 +100,8 @@ impl LogStore {
     }
 
     fn save_meta(&self, meta: &Meta) -> Result<(), StorageError> {
-        let bytes = postcard::to_allocvec(meta)
-            .map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let bytes =
+            postcard::to_allocvec(meta).map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         durable_file::write_atomic(&self.meta_path, &bytes)
             .map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
@@ -135,8 +135,7 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
             match job {
                 WalJob::Append { records, flushed } => {
                     if failed.is_none() {
-                        let refs: Vec<(u64, &[u8])> =
-                            records.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+                        let refs: Vec<(u64, &[u8])> = records.iter().map(|(i, b)| (*i, b.as_slice())).collect();
                         if let Err(e) = wal.append(&refs) {
                             failed = Some(e.to_string());
                         }
@@ -161,11 +160,7 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
         jobs += waiting.len() as u64;
         syncs += 1;
         if since.elapsed().as_secs() >= 5 {
-            tracing::debug!(
-                syncs,
-                appends = jobs,
-                "wal writer: fsyncs and appends in the last 5 s"
-            );
+            tracing::debug!(syncs, appends = jobs, "wal writer: fsyncs and appends in the last 5 s");
             (syncs, jobs, since) = (0, 0, std::time::Instant::now());
         }
         flush(&mut wal, &mut waiting, &mut failed);
@@ -194,12 +189,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        Ok(self
-            .mem()
-            .entries
-            .range(range)
-            .map(|(_, e)| e.clone())
-            .collect())
+        Ok(self.mem().entries.range(range).map(|(_, e)| e.clone()).collect())
     }
 }
 
@@ -245,11 +235,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.mem().meta.vote)
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -259,9 +245,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut mem = self.mem();
             for entry in entries {
                 let index = entry.get_log_id().index;
-                let bytes = postcard::to_allocvec(&entry).map_err(|e| {
-                    storage_io_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, e)
-                })?;
+                let bytes = postcard::to_allocvec(&entry)
+                    .map_err(|e| storage_io_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, e))?;
                 records.push((index, bytes));
                 mem.entries.insert(index, entry);
             }

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
 };
 
 use super::types::{NodeId, PeerNode, TypeConfig};
@@ -68,13 +66,11 @@ impl PeerClient {
             Ok(resp) => match unpack(resp) {
                 Some(Ok(v)) => Ok(v),
                 Some(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
-                None => Err(RPCError::Network(NetworkError::new(
-                    &std::io::Error::other("unexpected peer reply"),
-                ))),
+                None => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(
+                    "unexpected peer reply",
+                )))),
             },
-            Err(CallError::NotSent(why)) => Err(RPCError::Unreachable(Unreachable::new(
-                &std::io::Error::other(why),
-            ))),
+            Err(CallError::NotSent(why)) => Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why)))),
             Err(e @ CallError::Lost(_)) => Err(RPCError::Network(NetworkError::new(&e))),
             Err(CallError::Timeout) => Err(RPCError::Timeout(Timeout {
                 action,
@@ -108,10 +104,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
         self.rpc(
             RPCTypes::InstallSnapshot,
             PeerRequest::InstallSnapshot(rpc),
@@ -129,15 +123,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        self.rpc(
-            RPCTypes::Vote,
-            PeerRequest::Vote(rpc),
-            option.hard_ttl(),
-            |r| match r {
-                PeerResponse::Vote(x) => Some(x),
-                _ => None,
-            },
-        )
+        self.rpc(RPCTypes::Vote, PeerRequest::Vote(rpc), option.hard_ttl(), |r| match r {
+            PeerResponse::Vote(x) => Some(x),
+            _ => None,
+        })
         .await
     }
 }

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::durable_file;
 use super::types::{
-    storage_io_error, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
-    TypeConfig,
+    storage_io_error, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use crate::sm::{self, Event, Millis, StateMachine};
 
@@ -108,21 +107,13 @@ impl StateMachineStore {
                 st.last_applied,
             )
         };
-        self.shared
-            .observer
-            .applied(events, deadlines, last_applied);
+        self.shared.observer.applied(events, deadlines, last_applied);
     }
 
     async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<(), StorageError> {
         let path = self.shared.snapshot_path.clone();
         let sig = stored.meta.signature();
-        let err = move |e| {
-            storage_io_error(
-                ErrorSubject::Snapshot(Some(sig.clone())),
-                ErrorVerb::Write,
-                e,
-            )
-        };
+        let err = move |e| storage_io_error(ErrorSubject::Snapshot(Some(sig.clone())), ErrorVerb::Write, e);
         let bytes = postcard::to_allocvec(&stored).map_err(|e| err(std::io::Error::other(e)))?;
         tokio::task::spawn_blocking(move || durable_file::write_atomic(&path, &bytes))
             .await
@@ -190,10 +181,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     EntryPayload::Blank => Vec::new(),
                     EntryPayload::Normal(ref batch) => {
                         let index = entry.log_id.index;
-                        batch
-                            .iter()
-                            .map(|req| st.sm.apply(index, req, &mut events))
-                            .collect()
+                        self.shared
+                            .ops_since_snapshot
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        batch.iter().map(|req| st.sm.apply(index, req, &mut events)).collect()
                     }
                     EntryPayload::Membership(ref m) => {
                         st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
@@ -246,8 +237,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let Some(bytes) = durable_file::read_checked(&path).map_err(err)? else {
             return Ok(None);
         };
-        let stored: StoredSnapshot =
-            postcard::from_bytes(&bytes).map_err(|e| err(std::io::Error::other(e)))?;
+        let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(|e| err(std::io::Error::other(e)))?;
         Ok(Some(Snapshot {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),

@@ -60,13 +60,7 @@ pub(crate) fn validate(p: BucketParams, cost: u64) -> Result<(), &'static str> {
 }
 
 /// TOKENBUCKET key capacity refill-tokens refill-period-ms [COST n].
-pub(crate) fn take(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    key: &Bytes,
-    p: BucketParams,
-    cost: u64,
-) -> Response {
+pub(crate) fn take(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, p: BucketParams, cost: u64) -> Response {
     if let Err(why) = validate(p, cost) {
         return Response::Invalid(why.into());
     }
@@ -94,12 +88,7 @@ pub(crate) fn take(
 
 /// TOKENBUCKET ... COST 0 as a read. Callers validate parameters first; invalid ones
 /// get a refusal that claims nothing (`limited`, zeros, retry -1) rather than a panic.
-pub(crate) fn peek(
-    ks: &Keyspace,
-    key: &[u8],
-    p: BucketParams,
-    now: Millis,
-) -> Result<BucketReply, WrongType> {
+pub(crate) fn peek(ks: &Keyspace, key: &[u8], p: BucketParams, now: Millis) -> Result<BucketReply, WrongType> {
     let stored = ks.read::<Bucket>(key, now)?;
     if validate(p, 0).is_err() {
         return Ok(BucketReply {

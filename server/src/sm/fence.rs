@@ -26,13 +26,7 @@ pub(crate) fn advance(
     match check(ks, cx, resource, token, lock) {
         Ok(old) => {
             let value = old.and_then(|f| f.value);
-            ks.restore(
-                resource,
-                Some(Fence {
-                    highest: token,
-                    value,
-                }),
-            );
+            ks.restore(resource, Some(Fence { highest: token, value }));
             Response::FenceAccepted { token }
         }
         Err(refusal) => refusal,
@@ -75,10 +69,7 @@ fn check(
     token: u64,
     lock: Option<&Bytes>,
 ) -> Result<Option<Fence>, Response> {
-    let fence = ks
-        .peek::<Fence>(key, cx)
-        .map_err(|_| Response::WrongType)?
-        .cloned();
+    let fence = ks.peek::<Fence>(key, cx).map_err(|_| Response::WrongType)?.cloned();
     if let Some(name) = lock {
         // The lock was settled by `peek`, so a returned lock is held at `now`.
         let holder = ks

@@ -105,13 +105,7 @@ fn claim(cx: &mut Ctx<'_>, fingerprint: &Bytes, ttl_ms: u64, lease_ms: u64) -> (
 
 /// IDEMP COMPLETE key token response. A retried COMPLETE of the same claim is accepted
 /// again and leaves the first response in place.
-pub(crate) fn complete(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    key: &Bytes,
-    token: u64,
-    response: &Bytes,
-) -> Response {
+pub(crate) fn complete(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, token: u64, response: &Bytes) -> Response {
     let Ok(record) = ks.take::<Idemp>(key, cx) else {
         return Response::WrongType;
     };
@@ -139,9 +133,7 @@ pub(crate) fn abort(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, token: u64
         return Response::WrongType;
     };
     let (record, reply) = match record {
-        Some(r) if matches!(r.state, IdempState::Pending { token: t, .. } if t == token) => {
-            (None, Response::Ok)
-        }
+        Some(r) if matches!(r.state, IdempState::Pending { token: t, .. } if t == token) => (None, Response::Ok),
         other => (other, claim_lost(token)),
     };
     ks.restore(key, record);

@@ -72,10 +72,7 @@ impl Lock {
             self.owner = w.owner;
             self.token = token;
             self.expires_at = cx.after(w.ttl_ms);
-            cx.events.push(Event::WaiterGranted {
-                waiter: w.id,
-                token,
-            });
+            cx.events.push(Event::WaiterGranted { waiter: w.id, token });
             // Only a lease granted at the very end of time can be over at once.
             if self.held_at(cx.now) {
                 return Some(self);
@@ -170,13 +167,7 @@ pub(crate) fn acquire(
 }
 
 /// LOCK RELEASE name owner token.
-pub(crate) fn release(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    name: &Bytes,
-    owner: &Bytes,
-    token: u64,
-) -> Response {
+pub(crate) fn release(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, owner: &Bytes, token: u64) -> Response {
     let Ok(lock) = ks.take::<Lock>(name, cx) else {
         return Response::WrongType;
     };
@@ -217,12 +208,7 @@ pub(crate) fn extend(
 /// A waiting client went away: its queue entry goes before anything is handed off, so
 /// the lock is never granted to a caller known to be gone. A name of another kind
 /// answers `false`, not WRONGTYPE: no client sends this, and its waiter is not there.
-pub(crate) fn cancel_wait(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    name: &Bytes,
-    waiter: u64,
-) -> Response {
+pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, waiter: u64) -> Response {
     let Some(obj) = ks.remove(name) else {
         return Response::Bool(false);
     };

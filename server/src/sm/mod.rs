@@ -24,9 +24,7 @@ use ctx::Ctx;
 use keyspace::Keyspace;
 
 /// The name exists as another kind of object.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
 
@@ -77,11 +75,7 @@ impl StateMachine {
                 ttl_ms,
             } => lock::extend(ks, cx, name, owner, *token, *ttl_ms),
             Op::LockCancelWait { name, waiter } => lock::cancel_wait(ks, cx, name, *waiter),
-            Op::FenceAdvance {
-                resource,
-                token,
-                lock,
-            } => fence::advance(ks, cx, resource, *token, lock.as_ref()),
+            Op::FenceAdvance { resource, token, lock } => fence::advance(ks, cx, resource, *token, lock.as_ref()),
             Op::FenceSet {
                 key,
                 token,
@@ -95,11 +89,7 @@ impl StateMachine {
                 ttl_ms,
                 lease_ms,
             } => idemp::begin(ks, cx, key, fingerprint, *ttl_ms, *lease_ms),
-            Op::IdempComplete {
-                key,
-                token,
-                response,
-            } => idemp::complete(ks, cx, key, *token, response),
+            Op::IdempComplete { key, token, response } => idemp::complete(ks, cx, key, *token, response),
             Op::IdempAbort { key, token } => idemp::abort(ks, cx, key, *token),
             Op::Tick => tick::tick(ks, cx),
         }
@@ -130,10 +120,7 @@ impl StateMachine {
     /// queued for it (the Tick that hands it over is already due).
     pub fn lock_info(&self, name: &[u8], now: Millis) -> Result<Option<LockView>, WrongType> {
         let now = now.max(self.now);
-        Ok(self
-            .keys
-            .read::<lock::Lock>(name, now)?
-            .and_then(|l| l.view(now)))
+        Ok(self.keys.read::<lock::Lock>(name, now)?.and_then(|l| l.view(now)))
     }
 
     /// FENCE GET: the highest token and the value, if the fence exists.
@@ -147,19 +134,11 @@ impl StateMachine {
     /// IDEMP GET at `now`.
     pub fn idemp_get(&self, key: &[u8], now: Millis) -> Result<Option<IdempView>, WrongType> {
         let now = now.max(self.now);
-        Ok(self
-            .keys
-            .read::<idemp::Idemp>(key, now)?
-            .map(|r| r.view(now)))
+        Ok(self.keys.read::<idemp::Idemp>(key, now)?.map(|r| r.view(now)))
     }
 
     /// TOKENBUCKET ... COST 0 (peek): the reply without taking anything.
-    pub fn bucket_peek(
-        &self,
-        key: &[u8],
-        params: BucketParams,
-        now: Millis,
-    ) -> Result<BucketReply, WrongType> {
+    pub fn bucket_peek(&self, key: &[u8], params: BucketParams, now: Millis) -> Result<BucketReply, WrongType> {
         bucket::peek(&self.keys, key, params, now.max(self.now))
     }
 

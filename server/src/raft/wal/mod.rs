@@ -214,16 +214,11 @@ impl Wal {
                 Some(p) => {
                     let expected = p.checked_add(1).ok_or(WalError::IndexOverflow)?;
                     if index != expected {
-                        return Err(WalError::NotContiguous {
-                            expected,
-                            got: index,
-                        });
+                        return Err(WalError::NotContiguous { expected, got: index });
                     }
                 }
                 None => match self.purged {
-                    Some(purged) if index <= purged => {
-                        return Err(WalError::BeforePurged { index, purged })
-                    }
+                    Some(purged) if index <= purged => return Err(WalError::BeforePurged { index, purged }),
                     _ => {}
                 },
             }
@@ -321,8 +316,7 @@ impl Wal {
             for (i, &first) in wal.segments.iter().enumerate() {
                 // A segment ends where the next begins; the last one ends at `last`.
                 let seg_last = wal.segments.get(i + 1).map_or(last, |next| next - 1);
-                let purgeable =
-                    seg_last <= index && (wal.active.is_none() || i + 1 < wal.segments.len());
+                let purgeable = seg_last <= index && (wal.active.is_none() || i + 1 < wal.segments.len());
                 if !purgeable {
                     break;
                 }
@@ -358,10 +352,7 @@ impl Wal {
 
     /// Runs a step that changes files; if it fails, the in-memory view may no longer match
     /// the disk, so every later call is refused.
-    fn guarded<T>(
-        &mut self,
-        step: impl FnOnce(&mut Self) -> Result<T, WalError>,
-    ) -> Result<T, WalError> {
+    fn guarded<T>(&mut self, step: impl FnOnce(&mut Self) -> Result<T, WalError>) -> Result<T, WalError> {
         let result = step(self);
         if let Err(e) = &result {
             tracing::error!(error = %e, dir = %self.dir.display(), "WAL poisoned");

@@ -87,11 +87,7 @@ fn run(dir: &Path, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     Some(last) => last + 1,
                     None => model.purged.map_or(0, |p| p + 1) + gap,
                 };
-                let batch: Vec<(u64, &[u8])> = payloads
-                    .iter()
-                    .zip(start..)
-                    .map(|(p, i)| (i, p.as_slice()))
-                    .collect();
+                let batch: Vec<(u64, &[u8])> = payloads.iter().zip(start..).map(|(p, i)| (i, p.as_slice())).collect();
                 wal.append(&batch)?;
                 model.records.extend(
                     batch

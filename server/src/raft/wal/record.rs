@@ -53,10 +53,7 @@ pub(super) enum Parsed {
 
 /// Reads a header, given that `remaining` bytes are left in the file from here.
 /// `Ok(Err(reason))` when the header itself is unusable (short, or length out of bounds).
-pub(super) fn read_header<R: Read>(
-    r: &mut R,
-    remaining: u64,
-) -> io::Result<Result<Header, String>> {
+pub(super) fn read_header<R: Read>(r: &mut R, remaining: u64) -> io::Result<Result<Header, String>> {
     if remaining < HEADER_LEN {
         return Ok(Err(format!("short header: {remaining} bytes left")));
     }
@@ -76,15 +73,11 @@ pub(super) fn read_header<R: Read>(
     };
     let len = u64::from(h.len);
     if len > MAX_PAYLOAD as u64 {
-        return Ok(Err(format!(
-            "payload length {len} over the {MAX_PAYLOAD}-byte limit"
-        )));
+        return Ok(Err(format!("payload length {len} over the {MAX_PAYLOAD}-byte limit")));
     }
     let left = remaining - HEADER_LEN;
     if len > left {
-        return Ok(Err(format!(
-            "short payload: length {len}, {left} bytes left"
-        )));
+        return Ok(Err(format!("short payload: length {len}, {left} bytes left")));
     }
     Ok(Ok(h))
 }
@@ -107,16 +100,10 @@ pub(super) fn read<R: Read>(r: &mut R, remaining: u64, expected: u64) -> io::Res
     }
     // CRC before index: a torn header should read as torn, not as an index gap.
     if checksum(h.index, &payload) != h.crc {
-        return Ok(Parsed::Bad(format!(
-            "CRC mismatch (record claims index {})",
-            h.index
-        )));
+        return Ok(Parsed::Bad(format!("CRC mismatch (record claims index {})", h.index)));
     }
     if h.index != expected {
-        return Ok(Parsed::Bad(format!(
-            "index {} where {expected} was expected",
-            h.index
-        )));
+        return Ok(Parsed::Bad(format!("index {} where {expected} was expected", h.index)));
     }
     Ok(Parsed::Record {
         index: h.index,

@@ -99,10 +99,7 @@ pub(super) fn offset_of(path: &Path, first: u64, target: u64) -> Result<u64, Wal
     while index < target {
         let h = record::read_header(&mut reader, file_len - pos)?.map_err(|r| corrupt(pos, r))?;
         if h.index != index {
-            return Err(corrupt(
-                pos,
-                format!("index {} where {index} was expected", h.index),
-            ));
+            return Err(corrupt(pos, format!("index {} where {index} was expected", h.index)));
         }
         debug_assert!(h.len as usize <= MAX_PAYLOAD);
         reader.seek_relative(i64::from(h.len))?;

@@ -62,10 +62,7 @@ fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
 }
 
 fn append_bytes(path: &Path, bytes: &[u8]) {
-    let mut f = OpenOptions::new()
-        .append(true)
-        .open(path)
-        .expect("open segment");
+    let mut f = OpenOptions::new().append(true).open(path).expect("open segment");
     f.write_all(bytes).expect("append bytes");
 }
 
@@ -88,9 +85,7 @@ fn twenty_records() -> (tempfile::TempDir, Records) {
 #[test]
 fn round_trip_across_segment_rolls() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut all: Records = (1..=100)
-        .map(|i| (i, payload(i, (i % 50) as usize, 0)))
-        .collect();
+    let mut all: Records = (1..=100).map(|i| (i, payload(i, (i % 50) as usize, 0))).collect();
     {
         let (mut wal, got) = open(dir.path(), 512);
         assert!(got.is_empty());
@@ -102,11 +97,7 @@ fn round_trip_across_segment_rolls() {
         assert_eq!((wal.first_index(), wal.last_index()), (Some(1), Some(100)));
     }
     let files = segment_files(dir.path());
-    assert!(
-        files.len() > 5,
-        "expected several segments, got {}",
-        files.len()
-    );
+    assert!(files.len() > 5, "expected several segments, got {}", files.len());
     assert!(files[0].ends_with("00000000000000000001.wal"));
 
     let (mut wal, got) = open(dir.path(), 512);
@@ -136,43 +127,20 @@ fn empty_records_and_empty_payloads() {
 fn append_validates_the_whole_batch_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut wal, _) = open(dir.path(), SEG);
-    wal.append(&[(5, b"a")])
-        .expect("first append may start anywhere");
+    wal.append(&[(5, b"a")]).expect("first append may start anywhere");
     let err = wal.append(&[(6, b"b"), (8, b"c")]).expect_err("gap");
-    assert!(
-        matches!(
-            err,
-            WalError::NotContiguous {
-                expected: 7,
-                got: 8
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, WalError::NotContiguous { expected: 7, got: 8 }), "{err}");
     let err = wal.append(&[(5, b"again")]).expect_err("repeat");
-    assert!(
-        matches!(
-            err,
-            WalError::NotContiguous {
-                expected: 6,
-                got: 5
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, WalError::NotContiguous { expected: 6, got: 5 }), "{err}");
     let big = vec![0u8; MAX_PAYLOAD + 1];
     let err = wal.append(&[(6, &big)]).expect_err("too large");
     assert!(matches!(err, WalError::TooLarge { index: 6, .. }), "{err}");
     // Rejected batches left nothing behind and did not poison the log.
     assert_eq!(wal.last_index(), Some(5));
-    wal.append(&[(6, b"b")])
-        .expect("valid append after rejections");
+    wal.append(&[(6, b"b")]).expect("valid append after rejections");
     wal.sync().expect("sync");
     drop(wal);
-    assert_eq!(
-        open(dir.path(), SEG).1,
-        vec![(5, b"a".to_vec()), (6, b"b".to_vec())]
-    );
+    assert_eq!(open(dir.path(), SEG).1, vec![(5, b"a".to_vec()), (6, b"b".to_vec())]);
 }
 
 #[test]
@@ -194,11 +162,7 @@ fn torn_tail_at_every_offset_of_the_last_record() {
 
         let (mut wal, got) = open(dir.path(), SEG);
         assert_eq!(got, recs[..19], "cut at {cut}");
-        assert_eq!(
-            fs::metadata(&file).expect("metadata").len(),
-            start,
-            "cut at {cut}"
-        );
+        assert_eq!(fs::metadata(&file).expect("metadata").len(), start, "cut at {cut}");
         assert_eq!(wal.last_index(), Some(19));
         append(&mut wal, std::slice::from_ref(&replacement));
         wal.sync().expect("sync");
@@ -235,11 +199,7 @@ fn garbage_after_the_last_record_is_cut() {
         append_bytes(&file, bytes);
         let (mut wal, got) = open(dir.path(), SEG);
         assert_eq!(got, recs, "garbage #{n}");
-        assert_eq!(
-            fs::metadata(&file).expect("metadata").len(),
-            len,
-            "garbage #{n}"
-        );
+        assert_eq!(fs::metadata(&file).expect("metadata").len(), len, "garbage #{n}");
         append(&mut wal, &records(21..=21, 5, 0));
         wal.sync().expect("sync");
         drop(wal);
@@ -275,10 +235,7 @@ fn flipped_byte_in_last_segment_cuts_from_that_record() {
 fn flipped_byte_in_an_earlier_segment_refuses_to_open() {
     let (dir, _) = twenty_records();
     let files = segment_files(dir.path());
-    let lens: Vec<u64> = files
-        .iter()
-        .map(|f| fs::metadata(f).expect("metadata").len())
-        .collect();
+    let lens: Vec<u64> = files.iter().map(|f| fs::metadata(f).expect("metadata").len()).collect();
     write_at(&files[0], REC + HEADER_LEN + 1, &[0xff]); // payload of record 2
 
     match Wal::open(dir.path(), opts(SEG)) {
@@ -294,10 +251,7 @@ fn flipped_byte_in_an_earlier_segment_refuses_to_open() {
         other => panic!("expected Corrupt, got {:?}", other.map(|(_, r)| r.len())),
     }
     // Refusing to start must not have cut anything.
-    let after: Vec<u64> = files
-        .iter()
-        .map(|f| fs::metadata(f).expect("metadata").len())
-        .collect();
+    let after: Vec<u64> = files.iter().map(|f| fs::metadata(f).expect("metadata").len()).collect();
     assert_eq!(after, lens);
 }
 
@@ -317,11 +271,7 @@ fn huge_length_field_is_torn_at_the_tail_and_corrupt_elsewhere() {
     // Just over the cap, with the bytes really present: still refused before allocating.
     let dir = copy_dir(template.path());
     let first_file = segment_files(dir.path()).remove(0);
-    write_at(
-        &first_file,
-        2 * REC,
-        &((MAX_PAYLOAD as u32) + 1).to_le_bytes(),
-    );
+    write_at(&first_file, 2 * REC, &((MAX_PAYLOAD as u32) + 1).to_le_bytes());
     match Wal::open(dir.path(), opts(SEG)) {
         Err(WalError::Corrupt { offset, reason, .. }) => {
             assert_eq!(offset, 2 * REC);
@@ -335,9 +285,7 @@ fn huge_length_field_is_torn_at_the_tail_and_corrupt_elsewhere() {
 fn missing_middle_segment_refuses_to_open() {
     let (dir, _) = twenty_records();
     fs::remove_file(&segment_files(dir.path())[1]).expect("remove");
-    let err = Wal::open(dir.path(), opts(SEG))
-        .map(|_| ())
-        .expect_err("gap");
+    let err = Wal::open(dir.path(), opts(SEG)).map(|_| ()).expect_err("gap");
     assert!(matches!(err, WalError::Corrupt { offset: 0, .. }), "{err}");
 }
 
@@ -444,16 +392,7 @@ fn purge_removes_whole_old_segments_only() {
     assert_eq!((wal.first_index(), wal.last_index()), (None, None));
     assert!(segment_files(dir.path()).is_empty());
     let err = wal.append(&[(20, b"x")]).expect_err("at the purge point");
-    assert!(
-        matches!(
-            err,
-            WalError::BeforePurged {
-                index: 20,
-                purged: 20
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, WalError::BeforePurged { index: 20, purged: 20 }), "{err}");
     let restart = records(50..=60, PAYLOAD, 4);
     append(&mut wal, &restart);
     wal.sync().expect("sync");
@@ -483,9 +422,7 @@ fn measure_throughput() {
         let started = Instant::now();
         let mut index = 1;
         while index <= total {
-            let batch: Vec<(u64, &[u8])> = (index..index + per_sync as u64)
-                .map(|i| (i, &data[..]))
-                .collect();
+            let batch: Vec<(u64, &[u8])> = (index..index + per_sync as u64).map(|i| (i, &data[..])).collect();
             wal.append(&batch).expect("append");
             let t = Instant::now();
             wal.sync().expect("sync");

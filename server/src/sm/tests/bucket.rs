@@ -1,13 +1,7 @@
 use super::*;
 use crate::sm::{BucketReply, WrongType};
 
-fn rep(
-    limited: bool,
-    capacity: u64,
-    remaining: u64,
-    retry_after_ms: i64,
-    reset_after_ms: u64,
-) -> Response {
+fn rep(limited: bool, capacity: u64, remaining: u64, retry_after_ms: i64, reset_after_ms: u64) -> Response {
     Response::Bucket(BucketReply {
         limited,
         capacity,
@@ -40,14 +34,8 @@ fn an_empty_bucket_refuses_and_says_when_to_retry() {
     let mut s = Sim::new();
     let p = params(10, 1, 1000);
     s.at(1000, bucket("B", p, 10));
-    assert_eq!(
-        s.at(1000, bucket("B", p, 1)),
-        rep(true, 10, 0, 1000, 10_000)
-    );
-    assert_eq!(
-        s.at(1000, bucket("B", p, 3)),
-        rep(true, 10, 0, 3000, 10_000)
-    );
+    assert_eq!(s.at(1000, bucket("B", p, 1)), rep(true, 10, 0, 1000, 10_000));
+    assert_eq!(s.at(1000, bucket("B", p, 3)), rep(true, 10, 0, 3000, 10_000));
     // A refusal takes nothing.
     assert_eq!(s.at(2000, bucket("B", p, 1)), rep(false, 10, 0, -1, 10_000));
 }
@@ -97,11 +85,7 @@ fn cost_zero_peeks_and_matches_the_read() {
         postcard::to_allocvec(&s.sm.keys).unwrap()
     );
     assert_eq!(s.sm.bucket_peek(b"other", p, 20).unwrap().remaining, 5);
-    assert_eq!(
-        s.sm.len_live(20),
-        1,
-        "peeking an absent bucket creates nothing"
-    );
+    assert_eq!(s.sm.len_live(20), 1, "peeking an absent bucket creates nothing");
 }
 
 #[test]
@@ -144,14 +128,8 @@ fn a_new_period_rescales_the_level() {
     let mut s = Sim::new();
     s.at(0, bucket("B", params(10, 1, 1000), 6));
     // 4 tokens left; under 1 token per 10 ms they are still 4 tokens.
-    assert_eq!(
-        s.at(0, bucket("B", params(10, 1, 10), 0)),
-        rep(false, 10, 4, -1, 60)
-    );
-    assert_eq!(
-        s.at(5, bucket("B", params(10, 1, 10), 1)),
-        rep(false, 10, 3, -1, 65)
-    );
+    assert_eq!(s.at(0, bucket("B", params(10, 1, 10), 0)), rep(false, 10, 4, -1, 60));
+    assert_eq!(s.at(5, bucket("B", params(10, 1, 10), 1)), rep(false, 10, 3, -1, 65));
     assert_eq!(
         s.at(5, bucket("B", params(10, 1, 1000), 0)),
         rep(false, 10, 3, -1, 6500)
@@ -194,24 +172,13 @@ fn extreme_numbers_do_not_overflow() {
     let max = u64::MAX;
     let p = params(max, max, max);
     assert_eq!(s.at(0, bucket("B", p, max)), rep(false, max, 0, -1, max));
-    assert_eq!(
-        s.at(1, bucket("B", p, max)),
-        rep(true, max, 1, i64::MAX, max - 1)
-    );
+    assert_eq!(s.at(1, bucket("B", p, max)), rep(true, max, 1, i64::MAX, max - 1));
     let slow = params(max, 1, max);
     assert_eq!(s.at(2, bucket("C", slow, max)), rep(false, max, 0, -1, max));
-    assert_eq!(
-        s.at(max - 1, bucket("C", slow, max)),
-        rep(true, max, 0, i64::MAX, max)
-    );
+    assert_eq!(s.at(max - 1, bucket("C", slow, max)), rep(true, max, 0, i64::MAX, max));
     let q = params(max, max, 1);
     s.at(max, bucket("D", q, max));
     assert_eq!(s.sm.next_gc_deadline(), Some(max));
     s.at(max, Op::Tick);
-    assert_eq!(
-        s.sm.bucket_peek(b"D", params(1, 1, max), max)
-            .unwrap()
-            .remaining,
-        1
-    );
+    assert_eq!(s.sm.bucket_peek(b"D", params(1, 1, max), max).unwrap().remaining, 1);
 }

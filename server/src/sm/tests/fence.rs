@@ -6,29 +6,17 @@ fn older(token: u64, highest: u64) -> Response {
 }
 
 fn not_holder(lock: &str, token: u64) -> Response {
-    Response::Stale(StaleReason::NotHolder {
-        lock: b(lock),
-        token,
-    })
+    Response::Stale(StaleReason::NotHolder { lock: b(lock), token })
 }
 
 #[test]
 fn advance_accepts_equal_or_higher_tokens_only() {
     let mut s = Sim::new();
     assert_eq!(s.sm.fence_get(b"R"), Ok(None));
-    assert_eq!(
-        s.at(1, advance("R", 5, None)),
-        Response::FenceAccepted { token: 5 }
-    );
-    assert_eq!(
-        s.at(2, advance("R", 5, None)),
-        Response::FenceAccepted { token: 5 }
-    );
+    assert_eq!(s.at(1, advance("R", 5, None)), Response::FenceAccepted { token: 5 });
+    assert_eq!(s.at(2, advance("R", 5, None)), Response::FenceAccepted { token: 5 });
     assert_eq!(s.at(3, advance("R", 4, None)), older(4, 5));
-    assert_eq!(
-        s.at(4, advance("R", 9, None)),
-        Response::FenceAccepted { token: 9 }
-    );
+    assert_eq!(s.at(4, advance("R", 9, None)), Response::FenceAccepted { token: 9 });
     assert_eq!(s.sm.fence_get(b"R"), Ok(Some((9, None))));
 }
 
@@ -44,10 +32,7 @@ fn set_stores_the_value_and_advance_keeps_it() {
     assert_eq!(s.sm.fence_get(b"K"), Ok(Some((3, Some(b("v3b"))))));
     assert_eq!(s.at(1, fence_set("K", 2, "v2", None)), older(2, 3));
     assert_eq!(s.sm.fence_get(b"K"), Ok(Some((3, Some(b("v3b"))))));
-    assert_eq!(
-        s.at(1, advance("K", 8, None)),
-        Response::FenceAccepted { token: 8 }
-    );
+    assert_eq!(s.at(1, advance("K", 8, None)), Response::FenceAccepted { token: 8 });
     assert_eq!(s.sm.fence_get(b"K"), Ok(Some((8, Some(b("v3b"))))));
     assert_eq!(s.at(1, fence_set("K", 7, "v7", None)), older(7, 8));
 }
@@ -61,14 +46,8 @@ fn lock_option_requires_the_current_holders_token() {
         Response::FenceAccepted { token: t }
     );
     assert_eq!(s.at(101, fence_set("R", t, "x", Some("L"))), Response::Ok);
-    assert_eq!(
-        s.at(101, advance("R", t + 100, Some("L"))),
-        not_holder("L", t + 100)
-    );
-    assert_eq!(
-        s.at(101, advance("R", t, Some("nolock"))),
-        not_holder("nolock", t)
-    );
+    assert_eq!(s.at(101, advance("R", t + 100, Some("L"))), not_holder("L", t + 100));
+    assert_eq!(s.at(101, advance("R", t, Some("nolock"))), not_holder("nolock", t));
     assert_eq!(
         s.at(130, fence_set("R", t, "late", Some("L"))),
         not_holder("L", t),
@@ -83,10 +62,7 @@ fn holder_check_comes_before_the_age_check() {
     let t = token_of(&s.at(100, acquire("L", "a", 30, None)));
     s.at(100, advance("R", t + 50, None));
     assert_eq!(s.at(101, advance("R", t, Some("L"))), older(t, t + 50));
-    assert_eq!(
-        s.at(101, advance("R", t + 1, Some("L"))),
-        not_holder("L", t + 1)
-    );
+    assert_eq!(s.at(101, advance("R", t + 1, Some("L"))), not_holder("L", t + 1));
 }
 
 #[test]
@@ -108,17 +84,8 @@ fn lock_option_settles_an_expired_lock_first() {
     let mut s = Sim::new();
     let ta = token_of(&s.at(100, acquire("L", "a", 30, None)));
     s.at_index(5, 100, acquire("L", "b", 30, Some(500)));
-    assert_eq!(
-        s.at_index(6, 140, advance("R", ta, Some("L"))),
-        not_holder("L", ta)
-    );
-    assert_eq!(
-        s.events,
-        vec![Event::WaiterGranted {
-            waiter: 5,
-            token: 6
-        }]
-    );
+    assert_eq!(s.at_index(6, 140, advance("R", ta, Some("L"))), not_holder("L", ta));
+    assert_eq!(s.events, vec![Event::WaiterGranted { waiter: 5, token: 6 }]);
     assert_eq!(
         s.at(141, advance("R", 6, Some("L"))),
         Response::FenceAccepted { token: 6 }
@@ -133,15 +100,8 @@ fn a_fence_key_holding_a_lock_is_wrongtype() {
     assert_eq!(s.at(100, fence_set("L", 1, "v", None)), Response::WrongType);
     assert_eq!(s.sm.fence_get(b"L"), Err(WrongType));
     // Once the lease is over the name is free.
-    assert_eq!(
-        s.sm.fence_get(b"L"),
-        Err(WrongType),
-        "reads use the machine's own time"
-    );
-    assert_eq!(
-        s.at(130, advance("L", 1, None)),
-        Response::FenceAccepted { token: 1 }
-    );
+    assert_eq!(s.sm.fence_get(b"L"), Err(WrongType), "reads use the machine's own time");
+    assert_eq!(s.at(130, advance("L", 1, None)), Response::FenceAccepted { token: 1 });
 }
 
 #[test]

@@ -12,28 +12,20 @@ fn begin_claims_then_reports_pending_then_done() {
     assert_eq!(t, 4);
     assert_eq!(
         s.at(1100, begin("K", "fp", 10_000, 300)),
-        Response::IdempPending {
-            retry_after_ms: 200
-        }
+        Response::IdempPending { retry_after_ms: 200 }
     );
     assert_eq!(
         s.sm.idemp_get(b"K", 1100),
-        Ok(Some(IdempView::Pending {
-            retry_after_ms: 200
-        }))
+        Ok(Some(IdempView::Pending { retry_after_ms: 200 }))
     );
     assert_eq!(s.at(1200, complete("K", t, "resp")), Response::Ok);
     assert_eq!(
         s.at(1300, begin("K", "fp", 10_000, 300)),
-        Response::IdempDone {
-            response: b("resp")
-        }
+        Response::IdempDone { response: b("resp") }
     );
     assert_eq!(
         s.sm.idemp_get(b"K", 1300),
-        Ok(Some(IdempView::Done {
-            response: b("resp")
-        }))
+        Ok(Some(IdempView::Done { response: b("resp") }))
     );
 }
 
@@ -49,10 +41,7 @@ fn another_fingerprint_is_a_mismatch_in_every_state() {
     );
     let t = token_of(&s.at(200, begin("K", "fp", 1000, 100)));
     assert_eq!(s.at(201, complete("K", t, "r")), Response::Ok);
-    assert_eq!(
-        s.at(202, begin("K", "other", 1000, 100)),
-        Response::Mismatch
-    );
+    assert_eq!(s.at(202, begin("K", "other", 1000, 100)), Response::Mismatch);
 }
 
 #[test]
@@ -63,9 +52,7 @@ fn complete_is_retry_safe_and_keeps_the_first_response() {
     assert_eq!(s.at(2, complete("K", t, "second")), Response::Ok);
     assert_eq!(
         s.sm.idemp_get(b"K", 2),
-        Ok(Some(IdempView::Done {
-            response: b("first")
-        }))
+        Ok(Some(IdempView::Done { response: b("first") }))
     );
     assert_eq!(s.at(3, complete("K", t + 1, "x")), lost(t + 1));
     assert_eq!(s.at(3, complete("absent", t, "x")), lost(t));
@@ -115,11 +102,7 @@ fn abort_drops_the_claim_so_a_retry_starts_afresh() {
     let t2 = token_of(&s.at(2, begin("K", "other-fp-is-fine-now", 1000, 100)));
     assert!(t2 > t);
     s.at(3, complete("K", t2, "r"));
-    assert_eq!(
-        s.at(4, abort("K", t2)),
-        lost(t2),
-        "a done record is not aborted"
-    );
+    assert_eq!(s.at(4, abort("K", t2)), lost(t2), "a done record is not aborted");
 }
 
 #[test]
@@ -141,15 +124,11 @@ fn a_pending_claim_outlives_its_ttl_until_the_lease_ends() {
     assert_eq!(s.sm.next_gc_deadline(), Some(1000));
     assert_eq!(
         s.sm.idemp_get(b"K", 500),
-        Ok(Some(IdempView::Pending {
-            retry_after_ms: 500
-        }))
+        Ok(Some(IdempView::Pending { retry_after_ms: 500 }))
     );
     assert_eq!(
         s.at(500, begin("K", "fp", 100, 1000)),
-        Response::IdempPending {
-            retry_after_ms: 500
-        }
+        Response::IdempPending { retry_after_ms: 500 }
     );
     s.at(1000, Op::Tick);
     assert_eq!(s.sm.len_live(1000), 0);

@@ -15,34 +15,14 @@ fn one_keyspace_every_kind_refuses_the_others_names() {
     one_of_each(&mut s);
     let p = params(10, 1, 100);
     for name in ["fence", "bucket", "idemp"] {
-        assert_eq!(
-            s.at(1, acquire(name, "a", 10, None)),
-            Response::WrongType,
-            "{name}"
-        );
-        assert_eq!(
-            s.at(1, release(name, "a", 1)),
-            Response::WrongType,
-            "{name}"
-        );
-        assert_eq!(
-            s.at(1, extend(name, "a", 1, 10)),
-            Response::WrongType,
-            "{name}"
-        );
+        assert_eq!(s.at(1, acquire(name, "a", 10, None)), Response::WrongType, "{name}");
+        assert_eq!(s.at(1, release(name, "a", 1)), Response::WrongType, "{name}");
+        assert_eq!(s.at(1, extend(name, "a", 1, 10)), Response::WrongType, "{name}");
         assert_eq!(s.sm.lock_info(name.as_bytes(), 1), Err(WrongType));
     }
     for name in ["lock", "bucket", "idemp"] {
-        assert_eq!(
-            s.at(1, advance(name, 5, None)),
-            Response::WrongType,
-            "{name}"
-        );
-        assert_eq!(
-            s.at(1, fence_set(name, 5, "v", None)),
-            Response::WrongType,
-            "{name}"
-        );
+        assert_eq!(s.at(1, advance(name, 5, None)), Response::WrongType, "{name}");
+        assert_eq!(s.at(1, fence_set(name, 5, "v", None)), Response::WrongType, "{name}");
         assert_eq!(s.sm.fence_get(name.as_bytes()), Err(WrongType));
     }
     for name in ["lock", "fence", "idemp"] {
@@ -50,11 +30,7 @@ fn one_keyspace_every_kind_refuses_the_others_names() {
         assert_eq!(s.sm.bucket_peek(name.as_bytes(), p, 1), Err(WrongType));
     }
     for name in ["lock", "fence", "bucket"] {
-        assert_eq!(
-            s.at(1, begin(name, "fp", 10, 10)),
-            Response::WrongType,
-            "{name}"
-        );
+        assert_eq!(s.at(1, begin(name, "fp", 10, 10)), Response::WrongType, "{name}");
         assert_eq!(s.sm.idemp_get(name.as_bytes(), 1), Err(WrongType));
     }
     assert_eq!(s.sm.len_live(1), 4);
@@ -126,10 +102,7 @@ fn the_clock_is_the_highest_stamp_seen() {
     assert_eq!(s.sm.now(), 50);
     // A lock taken under a stale stamp runs from the machine's time.
     s.at(30, acquire("L", "a", 10, None));
-    assert_eq!(
-        s.sm.lock_info(b"L", 50).unwrap().unwrap().ttl_remaining_ms,
-        10
-    );
+    assert_eq!(s.sm.lock_info(b"L", 50).unwrap().unwrap().ttl_remaining_ms, 10);
 }
 
 #[test]

@@ -36,9 +36,7 @@ impl Sim {
     pub fn at_index(&mut self, index: u64, time: u64, op: Op) -> Response {
         self.index = index;
         self.events.clear();
-        let response = self
-            .sm
-            .apply(index, &Request { time, op }, &mut self.events);
+        let response = self.sm.apply(index, &Request { time, op }, &mut self.events);
         // Rebuilding is O(n): big keyspaces are checked by the property tests instead.
         if self.sm.keys.stored() <= 64 {
             assert!(
@@ -81,10 +79,7 @@ pub(super) fn extend(name: &str, owner: &str, token: u64, ttl_ms: u64) -> Op {
 }
 
 pub(super) fn cancel(name: &str, waiter: u64) -> Op {
-    Op::LockCancelWait {
-        name: b(name),
-        waiter,
-    }
+    Op::LockCancelWait { name: b(name), waiter }
 }
 
 pub(super) fn advance(resource: &str, token: u64, lock: Option<&str>) -> Op {

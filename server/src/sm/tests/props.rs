@@ -14,9 +14,7 @@ const FENCES: [&str; 3] = ["f0", "f1", "x"];
 const BUCKETS: [&str; 2] = ["b0", "x"];
 const IDEMPS: [&str; 3] = ["i0", "i1", "x"];
 /// Every name in use.
-const NAMES: [&str; 11] = [
-    "l0", "l1", "l2", "l3", "l4", "f0", "f1", "b0", "i0", "i1", "x",
-];
+const NAMES: [&str; 11] = ["l0", "l1", "l2", "l3", "l4", "f0", "f1", "b0", "i0", "i1", "x"];
 const OWNERS: [&str; 3] = ["o0", "o1", "o2"];
 
 /// An operation whose tokens and waiter ids are picked at run time from those issued.
@@ -220,12 +218,7 @@ impl Driver {
             }
         };
         match *act {
-            Act::Acquire {
-                name,
-                owner,
-                ttl,
-                wait,
-            } => acquire(pick(&LOCKS, name), OWNERS[owner % 3], ttl, wait),
+            Act::Acquire { name, owner, ttl, wait } => acquire(pick(&LOCKS, name), OWNERS[owner % 3], ttl, wait),
             Act::Release { name, owner, tok } => {
                 let name = pick(&LOCKS, name);
                 Op::LockRelease {
@@ -234,12 +227,7 @@ impl Driver {
                     token: self.lock_token(tok, name),
                 }
             }
-            Act::Extend {
-                name,
-                owner,
-                tok,
-                ttl,
-            } => {
+            Act::Extend { name, owner, tok, ttl } => {
                 let name = pick(&LOCKS, name);
                 let (owner, token) = (self.owner(owner, name), self.lock_token(tok, name));
                 Op::LockExtend {
@@ -255,30 +243,14 @@ impl Driver {
                 let token = self.lock_token(tok, lock.unwrap_or(LOCKS[0]));
                 advance(pick(&FENCES, name), token, lock)
             }
-            Act::Set {
-                name,
-                tok,
-                value,
-                lock,
-            } => {
+            Act::Set { name, tok, value, lock } => {
                 let lock = lock.map(|l| pick(&LOCKS, l));
                 let token = self.lock_token(tok, lock.unwrap_or(LOCKS[0]));
                 fence_set(pick(&FENCES, name), token, &value.to_string(), lock)
             }
-            Act::Bucket { name, slow, cost } => {
-                bucket(pick(&BUCKETS, name), bucket_params(slow), cost)
-            }
-            Act::Begin {
-                name,
-                fp,
-                ttl,
-                lease,
-            } => begin(pick(&IDEMPS, name), &format!("fp{fp}"), ttl, lease),
-            Act::Complete {
-                name,
-                tok,
-                response,
-            } => {
+            Act::Bucket { name, slow, cost } => bucket(pick(&BUCKETS, name), bucket_params(slow), cost),
+            Act::Begin { name, fp, ttl, lease } => begin(pick(&IDEMPS, name), &format!("fp{fp}"), ttl, lease),
+            Act::Complete { name, tok, response } => {
                 let name = pick(&IDEMPS, name);
                 complete(
                     name,
@@ -311,17 +283,11 @@ impl Driver {
         for e in &events {
             match e {
                 Event::WaiterGranted { waiter, token } => {
-                    assert!(
-                        self.open_waiters.remove(waiter),
-                        "second outcome for waiter {waiter}"
-                    );
+                    assert!(self.open_waiters.remove(waiter), "second outcome for waiter {waiter}");
                     self.issued.push(*token);
                 }
                 Event::WaiterDropped { waiter } => {
-                    assert!(
-                        self.open_waiters.remove(waiter),
-                        "second outcome for waiter {waiter}"
-                    );
+                    assert!(self.open_waiters.remove(waiter), "second outcome for waiter {waiter}");
                 }
             }
         }
@@ -656,9 +622,7 @@ fn generators_reach_the_interesting_cases() {
                     (Op::LockRelease { .. }, Response::Bool(true)) => hit("release"),
                     (Op::LockExtend { .. }, Response::Bool(true)) => hit("extend"),
                     (Op::LockCancelWait { .. }, Response::Bool(true)) => hit("cancel"),
-                    (Op::FenceAdvance { lock: Some(_), .. }, Response::FenceAccepted { .. }) => {
-                        hit("fenced by lock")
-                    }
+                    (Op::FenceAdvance { lock: Some(_), .. }, Response::FenceAccepted { .. }) => hit("fenced by lock"),
                     (_, Response::Stale(crate::sm::StaleReason::Older { .. })) => hit("older"),
                     (_, Response::Bucket(r)) if r.limited => hit("bucket limited"),
                     (_, Response::IdempDone { .. }) => hit("idemp replay"),

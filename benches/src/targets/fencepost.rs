@@ -1,0 +1,115 @@
+//! fencepost as one node or as a cluster of `n` nodes on loopback.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::{free_port, loopback, wait_for, Proc, TargetOpts};
+use crate::resp::{Conn, Reply};
+
+/// Peers authenticate with this; the value is irrelevant on loopback.
+const CLUSTER_SECRET: &str = "bench";
+
+/// Starts `n` nodes and returns the leader's RESP address once it serves linearizable reads.
+pub async fn start(n: usize, opts: &TargetOpts, dir: &Path, procs: &mut Vec<Proc>) -> Result<SocketAddr> {
+    let bin = opts
+        .fencepost_bin
+        .as_deref()
+        .context("--fencepost-bin is required for fencepost targets")?;
+    let ports: Vec<(u16, u16)> = (0..n)
+        .map(|_| Ok((free_port()?, free_port()?)))
+        .collect::<Result<_>>()?;
+    let members: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (p, r))| format!("{}=127.0.0.1:{p}/127.0.0.1:{r}", i + 1))
+        .collect();
+    for (i, &(port, raft_port)) in ports.iter().enumerate() {
+        let mut c = Command::new(bin);
+        c.args(["--port", &port.to_string(), "--raft-port", &raft_port.to_string()]);
+        c.arg("--data-dir").arg(dir.join(format!("node-{}", i + 1)));
+        if n > 1 {
+            c.args(["--node-id", &(i + 1).to_string()]);
+            c.args(["--initial-cluster", &members.join(",")]);
+            c.args(["--cluster-secret", CLUSTER_SECRET]);
+        }
+        let log = dir.join(format!("node-{}.log", i + 1));
+        procs.push(Proc::spawn(&format!("node-{}", i + 1), loopback(port), c, log)?);
+    }
+    let addrs: Vec<SocketAddr> = procs.iter().map(|p| p.addr).collect();
+    let leader = wait_for(procs, Duration::from_secs(30), "a fencepost leader", || {
+        let addrs = addrs.clone();
+        async move { leader_among(&addrs).await }
+    })
+    .await?;
+    if !addrs.contains(&leader) {
+        bail!("RAFT INFO names leader {leader}, which is none of {addrs:?}");
+    }
+    // A leader is elected before it has committed an entry of its term; a ReadIndex read waits for that.
+    wait_for(procs, Duration::from_secs(30), "a linearizable read", || async move {
+        let mut c = Conn::connect(leader).await.ok()?;
+        match c.call(&[b"LOCK", b"INFO", b"bench-probe"]).await {
+            Ok(Reply::Error(_)) | Err(_) => None,
+            Ok(_) => Some(()),
+        }
+    })
+    .await?;
+    Ok(leader)
+}
+
+/// The leader's RESP address as the first node that knows one reports it.
+pub async fn leader_among(addrs: &[SocketAddr]) -> Option<SocketAddr> {
+    for &a in addrs {
+        if let Some(l) = leader_of(a).await {
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// The leader's RESP address as node `addr` reports it, if it knows one.
+async fn leader_of(addr: SocketAddr) -> Option<SocketAddr> {
+    let mut c = Conn::connect(addr).await.ok()?;
+    let info = raft_info(&mut c).await.ok()?;
+    let text = match field(&info, "leader-addr")? {
+        Reply::Bulk(Some(b)) => String::from_utf8(b.clone()).ok()?,
+        Reply::Simple(s) => s.clone(),
+        _ => return None,
+    };
+    text.parse().ok()
+}
+
+/// `RAFT INFO` as (key, value) pairs (RESP2 answers a flat array).
+pub async fn raft_info(c: &mut Conn) -> Result<Vec<(String, Reply)>> {
+    let items = match c.call(&[b"RAFT", b"INFO"]).await? {
+        Reply::Array(Some(items)) => items,
+        other => bail!("RAFT INFO: {other:?}"),
+    };
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        let key = match k {
+            Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Reply::Simple(s) => s,
+            other => bail!("RAFT INFO key {other:?}"),
+        };
+        out.push((key, v));
+    }
+    Ok(out)
+}
+
+/// The value of `key` in a `RAFT INFO` reply.
+pub fn field<'a>(info: &'a [(String, Reply)], key: &str) -> Option<&'a Reply> {
+    info.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// An integer field of `RAFT INFO`.
+pub fn int_field(info: &[(String, Reply)], key: &str) -> Option<i64> {
+    match field(info, key)? {
+        Reply::Int(i) => Some(*i),
+        _ => None,
+    }
+}
