@@ -117,7 +117,8 @@ impl Node {
         }
         .validate()?;
         let secret = cfg.cluster_secret.clone().unwrap_or_default().into_bytes();
-        let pool = Arc::new(PeerPool::new(cfg.node_id, &secret));
+        let tls = crate::peer::tls::PeerTls::from_config(cfg)?.map(Arc::new);
+        let pool = Arc::new(PeerPool::new(cfg.node_id, &secret, tls.clone()));
         let network = NetworkFactory::new(cfg.node_id, pool.clone());
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log, sm.clone()).await?;
         let last_stamp = Arc::new(AtomicU64::new(0));
@@ -140,7 +141,7 @@ impl Node {
             last_known_leader: AtomicU64::new(0),
         });
         let peers = TcpListener::bind(cfg.raft_addr()).await?;
-        tokio::spawn(crate::peer::server::run(peers, node.clone(), Arc::new(secret)));
+        tokio::spawn(crate::peer::server::run(peers, node.clone(), Arc::new(secret), tls));
         membership::form_or_join(&node, cfg).await?;
         tokio::spawn(ticker::run(node.clone()));
         tokio::spawn(snapshotter(node.clone(), cfg.snapshot_every));

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+use super::tls::PeerTls;
 use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
 use crate::raft::types::NodeId;
 
@@ -69,14 +70,17 @@ impl PeerConn {
 pub struct PeerPool {
     my_id: NodeId,
     secret: Arc<Vec<u8>>,
+    /// `Some`: every connection is TLS (mutual) before the secret handshake.
+    tls: Option<Arc<PeerTls>>,
     conns: DashMap<String, Arc<tokio::sync::Mutex<Option<Arc<PeerConn>>>>>,
 }
 
 impl PeerPool {
-    pub fn new(my_id: NodeId, secret: &[u8]) -> Self {
+    pub fn new(my_id: NodeId, secret: &[u8], tls: Option<Arc<PeerTls>>) -> Self {
         Self {
             my_id,
             secret: Arc::new(secret.to_vec()),
+            tls,
             conns: DashMap::new(),
         }
     }
@@ -91,7 +95,8 @@ impl PeerPool {
     }
 
     /// Connects and authenticates to `addr` (or reuses a live connection): proves the
-    /// peer is reachable and shares the cluster secret.
+    /// peer is reachable, shares the cluster secret and (with TLS) holds a certificate
+    /// of the cluster CA for its address.
     pub async fn probe(&self, addr: &str) -> Result<(), String> {
         self.connection(addr).await.map(|_| ()).map_err(|e| e.to_string())
     }
@@ -111,60 +116,67 @@ impl PeerPool {
     }
 
     async fn connect(&self, addr: &str) -> Result<PeerConn, WireError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
-            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))??;
-        stream.set_nodelay(true)?;
-        let (mut rd, mut wr) = stream.into_split();
-        let handshake = async {
-            let nonce: [u8; 32] = rand::random();
-            wire::write_msg(
-                &mut wr,
-                &Hello {
-                    cluster: wire::CLUSTER_NAME.into(),
-                    from: self.my_id,
-                    nonce,
-                },
-            )
-            .await?;
-            let ch: Challenge = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
-            if !wire::verify(&self.secret, wire::ROLE_SERVER, &nonce, &ch.proof) {
-                return Err(WireError::BadProof);
+            .map_err(|_| timed_out("connect timed out"))??;
+        tcp.set_nodelay(true)?;
+        // TLS (when configured) and the secret handshake share one deadline.
+        let setup = async {
+            let Some(tls) = &self.tls else {
+                let (rd, wr) = tcp.into_split();
+                return self.start(addr, rd, wr).await;
+            };
+            match tls.connect(addr, tcp).await {
+                Ok(stream) => {
+                    let (rd, wr) = tokio::io::split(stream);
+                    self.start(addr, rd, wr).await
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %addr, error = %e, "peer TLS handshake failed");
+                    Err(WireError::Tls(e))
+                }
             }
-            let proof = wire::prove(&self.secret, wire::ROLE_CLIENT, &ch.nonce);
-            wire::write_msg(&mut wr, &Proof { proof }).await?;
-            let _welcome: Welcome = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
-            Ok::<(), WireError>(())
         };
-        tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        tokio::time::timeout(CONNECT_TIMEOUT, setup)
             .await
-            .map_err(|_| WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out")))??;
+            .map_err(|_| timed_out("handshake timed out"))?
+    }
+
+    /// Authenticates over the two halves of a stream, then starts its reader and
+    /// writer tasks. Plain TCP comes as its lock-free owned halves; TLS, whose one
+    /// session both directions share, as `tokio::io::split` halves.
+    async fn start<R, W>(&self, addr: &str, mut rd: R, mut wr: W) -> Result<PeerConn, WireError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let nonce: [u8; 32] = rand::random();
+        let hello = Hello {
+            cluster: wire::CLUSTER_NAME.into(),
+            from: self.my_id,
+            nonce,
+        };
+        wire::write_msg(&mut wr, &hello).await?;
+        let ch: Challenge = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
+        if !wire::verify(&self.secret, wire::ROLE_SERVER, &nonce, &ch.proof) {
+            return Err(WireError::BadProof);
+        }
+        let proof = wire::prove(&self.secret, wire::ROLE_CLIENT, &ch.nonce);
+        wire::write_msg(&mut wr, &Proof { proof }).await?;
+        let _welcome: Welcome = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
 
         let (frames, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         let pending: Pending = Arc::default();
         let alive = Arc::new(AtomicBool::new(true));
 
-        // Writer: coalesces whatever is queued into one write.
         let alive_w = alive.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            while let Some(first) = outgoing.recv().await {
-                buf.clear();
-                buf.extend_from_slice(&first);
-                while buf.len() < (1 << 20) {
-                    match outgoing.try_recv() {
-                        Ok(more) => buf.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                if wr.write_all(&buf).await.is_err() || !alive_w.load(Ordering::SeqCst) {
-                    break;
-                }
-            }
+        let writer = tokio::spawn(async move {
+            let _ = wire::write_frames(&mut wr, &mut outgoing).await;
             alive_w.store(false, Ordering::SeqCst);
         });
 
-        // Reader: routes answers to their callers; on any error fails them all.
+        // Reader: routes answers to their callers; on any error fails them all and
+        // stops the writer, which releases the socket.
         let (pending_r, alive_r) = (pending.clone(), alive.clone());
         let peer = addr.to_string();
         tokio::spawn(async move {
@@ -182,6 +194,7 @@ impl PeerPool {
                 }
             }
             alive_r.store(false, Ordering::SeqCst);
+            writer.abort();
             lock(&pending_r).clear();
         });
 
@@ -192,4 +205,8 @@ impl PeerPool {
             alive,
         })
     }
+}
+
+fn timed_out(what: &str) -> WireError {
+    WireError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, what.to_string()))
 }

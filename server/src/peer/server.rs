@@ -1,21 +1,25 @@
-//! Incoming peer connections: authenticate with the cluster secret, then serve Raft
-//! RPCs and forwarded client requests concurrently, answering each by its id.
+//! Incoming peer connections: (optionally) mutual TLS, authenticate with the cluster
+//! secret, then serve Raft RPCs and forwarded client requests concurrently, answering
+//! each by its id.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use super::tls::PeerTls;
 use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
 use crate::node::Node;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves peers on `listener` until the task is dropped.
-pub async fn run(listener: TcpListener, node: Arc<Node>, secret: Arc<Vec<u8>>) {
+/// Serves peers on `listener` until the task is dropped; with `tls`, every peer must
+/// complete a mutual TLS handshake before anything else.
+pub async fn run(listener: TcpListener, node: Arc<Node>, secret: Arc<Vec<u8>>, tls: Option<Arc<PeerTls>>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -25,18 +29,60 @@ pub async fn run(listener: TcpListener, node: Arc<Node>, secret: Arc<Vec<u8>>) {
                 continue;
             }
         };
-        let (node, secret) = (node.clone(), secret.clone());
+        let (node, secret, tls) = (node.clone(), secret.clone(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, addr, node, secret).await {
+            if let Err(e) = serve(stream, addr, node, secret, tls).await {
                 tracing::debug!(peer = %addr, error = %e, "peer connection ended");
             }
         });
     }
 }
 
-async fn serve(stream: TcpStream, addr: SocketAddr, node: Arc<Node>, secret: Arc<Vec<u8>>) -> Result<(), WireError> {
-    stream.set_nodelay(true)?;
-    let (mut rd, mut wr) = stream.into_split();
+async fn serve(
+    tcp: TcpStream,
+    addr: SocketAddr,
+    node: Arc<Node>,
+    secret: Arc<Vec<u8>>,
+    tls: Option<Arc<PeerTls>>,
+) -> Result<(), WireError> {
+    tcp.set_nodelay(true)?;
+    // One deadline for TLS and the secret handshake: a silent caller is dropped in
+    // HANDSHAKE_TIMEOUT however far it got.
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let Some(tls) = tls else {
+        let (rd, wr) = tcp.into_split();
+        return serve_stream(rd, wr, addr, node, secret, deadline).await;
+    };
+    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+        Ok(Ok(stream)) => {
+            let (rd, wr) = tokio::io::split(stream);
+            serve_stream(rd, wr, addr, node, secret, deadline).await
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(peer = %addr, error = %e, "peer refused: TLS handshake failed");
+            Err(WireError::Tls(e))
+        }
+        Err(_) => {
+            tracing::warn!(peer = %addr, "peer refused: TLS handshake timed out");
+            Ok(())
+        }
+    }
+}
+
+/// Authenticates the caller over the two halves of a stream (plain TCP's owned halves,
+/// or `tokio::io::split` halves of a TLS stream), then serves its requests.
+async fn serve_stream<R, W>(
+    mut rd: R,
+    mut wr: W,
+    addr: SocketAddr,
+    node: Arc<Node>,
+    secret: Arc<Vec<u8>>,
+    deadline: Instant,
+) -> Result<(), WireError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let handshake = async {
         let hello: Hello = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
         if hello.cluster != wire::CLUSTER_NAME {
@@ -52,7 +98,7 @@ async fn serve(stream: TcpStream, addr: SocketAddr, node: Arc<Node>, secret: Arc
         wire::write_msg(&mut wr, &Welcome { node_id: node.id }).await?;
         Ok(hello.from)
     };
-    let from = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+    let from = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(from)) => from,
         Ok(Err(e)) => {
             tracing::warn!(peer = %addr, error = %e, "peer refused: handshake failed");
@@ -67,20 +113,7 @@ async fn serve(stream: TcpStream, addr: SocketAddr, node: Arc<Node>, secret: Arc
 
     let (replies, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        while let Some(first) = outgoing.recv().await {
-            buf.clear();
-            buf.extend_from_slice(&first);
-            while buf.len() < (1 << 20) {
-                match outgoing.try_recv() {
-                    Ok(more) => buf.extend_from_slice(&more),
-                    Err(_) => break,
-                }
-            }
-            if wr.write_all(&buf).await.is_err() {
-                break;
-            }
-        }
+        let _ = wire::write_frames(&mut wr, &mut outgoing).await;
     });
     let result = loop {
         let env: Envelope<PeerRequest> = match wire::read_msg(&mut rd, wire::MAX_FRAME).await {

@@ -99,6 +99,8 @@ pub enum WireError {
     Decode(#[from] postcard::Error),
     #[error("peer failed authentication")]
     BadProof,
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
 }
 
 /// Encodes `msg` as one frame (length prefix included).
@@ -113,8 +115,33 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
+/// Writes one frame and flushes it: a TLS stream may hold written bytes back until a
+/// flush (on plain TCP the flush is free).
 pub async fn write_msg<T: Serialize>(w: &mut (impl AsyncWrite + Unpin), msg: &T) -> Result<(), WireError> {
     w.write_all(&encode(msg)?).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Writes the frames queued on `outgoing` until the queue closes or a write fails,
+/// coalescing whatever is queued (up to about 1 MiB) into one write and one flush.
+pub async fn write_frames(
+    w: &mut (impl AsyncWrite + Unpin),
+    outgoing: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    while let Some(first) = outgoing.recv().await {
+        buf.clear();
+        buf.extend_from_slice(&first);
+        while buf.len() < (1 << 20) {
+            match outgoing.try_recv() {
+                Ok(more) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        w.write_all(&buf).await?;
+        w.flush().await?;
+    }
     Ok(())
 }
 

@@ -110,15 +110,20 @@ impl StateMachineStore {
         self.shared.observer.applied(events, deadlines, last_applied);
     }
 
-    async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<(), StorageError> {
+    /// Writes the snapshot file (off the async runtime) and hands the snapshot back, so
+    /// its data is never copied just to be kept.
+    async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<StoredSnapshot, StorageError> {
         let path = self.shared.snapshot_path.clone();
         let sig = stored.meta.signature();
         let err = move |e| storage_io_error(ErrorSubject::Snapshot(Some(sig.clone())), ErrorVerb::Write, e);
-        let bytes = postcard::to_allocvec(&stored).map_err(|e| err(std::io::Error::other(e)))?;
-        tokio::task::spawn_blocking(move || durable_file::write_atomic(&path, &bytes))
-            .await
-            .map_err(|e| err(std::io::Error::other(e)))?
-            .map_err(err)
+        let written = tokio::task::spawn_blocking(move || {
+            let bytes = postcard::to_allocvec(&stored).map_err(std::io::Error::other)?;
+            durable_file::write_atomic(&path, &bytes)?;
+            Ok::<StoredSnapshot, std::io::Error>(stored)
+        })
+        .await
+        .map_err(|e| err(std::io::Error::other(e)))?;
+        written.map_err(err)
     }
 }
 
@@ -140,15 +145,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             };
             (meta, data)
         };
-        self.persist_snapshot(StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        })
-        .await?;
-        tracing::info!(last = ?meta.last_log_id, bytes = data.len(), "snapshot built");
+        let stored = self.persist_snapshot(StoredSnapshot { meta, data }).await?;
+        tracing::info!(last = ?stored.meta.last_log_id, bytes = stored.data.len(), "snapshot built");
         Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
         })
     }
 }
@@ -220,12 +221,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             data,
         })
         .await?;
-        {
+        let old = {
             let mut st = self.write();
-            st.sm = sm;
             st.last_applied = meta.last_log_id;
             st.membership = meta.last_membership.clone();
-        }
+            std::mem::replace(&mut st.sm, sm)
+        };
+        // Freeing a large state takes a while: not while holding the lock.
+        drop(old);
         self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
         self.notify(Vec::new());
         Ok(())
