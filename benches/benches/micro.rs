@@ -11,7 +11,11 @@ use fencepost_server::frame::{next_command, FrameLimits};
 use fencepost_server::reply::{Proto, Reply};
 use fencepost_server::sm::{BucketParams, Op, Request, StateMachine};
 
-const LIMITS: FrameLimits = FrameLimits { max_bulk: 2 << 20, max_args: 1024, max_frame: 8 << 20 };
+const LIMITS: FrameLimits = FrameLimits {
+    max_bulk: 2 << 20,
+    max_args: 1024,
+    max_frame: 8 << 20,
+};
 
 fn resp(args: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -44,7 +48,10 @@ fn framing(c: &mut Criterion) {
         ("ttl-ms", Reply::Int(9000)),
         ("waiters", Reply::Int(0)),
     ]);
-    for (name, proto) in [("encode LOCK INFO reply resp2", Proto::Resp2), ("encode LOCK INFO reply resp3", Proto::Resp3)] {
+    for (name, proto) in [
+        ("encode LOCK INFO reply resp2", Proto::Resp2),
+        ("encode LOCK INFO reply resp3", Proto::Resp3),
+    ] {
         g.bench_function(name, |b| {
             let mut out = BytesMut::with_capacity(256);
             b.iter(|| {
@@ -66,7 +73,12 @@ fn filled(n: u64) -> StateMachine {
     let mut sm = StateMachine::new();
     let mut ev = Vec::new();
     for i in 0..n {
-        let op = Op::LockAcquire { name: name(i), owner: Bytes::from_static(b"w"), ttl_ms: 3_600_000, wait_ms: None };
+        let op = Op::LockAcquire {
+            name: name(i),
+            owner: Bytes::from_static(b"w"),
+            ttl_ms: 3_600_000,
+            wait_ms: None,
+        };
         sm.apply(i + 1, &Request { time: 1_000, op }, &mut ev);
     }
     sm
@@ -88,13 +100,21 @@ fn apply(c: &mut Criterion) {
         ),
         (
             "fence advance",
-            Box::new(|i| Op::FenceAdvance { resource: Bytes::from_static(b"db"), token: i, lock: None }),
+            Box::new(|i| Op::FenceAdvance {
+                resource: Bytes::from_static(b"db"),
+                token: i,
+                lock: None,
+            }),
         ),
         (
             "token bucket take",
             Box::new(|i| Op::Bucket {
                 key: Bytes::from(format!("rl:{}", i % 1000)),
-                params: BucketParams { capacity: 100, refill_tokens: 10, refill_period_ms: 1000 },
+                params: BucketParams {
+                    capacity: 100,
+                    refill_tokens: 10,
+                    refill_period_ms: 1000,
+                },
                 cost: 1,
             }),
         ),
@@ -115,7 +135,14 @@ fn apply(c: &mut Criterion) {
             let mut i = 200_000u64;
             b.iter(|| {
                 i += 1;
-                let r = sm.apply(i, &Request { time: 2_000 + i / 1000, op: make(i) }, &mut ev);
+                let r = sm.apply(
+                    i,
+                    &Request {
+                        time: 2_000 + i / 1000,
+                        op: make(i),
+                    },
+                    &mut ev,
+                );
                 ev.clear();
                 black_box(r)
             })
@@ -130,7 +157,9 @@ fn snapshot(c: &mut Criterion) {
     let sm = filled(100_000);
     let bytes = postcard::to_allocvec(&sm).unwrap_or_default();
     g.throughput(Throughput::Elements(100_000));
-    g.bench_function("encode 100k locks", |b| b.iter(|| black_box(postcard::to_allocvec(&sm).map(|v| v.len()))));
+    g.bench_function("encode 100k locks", |b| {
+        b.iter(|| black_box(postcard::to_allocvec(&sm).map(|v| v.len())))
+    });
     g.bench_function("decode 100k locks", |b| {
         b.iter(|| black_box(postcard::from_bytes::<StateMachine>(&bytes).map(|s| s.last_token())))
     });

@@ -90,7 +90,11 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
         // Waiting for a slot first is what lets the next batch fill up.
         let alone = metrics.borrow().membership_config.membership().voter_ids().count() <= 1;
         // A batch takes all slots when the node is alone, one slot otherwise.
-        let slots = if alone { IN_FLIGHT_REPLICATED / IN_FLIGHT_ALONE } else { 1 };
+        let slots = if alone {
+            IN_FLIGHT_REPLICATED / IN_FLIGHT_ALONE
+        } else {
+            1
+        };
         let Ok(permit) = permits.clone().acquire_many_owned(slots).await else {
             return;
         };

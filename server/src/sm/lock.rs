@@ -1,23 +1,24 @@
 //! LOCK: leases with fencing tokens and a replicated FIFO queue of waiters.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
 use super::object::Object;
+use super::small_bytes::SmallBytes;
 use super::types::{Event, LockView, Millis, Response};
+use super::wait_queue::WaitQueue;
 
-/// A held lock and the callers queued for it.
+/// A held lock and the callers queued for it. Kept small (48 bytes) because it sits
+/// inline in every keyspace slot: see `object.rs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Lock {
-    pub owner: Bytes,
+    pub owner: SmallBytes,
     pub token: u64,
     /// First instant at which the lease no longer holds.
     pub expires_at: Millis,
-    pub queue: VecDeque<Waiter>,
+    pub queue: WaitQueue,
 }
 
 /// A LOCK ACQUIRE ... WAIT caller in the queue.
@@ -25,7 +26,7 @@ pub(crate) struct Lock {
 pub(crate) struct Waiter {
     /// Unique id from the state machine's waiter sequence.
     pub id: u64,
-    pub owner: Bytes,
+    pub owner: SmallBytes,
     pub ttl_ms: u64,
     /// First instant at which the caller has given up.
     pub deadline: Millis,
@@ -97,7 +98,7 @@ impl Lock {
     /// would be wrong.
     pub fn view(&self, now: Millis) -> Option<LockView> {
         self.held_at(now).then(|| LockView {
-            owner: self.owner.clone(),
+            owner: Bytes::from(&self.owner),
             token: self.token,
             ttl_remaining_ms: self.expires_at - now,
             waiters: self.queue.iter().filter(|w| w.deadline > now).count() as u64,
@@ -106,7 +107,7 @@ impl Lock {
 
     /// Puts `owner` in the queue, taking over its earlier place if it has one.
     fn enqueue(&mut self, waiter: Waiter, events: &mut Vec<Event>) {
-        match self.queue.iter_mut().find(|w| w.owner == waiter.owner) {
+        match self.queue.find_mut(|w| w.owner == waiter.owner) {
             Some(slot) => {
                 events.push(Event::WaiterDropped { waiter: slot.id });
                 *slot = waiter;
@@ -135,10 +136,10 @@ pub(crate) fn acquire(
         None => {
             let token = cx.issue_token();
             let lock = Lock {
-                owner: owner.clone(),
+                owner: SmallBytes::from(owner),
                 token,
                 expires_at: cx.after(ttl_ms),
-                queue: VecDeque::new(),
+                queue: WaitQueue::new(),
             };
             (lock, Response::Granted { token })
         }
@@ -153,7 +154,7 @@ pub(crate) fn acquire(
                 let id = cx.issue_waiter_id();
                 let waiter = Waiter {
                     id,
-                    owner: owner.clone(),
+                    owner: SmallBytes::from(owner),
                     ttl_ms,
                     deadline: cx.after(wait),
                 };
@@ -215,18 +216,14 @@ pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, wai
     let mut lock = match obj {
         Object::Lock(lock) => lock,
         other => {
-            ks.put(name.clone(), other);
+            ks.put(name, other);
             return Response::Bool(false);
         }
     };
-    let found = match lock.queue.iter().position(|w| w.id == waiter) {
-        Some(at) => {
-            lock.queue.remove(at);
-            cx.events.push(Event::WaiterDropped { waiter });
-            true
-        }
-        None => false,
-    };
+    let found = lock.queue.remove_first(|w| w.id == waiter);
+    if found {
+        cx.events.push(Event::WaiterDropped { waiter });
+    }
     let lock = lock.settle(cx);
     ks.restore(name, lock);
     Response::Bool(found)

@@ -8,11 +8,16 @@ pub use types::*;
 mod bucket;
 mod ctx;
 mod fence;
+mod gc_index;
 mod idemp;
 mod keyspace;
+mod keyspace_serde;
 mod lock;
 mod object;
+mod slab;
+mod small_bytes;
 mod tick;
+mod wait_queue;
 
 #[cfg(test)]
 mod tests;

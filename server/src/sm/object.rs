@@ -10,13 +10,21 @@ use super::lock::Lock;
 use super::types::Millis;
 
 /// A stored object of any kind.
+///
+/// Locks are what there are millions of, so a lock lives inline and the rarer, larger
+/// kinds behind a box: the enum is then as small as `Lock` (its tag hides in a niche of
+/// the owner's representation) instead of as large as the largest kind. Boxes are
+/// transparent to serde, so the snapshot format is the same either way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Object {
     Lock(Lock),
-    Fence(Fence),
-    Bucket(Bucket),
-    Idemp(Idemp),
+    Fence(Box<Fence>),
+    Bucket(Box<Bucket>),
+    Idemp(Box<Idemp>),
 }
+
+// Every keyspace slot holds one: growing it costs that many bytes per object.
+const _: () = assert!(std::mem::size_of::<Object>() <= 48);
 
 impl Object {
     /// Brings the object up to `cx.now`: hands off or drops expired locks and forgets
@@ -69,12 +77,31 @@ pub(crate) trait Kind: Sized {
     fn into_object(self) -> Object;
 }
 
-macro_rules! kind {
+impl Kind for Lock {
+    fn from_object(obj: Object) -> Result<Self, Object> {
+        match obj {
+            Object::Lock(x) => Ok(x),
+            other => Err(other),
+        }
+    }
+    fn view(obj: &Object) -> Option<&Self> {
+        match obj {
+            Object::Lock(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn into_object(self) -> Object {
+        Object::Lock(self)
+    }
+}
+
+/// The boxed kinds.
+macro_rules! boxed_kind {
     ($variant:ident) => {
         impl Kind for $variant {
             fn from_object(obj: Object) -> Result<Self, Object> {
                 match obj {
-                    Object::$variant(x) => Ok(x),
+                    Object::$variant(x) => Ok(*x),
                     other => Err(other),
                 }
             }
@@ -85,13 +112,12 @@ macro_rules! kind {
                 }
             }
             fn into_object(self) -> Object {
-                Object::$variant(self)
+                Object::$variant(Box::new(self))
             }
         }
     };
 }
 
-kind!(Lock);
-kind!(Fence);
-kind!(Bucket);
-kind!(Idemp);
+boxed_kind!(Fence);
+boxed_kind!(Bucket);
+boxed_kind!(Idemp);

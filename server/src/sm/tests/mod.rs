@@ -7,6 +7,7 @@ mod idemp;
 mod keyspace;
 mod lock;
 mod props;
+mod small_bytes;
 
 use bytes::Bytes;
 
