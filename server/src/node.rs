@@ -111,7 +111,7 @@ impl Node {
             // Entries hold batches; `snapshotter` below counts operations. This is only a
             // backstop for logs of many small entries.
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
-            max_in_snapshot_log_to_keep: 500,
+            max_in_snapshot_log_to_keep: 64,
             max_payload_entries: 256,
             ..Default::default()
         }
