@@ -90,7 +90,7 @@ fn apply(c: &mut Criterion) {
     let base = filled(100_000);
     let ops: Vec<(&str, Box<dyn Fn(u64) -> Op>)> = vec![
         (
-            "lock acquire+release (100k held)",
+            "lock acquire (100k held)",
             Box::new(|i| Op::LockAcquire {
                 name: name(1_000_000 + i),
                 owner: Bytes::from_static(b"w"),
