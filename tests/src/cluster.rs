@@ -8,7 +8,8 @@
 //! methods below, each with a deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
+use std::io::{self, Read};
+use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -576,5 +577,26 @@ mod tests {
         assert_eq!(key_slot(b"x{foo}y"), 12182);
         // An empty tag does not count: the whole key is hashed.
         assert_eq!(key_slot(b"foo{}{bar}"), super::crc16_xmodem(b"foo{}{bar}") % 16384);
+    }
+}
+
+/// Connects to a raft port, runs `script` and requires the node to hang up within 5 s.
+pub fn peer_refuses(port: u16, what: &str, script: impl FnOnce(&mut TcpStream)) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to raft port");
+    s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    script(&mut s);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "raft port kept a connection it should refuse open 5 s after: {what}"
+        );
     }
 }

@@ -7,14 +7,13 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fencepost_tests::cluster::{key_slot, CLUSTER_TIMEOUT};
+use fencepost_tests::cluster::{key_slot, peer_refuses, CLUSTER_TIMEOUT};
 use fencepost_tests::*;
 use rand::Rng;
 
@@ -897,27 +896,6 @@ fn hello_frame(from: u8) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(&body);
     f
-}
-
-/// Connects to a raft port, runs `script` and requires the node to hang up within 5 s.
-fn peer_refuses(port: u16, what: &str, script: impl FnOnce(&mut TcpStream)) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to raft port");
-    s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
-    script(&mut s);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => return,
-        }
-        assert!(
-            Instant::now() < deadline,
-            "raft port kept an unauthenticated connection open 5 s after: {what}"
-        );
-    }
 }
 
 #[test]

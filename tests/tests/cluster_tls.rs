@@ -4,13 +4,12 @@
 //! are generated per test with rcgen (SANs 127.0.0.1 and localhost). Real `fencepost`
 //! processes on loopback; each test takes `heavy_lock()` like the other cluster suites.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fencepost_tests::cluster::CLUSTER_TIMEOUT;
+use fencepost_tests::cluster::{peer_refuses, CLUSTER_TIMEOUT};
 use fencepost_tests::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -189,23 +188,9 @@ fn hello_frame(from: u8) -> Vec<u8> {
 
 /// Connects to a raft port, sends `bytes` and requires the node to hang up within 5 s.
 fn hung_up_on(port: u16, what: &str, bytes: &[u8]) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to raft port");
-    s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
-    let _ = s.write_all(bytes);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => return,
-        }
-        assert!(
-            Instant::now() < deadline,
-            "TLS raft port kept a connection open 5 s after: {what}"
-        );
-    }
+    peer_refuses(port, what, |s| {
+        let _ = s.write_all(bytes);
+    });
 }
 
 #[test]
