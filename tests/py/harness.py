@@ -171,55 +171,74 @@ def raises(exc_type, fn, *args):
     raise AssertionError("expected %s, got reply %r" % (exc_type.__name__, got))
 
 
-def main(tests, servers_factory):
-    """Runs every test under RESP2 and RESP3. `tests` is a list of functions
-    f(ctx) where ctx has .r (client), .proto, .srv, .auth_srv."""
-    passed = failed = 0
-    failures = []
-    only = os.environ.get("PY_TESTS_ONLY")
+class Tally:
+    """Runs test cases one at a time, prints PASS/FAIL with timings, and ends with the
+    `N passed, N failed` line CI reads."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failures = []
+
+    def run(self, name, fn):
+        t0 = time.monotonic()
+        try:
+            fn()
+            self.passed += 1
+            print("PASS %s (%.2fs)" % (name, time.monotonic() - t0), flush=True)
+        except Exception:  # noqa: BLE001 - report every failure
+            tb = traceback.format_exc()
+            self.failures.append(name)
+            print("FAIL %s (%.2fs)\n%s" % (name, time.monotonic() - t0, indent(tb)), flush=True)
+
+    def fail(self, name, detail):
+        self.failures.append(name)
+        print("%s\n%s" % (name, detail))
+
+    def finish(self):
+        if self.failures:
+            print("\nfailures:")
+            for name in self.failures:
+                print("  %s" % name)
+        print("%d passed, %d failed" % (self.passed, len(self.failures)))
+        return 1 if self.failures else 0
+
+
+def start_or_report(factory):
+    """Starts the servers a suite needs; on failure prints why and a failing tally."""
     try:
-        servers = servers_factory()
+        return factory()
     except Exception as e:  # noqa: BLE001
         print("harness error: %s" % e)
         print("0 passed, 1 failed")
+        return None
+
+
+def main(tests, servers_factory):
+    """Runs every test under RESP2 and RESP3. `tests` is a list of functions
+    f(ctx) where ctx has .r (client), .proto, .srv, .auth_srv."""
+    only = os.environ.get("PY_TESTS_ONLY")
+    servers = start_or_report(servers_factory)
+    if servers is None:
         return 1
+    tally = Tally()
     try:
         for t in tests:
             if only and only not in t.__name__:
                 continue
             for proto in (2, 3):
-                name = "%s[resp%d]" % (t.__name__, proto)
                 ctx = Ctx(servers, proto)
-                t0 = time.monotonic()
                 try:
-                    t(ctx)
-                    passed += 1
-                    print("PASS %s (%.2fs)" % (name, time.monotonic() - t0), flush=True)
-                except Exception:  # noqa: BLE001 - report every failure
-                    failed += 1
-                    tb = traceback.format_exc()
-                    failures.append((name, tb))
-                    print("FAIL %s (%.2fs)\n%s" % (name, time.monotonic() - t0, indent(tb)), flush=True)
+                    tally.run("%s[resp%d]" % (t.__name__, proto), lambda: t(ctx))
                 finally:
                     ctx.close()
             for s in servers.values():
                 if s.proc.poll() is not None:
-                    print("server died (exit %s)\n%s" % (s.proc.returncode, s.log_tail(40)))
-                    failed += 1
-                    raise SystemExit(finish(passed, failed, failures))
+                    tally.fail("server died (exit %s)" % s.proc.returncode, s.log_tail(40))
+                    raise SystemExit(tally.finish())
     finally:
         for s in servers.values():
             s.stop()
-    return finish(passed, failed, failures)
-
-
-def finish(passed, failed, failures):
-    if failures:
-        print("\nfailures:")
-        for name, _ in failures:
-            print("  %s" % name)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.finish()
 
 
 def indent(s):

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +29,7 @@ from redis.exceptions import (  # noqa: E402
     TimeoutError,
 )
 
-from harness import bin_path, free_ports, indent, pairs, text, uniq, wait_until  # noqa: E402
+from harness import Tally, bin_path, free_ports, pairs, start_or_report, text, uniq, wait_until  # noqa: E402
 
 SECRET = "fencepost-py-cluster-secret"
 READY = 15.0
@@ -287,42 +286,21 @@ def test_failover(_shared):
 def main():
     tests = [test_routing_resp2, test_routing_resp3, test_failover]
     only = os.environ.get("PY_TESTS_ONLY")
-    passed = failed = 0
-    failures = []
-    try:
-        shared = Cluster()
-    except Exception as e:  # noqa: BLE001
-        print("harness error: %s" % e)
-        print("0 passed, 1 failed")
+    shared = start_or_report(Cluster)
+    if shared is None:
         return 1
+    tally = Tally()
     try:
         for t in tests:
             if only and only not in t.__name__:
                 continue
-            t0 = time.monotonic()
-            try:
-                t(shared)
-                passed += 1
-                print("PASS %s (%.2fs)" % (t.__name__, time.monotonic() - t0), flush=True)
-            except Exception:  # noqa: BLE001 - report every failure
-                failed += 1
-                tb = traceback.format_exc()
-                failures.append(t.__name__)
-                print("FAIL %s (%.2fs)\n%s" % (t.__name__, time.monotonic() - t0, indent(tb)),
-                      flush=True)
+            tally.run(t.__name__, lambda: t(shared))
         for i, n in shared.nodes.items():
             if not n.alive():
-                failed += 1
-                failures.append("node %d died" % i)
-                print("node %d died (exit %s)\n%s" % (i, n.proc.returncode, n.log_tail(40)))
+                tally.fail("node %d died" % i, "exit %s\n%s" % (n.proc.returncode, n.log_tail(40)))
     finally:
         shared.stop()
-    if failures:
-        print("\nfailures:")
-        for name in failures:
-            print("  %s" % name)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.finish()
 
 
 if __name__ == "__main__":

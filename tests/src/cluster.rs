@@ -600,3 +600,15 @@ pub fn peer_refuses(port: u16, what: &str, script: impl FnOnce(&mut TcpStream)) 
         );
     }
 }
+
+/// A postcard-encoded `Hello { cluster: "fencepost", from, nonce }` frame, as a node
+/// sends first on a plain peer connection, framed with its length.
+pub fn hello_frame(from: u8) -> Vec<u8> {
+    let mut body = vec![9];
+    body.extend_from_slice(b"fencepost");
+    body.push(from);
+    body.extend_from_slice(&[7u8; 32]);
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(&body);
+    f
+}

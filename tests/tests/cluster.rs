@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fencepost_tests::cluster::{key_slot, peer_refuses, CLUSTER_TIMEOUT};
+use fencepost_tests::cluster::{hello_frame, key_slot, peer_refuses, CLUSTER_TIMEOUT};
 use fencepost_tests::*;
 use rand::Rng;
 
@@ -886,17 +886,6 @@ fn membership_grow_and_shrink_under_load() {
 // ---------------------------------------------------------------------------------
 // 6. Unauthenticated peers
 // ---------------------------------------------------------------------------------
-
-/// A postcard-encoded `Hello { cluster: "fencepost", from, nonce }` frame.
-fn hello_frame(from: u8) -> Vec<u8> {
-    let mut body = vec![9];
-    body.extend_from_slice(b"fencepost");
-    body.push(from);
-    body.extend_from_slice(&[7u8; 32]);
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(&body);
-    f
-}
 
 #[test]
 fn unauthenticated_peers_are_refused() {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use fencepost_tests::cluster::{peer_refuses, CLUSTER_TIMEOUT};
+use fencepost_tests::cluster::{hello_frame, peer_refuses, CLUSTER_TIMEOUT};
 use fencepost_tests::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
@@ -172,18 +172,6 @@ fn a_node_with_a_certificate_of_another_ca_never_joins() {
         let k = uniq("tls-after-rogue");
         assert_eq!(must(&c, id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
     }
-}
-
-/// The plaintext `Hello` a node without TLS sends first (postcard: cluster name, id,
-/// nonce), framed with its length.
-fn hello_frame(from: u8) -> Vec<u8> {
-    let mut body = vec![9];
-    body.extend_from_slice(b"fencepost");
-    body.push(from);
-    body.extend_from_slice(&[7u8; 32]);
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(&body);
-    f
 }
 
 /// Connects to a raft port, sends `bytes` and requires the node to hang up within 5 s.
