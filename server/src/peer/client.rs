@@ -3,15 +3,16 @@
 //! fails is dropped and replaced on the next call.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::outbox::{Outbox, PeerWriter};
 use super::tls::PeerTls;
 use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
 use crate::raft::types::NodeId;
@@ -35,10 +36,9 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<PeerResponse>>>>;
 
 /// One live connection to a peer.
 struct PeerConn {
-    frames: mpsc::UnboundedSender<Vec<u8>>,
+    outbox: Arc<Outbox>,
     pending: Pending,
     next_id: AtomicU64,
-    alive: Arc<AtomicBool>,
 }
 
 fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<PeerResponse>>> {
@@ -51,7 +51,7 @@ impl PeerConn {
         let frame = wire::encode(&Envelope { id, body: req }).map_err(|e| CallError::NotSent(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        if !self.alive.load(Ordering::SeqCst) || self.frames.send(frame).is_err() {
+        if self.outbox.send(&frame).is_err() {
             lock(&self.pending).remove(&id);
             return Err(CallError::NotSent("connection closed".into()));
         }
@@ -106,7 +106,7 @@ impl PeerPool {
         // One connect at a time per peer; callers queue here instead of racing.
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
-            if c.alive.load(Ordering::SeqCst) {
+            if !c.outbox.is_closed() {
                 return Ok(c.clone());
             }
         }
@@ -124,12 +124,12 @@ impl PeerPool {
         let setup = async {
             let Some(tls) = &self.tls else {
                 let (rd, wr) = tcp.into_split();
-                return self.start(addr, rd, wr).await;
+                return self.start(addr, rd, wr, PeerWriter::Tcp).await;
             };
             match tls.connect(addr, tcp).await {
                 Ok(stream) => {
                     let (rd, wr) = tokio::io::split(stream);
-                    self.start(addr, rd, wr).await
+                    self.start(addr, rd, wr, |w| PeerWriter::Stream(Box::new(w))).await
                 }
                 Err(e) => {
                     tracing::warn!(peer = %addr, error = %e, "peer TLS handshake failed");
@@ -145,7 +145,13 @@ impl PeerPool {
     /// Authenticates over the two halves of a stream, then starts its reader and
     /// writer tasks. Plain TCP comes as its lock-free owned halves; TLS, whose one
     /// session both directions share, as `tokio::io::split` halves.
-    async fn start<R, W>(&self, addr: &str, mut rd: R, mut wr: W) -> Result<PeerConn, WireError>
+    async fn start<R, W>(
+        &self,
+        addr: &str,
+        mut rd: R,
+        mut wr: W,
+        writer: impl FnOnce(W) -> PeerWriter,
+    ) -> Result<PeerConn, WireError>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -165,21 +171,16 @@ impl PeerPool {
         wire::write_msg(&mut wr, &Proof { proof }).await?;
         let _welcome: Welcome = wire::read_msg(&mut rd, wire::MAX_HANDSHAKE_FRAME).await?;
 
-        let (frames, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+        let outbox = Outbox::start(writer(wr));
         let pending: Pending = Arc::default();
-        let alive = Arc::new(AtomicBool::new(true));
-
-        let alive_w = alive.clone();
-        let writer = tokio::spawn(async move {
-            let _ = wire::write_frames(&mut wr, &mut outgoing).await;
-            alive_w.store(false, Ordering::SeqCst);
-        });
 
         // Reader: routes answers to their callers; on any error fails them all and
         // stops the writer, which releases the socket.
-        let (pending_r, alive_r) = (pending.clone(), alive.clone());
+        let (pending_r, outbox_r) = (pending.clone(), outbox.clone());
         let peer = addr.to_string();
         tokio::spawn(async move {
+            // Buffered: a burst of answers costs one read(2), not two per frame.
+            let mut rd = tokio::io::BufReader::with_capacity(wire::READ_BUFFER, rd);
             loop {
                 match wire::read_msg::<Envelope<PeerResponse>>(&mut rd, wire::MAX_FRAME).await {
                     Ok(env) => {
@@ -193,16 +194,14 @@ impl PeerPool {
                     }
                 }
             }
-            alive_r.store(false, Ordering::SeqCst);
-            writer.abort();
+            outbox_r.close();
             lock(&pending_r).clear();
         });
 
         Ok(PeerConn {
-            frames,
+            outbox,
             pending,
             next_id: AtomicU64::new(1),
-            alive,
         })
     }
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::outbox::{Outbox, PeerWriter};
 use super::tls::PeerTls;
 use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
 use crate::node::Node;
@@ -51,12 +51,13 @@ async fn serve(
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let Some(tls) = tls else {
         let (rd, wr) = tcp.into_split();
-        return serve_stream(rd, wr, addr, node, secret, deadline).await;
+        return serve_stream(rd, wr, PeerWriter::Tcp, addr, node, secret, deadline).await;
     };
     match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
         Ok(Ok(stream)) => {
             let (rd, wr) = tokio::io::split(stream);
-            serve_stream(rd, wr, addr, node, secret, deadline).await
+            let writer = |w| PeerWriter::Stream(Box::new(w));
+            serve_stream(rd, wr, writer, addr, node, secret, deadline).await
         }
         Ok(Err(e)) => {
             tracing::warn!(peer = %addr, error = %e, "peer refused: TLS handshake failed");
@@ -74,6 +75,7 @@ async fn serve(
 async fn serve_stream<R, W>(
     mut rd: R,
     mut wr: W,
+    writer: impl FnOnce(W) -> PeerWriter,
     addr: SocketAddr,
     node: Arc<Node>,
     secret: Arc<Vec<u8>>,
@@ -111,10 +113,9 @@ where
     };
     tracing::debug!(peer = %addr, from, "peer authenticated");
 
-    let (replies, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::spawn(async move {
-        let _ = wire::write_frames(&mut wr, &mut outgoing).await;
-    });
+    let replies = Outbox::start(writer(wr));
+    // Buffered: a burst of frames costs one read(2), not two per frame.
+    let mut rd = tokio::io::BufReader::with_capacity(wire::READ_BUFFER, rd);
     let result = loop {
         let env: Envelope<PeerRequest> = match wire::read_msg(&mut rd, wire::MAX_FRAME).await {
             Ok(env) => env,
@@ -125,6 +126,14 @@ where
         // pipeline forwarded by a follower applies in the order the client sent it.
         let body = match env.body {
             PeerRequest::Write(op) => Handled::Write(Box::pin(node.submit_here(op))),
+            // The leader sends a follower one AppendEntries at a time and waits for the
+            // answer, so serving it here costs no concurrency and saves a task hop on
+            // every replication round trip.
+            PeerRequest::AppendEntries(r) => {
+                let body = PeerResponse::AppendEntries(node.raft.append_entries(r).await);
+                send_reply(&replies, env.id, body);
+                continue;
+            }
             other => Handled::Other(other),
         };
         tokio::spawn(async move {
@@ -132,17 +141,21 @@ where
                 Handled::Write(wait) => PeerResponse::Write(wait.await),
                 Handled::Other(req) => handle(&node, req).await,
             };
-            match wire::encode(&Envelope { id: env.id, body }) {
-                Ok(frame) => {
-                    let _ = replies.send(frame);
-                }
-                Err(e) => tracing::warn!(error = %e, "peer reply could not be encoded"),
-            }
+            send_reply(&replies, env.id, body);
         });
     };
-    drop(replies);
-    writer.abort();
+    replies.close();
     result
+}
+
+fn send_reply(replies: &Outbox, id: u64, body: PeerResponse) {
+    match wire::encode(&Envelope { id, body }) {
+        Ok(frame) => {
+            // Closed: the caller is gone and learns nothing either way.
+            let _ = replies.send(&frame);
+        }
+        Err(e) => tracing::warn!(error = %e, "peer reply could not be encoded"),
+    }
 }
 
 /// A request either already queued (writes) or still to be served.

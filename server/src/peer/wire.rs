@@ -123,27 +123,8 @@ pub async fn write_msg<T: Serialize>(w: &mut (impl AsyncWrite + Unpin), msg: &T)
     Ok(())
 }
 
-/// Writes the frames queued on `outgoing` until the queue closes or a write fails,
-/// coalescing whatever is queued (up to about 1 MiB) into one write and one flush.
-pub async fn write_frames(
-    w: &mut (impl AsyncWrite + Unpin),
-    outgoing: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-) -> std::io::Result<()> {
-    let mut buf = Vec::new();
-    while let Some(first) = outgoing.recv().await {
-        buf.clear();
-        buf.extend_from_slice(&first);
-        while buf.len() < (1 << 20) {
-            match outgoing.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        w.write_all(&buf).await?;
-        w.flush().await?;
-    }
-    Ok(())
-}
+/// Read buffer of an authenticated peer connection.
+pub const READ_BUFFER: usize = 64 << 10;
 
 /// Reads one frame; the length is checked against `max` before anything is allocated.
 pub async fn read_msg<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin), max: usize) -> Result<T, WireError> {
