@@ -2,6 +2,7 @@
 //! (fsync always / no persistence) and a 3-member etcd, all on loopback on this machine,
 //! one target at a time, and writes a table, JSON, and the README's results section.
 
+mod anatomy;
 mod b64;
 mod etcd;
 mod http;
@@ -18,6 +19,7 @@ mod targets;
 mod workload;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -292,18 +294,32 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                     events.push(e);
                 }
                 let load = machine::load1();
+                let nodes: Vec<SocketAddr> = t.procs.iter().map(|p| p.addr).collect();
+                let fencepost = kind.dialect() == Dialect::Fencepost;
                 let r = async {
                     t.check_alive()?;
                     let plan = Arc::new(Plan::prepare(w, kind.dialect(), pipe, t.addr).await?);
-                    match tokio::time::timeout(limit, runner::run(plan, t.addr, cfg(clients))).await {
-                        Ok(r) => r,
+                    let before = if fencepost {
+                        Some(anatomy::read_all(&nodes).await?)
+                    } else {
+                        None
+                    };
+                    let stats = match tokio::time::timeout(limit, runner::run(plan, t.addr, cfg(clients))).await {
+                        Ok(r) => r?,
                         Err(_) => bail!("run did not finish within {limit:?}"),
-                    }
+                    };
+                    let leader = nodes.iter().position(|&a| a == t.addr).unwrap_or(0);
+                    let anatomy = match before {
+                        Some(before) => Some(anatomy::window(&before, &anatomy::read_all(&nodes).await?, leader)),
+                        None => None,
+                    };
+                    Ok((stats, anatomy))
                 };
                 match r.await {
-                    Ok(stats) => {
+                    Ok((stats, anatomy)) => {
                         let mut row = Row::measured(tn, wn, clients, pipe, &stats);
                         row.load_1min = load;
+                        row.anatomy = anatomy;
                         eprintln!(
                             "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms{}",
                             row.ops_per_sec,
@@ -314,6 +330,9 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                                 None => String::new(),
                             }
                         );
+                        if let Some(a) = &row.anatomy {
+                            eprintln!("  {}", a.summary());
+                        }
                         rows.push(row);
                     }
                     Err(e) => {

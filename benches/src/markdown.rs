@@ -95,6 +95,8 @@ pub fn render(rep: &Report, results: &str) -> String {
         line(&mut s, format!("{} / {}", r.workload, r.target), r);
     }
 
+    write_anatomy(&mut s, rep);
+
     if !rep.memory.is_empty() {
         let _ = writeln!(s, "\n### Memory with held locks\n");
         let _ = writeln!(
@@ -230,4 +232,45 @@ pub fn render(rep: &Report, results: &str) -> String {
     }
     let _ = writeln!(s, "\n</details>");
     s
+}
+
+/// Where fencepost's writes spent their time in the headline runs (from `INFO latency`).
+fn write_anatomy(s: &mut String, rep: &Report) {
+    let rows: Vec<_> = sorted(&rep.rows)
+        .into_iter()
+        .filter(|r| r.clients == HEADLINE_CLIENTS && r.pipeline == 1 && r.anatomy.is_some())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n### Where fencepost's write time goes ({HEADLINE_CLIENTS} clients, pipeline 1)\n"
+    );
+    let _ = writeln!(
+        s,
+        "Means over each run (warm-up included), from every node's `INFO latency` read before and after. A batch's commit on the leader is its own fsync, then (with followers) one AppendEntries round trip, whose follower side holds the follower's fsync; openraft 0.9 finishes the leader's fsync before it replicates, and keeps one AppendEntries in flight per follower.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| workload / target | ops/entry | leader commit ms | leader fsync ms | replication RPC ms | entries/RPC | follower append ms | follower fsync ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let ms = |st: Option<crate::anatomy::Step>| st.map_or("-".to_string(), |st| format!("{:.2}", st.avg_us / 1000.0));
+    let per = |st: Option<crate::anatomy::Step>| st.map_or("-".to_string(), |st| format!("{:.1}", st.items_per));
+    for r in rows {
+        let Some(a) = &r.anatomy else { continue };
+        let _ = writeln!(
+            s,
+            "| {} / {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.target,
+            per(a.leader_commit),
+            ms(a.leader_commit),
+            ms(a.leader_fsync),
+            ms(a.replication_rpc),
+            per(a.replication_rpc),
+            ms(a.follower_append),
+            ms(a.follower_fsync)
+        );
+    }
 }

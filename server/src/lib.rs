@@ -15,4 +15,5 @@ pub mod reply;
 pub mod server;
 pub mod sm;
 pub mod ticker;
+pub mod timings;
 pub mod waiters;

@@ -110,7 +110,11 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
         let requests: Vec<Request> = ops.into_iter().map(|op| Request { time, op }).collect();
         let raft = raft.clone();
         tokio::spawn(async move {
+            let (since, ops) = (std::time::Instant::now(), requests.len() as u64);
             let result = raft.client_write(requests).await;
+            if result.is_ok() {
+                crate::timings::COMMIT.record(since, ops);
+            }
             drop(permit);
             deliver(result, dones, my_id);
         });

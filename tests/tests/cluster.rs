@@ -148,6 +148,28 @@ fn formation(n: u64) {
         );
     }
 
+    // INFO latency: the leader timed replication round trips; every follower served
+    // AppendEntries and fsynced what it received.
+    for &id in &ids {
+        let text = c.conn(id).cmd(&["INFO", "latency"]).text();
+        let count = |k: &str| {
+            text.lines()
+                .find_map(|l| {
+                    l.trim_end()
+                        .strip_prefix(&format!("{k}:"))
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+                .unwrap_or_else(|| panic!("node {id}: INFO latency lacks {k}:\n{text}"))
+        };
+        if id == leader {
+            assert!(count("replication_rpc_count") > 0, "leader {id}:\n{text}");
+            assert!(count("commit_count") > 0, "leader {id}:\n{text}");
+        } else {
+            assert!(count("follower_append_count") > 0, "follower {id}:\n{text}");
+        }
+        assert!(count("wal_fsync_count") > 0, "node {id}:\n{text}");
+    }
+
     // CLUSTER SLOTS / NODES: one shard, the leader as master, the others replicas.
     let followers: BTreeSet<i64> = ids
         .iter()

@@ -326,6 +326,38 @@ fn info_sections_and_dbsize() {
     assert!(out.starts_with("(integer) "), "{out:?}");
 }
 
+/// `key:value` lines of one INFO section as numbers.
+fn info_numbers(text: &str) -> std::collections::HashMap<String, u64> {
+    text.lines()
+        .filter_map(|l| l.trim_end().split_once(':'))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+#[test]
+fn info_latency_counts_commits_and_fsyncs() {
+    let s = TestServer::start();
+    let mut c = s.conn();
+    let before = info_numbers(&c.cmd(&["INFO", "latency"]).text());
+    for i in 0..20 {
+        let r = c.cmd(&["FENCE", "ADVANCE", &format!("res{i}"), "1"]);
+        assert_eq!(r, Reply::Int(1), "FENCE ADVANCE -> {r:?}");
+    }
+    let after = info_numbers(&c.cmd(&["INFO", "latency"]).text());
+    let grew = |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+    // One batch per write here (one client, one at a time), each fsynced before its reply.
+    assert!(grew("commit_count") >= 20, "commits: {before:?} -> {after:?}");
+    assert!(grew("commit_items") >= 20, "operations: {before:?} -> {after:?}");
+    assert!(grew("wal_fsync_count") >= 20, "fsyncs: {before:?} -> {after:?}");
+    assert!(
+        grew("commit_total_us") >= grew("commit_count"),
+        "a commit takes >= 1 µs"
+    );
+    // A single node replicates nothing.
+    assert_eq!(grew("replication_rpc_count"), 0);
+    assert_eq!(grew("follower_append_count"), 0);
+}
+
 fn myid(c: &mut Conn) -> String {
     let id = c.cmd(&["CLUSTER", "MYID"]).text();
     assert!(!id.is_empty() && !id.contains(' '), "CLUSTER MYID {id:?}");

@@ -385,6 +385,11 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
             ],
         );
     }
+    if want("latency") {
+        // Cumulative since start: where replicated writes spend their time.
+        let lines = crate::timings::info_lines();
+        section("Latency", lines.iter().map(|(k, v)| (k.as_str(), v.clone())).collect());
+    }
     if want("keyspace") {
         // Counting needs the state machine; a stale local count is fine for INFO.
         let keys = {

@@ -181,7 +181,11 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 for seq in 0..FRAMES {
                     // Every 50th frame is 1 MiB: bigger than any socket buffer.
-                    let len = if seq % 50 == 0 { 1 << 20 } else { 16 + (seq as usize % 200) };
+                    let len = if seq % 50 == 0 {
+                        1 << 20
+                    } else {
+                        16 + (seq as usize % 200)
+                    };
                     let mut frame = Vec::with_capacity(9 + len);
                     frame.extend_from_slice(&(len as u32).to_be_bytes());
                     frame.push(sender);
@@ -206,7 +210,10 @@ mod tests {
                 next[sender as usize] += 1;
                 let mut body = vec![0u8; len];
                 server.read_exact(&mut body).await.expect("body");
-                assert!(body.iter().all(|&b| b == sender), "frame of sender {sender} mixed with another");
+                assert!(
+                    body.iter().all(|&b| b == sender),
+                    "frame of sender {sender} mixed with another"
+                );
             }
             next
         });

@@ -130,7 +130,9 @@ where
             // answer, so serving it here costs no concurrency and saves a task hop on
             // every replication round trip.
             PeerRequest::AppendEntries(r) => {
+                let (since, entries) = (std::time::Instant::now(), r.entries.len() as u64);
                 let body = PeerResponse::AppendEntries(node.raft.append_entries(r).await);
+                crate::timings::FOLLOWER_APPEND.record(since, entries);
                 send_reply(&replies, env.id, body);
                 continue;
             }

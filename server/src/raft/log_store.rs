@@ -188,8 +188,10 @@ fn flush(wal: &mut Wal, waiting: &mut Vec<LogFlushed<TypeConfig>>, failed: &mut 
         return;
     }
     if failed.is_none() {
-        if let Err(e) = wal.sync() {
-            *failed = Some(e.to_string());
+        let since = std::time::Instant::now();
+        match wal.sync() {
+            Ok(()) => crate::timings::WAL_FSYNC.record(since, waiting.len() as u64),
+            Err(e) => *failed = Some(e.to_string()),
         }
     }
     for cb in waiting.drain(..) {

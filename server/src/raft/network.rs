@@ -88,16 +88,22 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        self.rpc(
-            RPCTypes::AppendEntries,
-            PeerRequest::AppendEntries(rpc),
-            option.hard_ttl(),
-            |r| match r {
-                PeerResponse::AppendEntries(x) => Some(x),
-                _ => None,
-            },
-        )
-        .await
+        let (since, entries) = (std::time::Instant::now(), rpc.entries.len() as u64);
+        let result = self
+            .rpc(
+                RPCTypes::AppendEntries,
+                PeerRequest::AppendEntries(rpc),
+                option.hard_ttl(),
+                |r| match r {
+                    PeerResponse::AppendEntries(x) => Some(x),
+                    _ => None,
+                },
+            )
+            .await;
+        if result.is_ok() {
+            crate::timings::REPLICATION_RPC.record(since, entries);
+        }
+        result
     }
 
     async fn install_snapshot(
