@@ -71,10 +71,17 @@ pub struct Anatomy {
     pub follower_append: Option<Step>,
     /// Followers, pooled: WAL fsync.
     pub follower_fsync: Option<Step>,
+    /// Share of the window the leader's core spent in its own fsyncs (openraft 0.9's core
+    /// loop waits for them).
+    pub leader_fsync_busy: Option<f64>,
+    /// Share of the window each follower's AppendEntries stream had a request in flight
+    /// (openraft 0.9 keeps one in flight per follower): near 1, replication is the bottleneck.
+    pub replication_busy: Option<f64>,
 }
 
-/// Differences between two reads of the same nodes; `leader` indexes the leader's node.
-pub fn window(before: &[Counters], after: &[Counters], leader: usize) -> Anatomy {
+/// Differences between two reads of the same nodes, `seconds` apart; `leader` indexes the
+/// leader's node.
+pub fn window(before: &[Counters], after: &[Counters], leader: usize, seconds: f64) -> Anatomy {
     let pooled = |timer: &str| {
         let mut sum = Counters::default();
         let mut start = Counters::default();
@@ -92,12 +99,21 @@ pub fn window(before: &[Counters], after: &[Counters], leader: usize) -> Anatomy
         step(&start, &sum, timer)
     };
     let (lb, la) = (&before[leader], &after[leader]);
+    let followers = before.len().saturating_sub(1) as f64;
+    let busy = |s: Option<Step>, streams: f64| {
+        s.filter(|_| seconds > 0.0 && streams > 0.0)
+            .map(|s| s.count as f64 * s.avg_us / 1e6 / streams / seconds)
+    };
+    let leader_fsync = step(lb, la, "wal_fsync");
+    let replication_rpc = step(lb, la, "replication_rpc");
     Anatomy {
         leader_commit: step(lb, la, "commit"),
-        leader_fsync: step(lb, la, "wal_fsync"),
-        replication_rpc: step(lb, la, "replication_rpc"),
+        leader_fsync,
+        replication_rpc,
         follower_append: pooled("follower_append"),
         follower_fsync: pooled("wal_fsync"),
+        leader_fsync_busy: busy(leader_fsync, 1.0),
+        replication_busy: busy(replication_rpc, followers),
     }
 }
 
@@ -121,6 +137,9 @@ impl Anatomy {
             ));
             parts.push(format!("follower append {}", ms(&self.follower_append)));
             parts.push(format!("follower fsync {}", ms(&self.follower_fsync)));
+        }
+        if let Some(b) = self.replication_busy {
+            parts.push(format!("each follower's stream busy {:.0}%", b * 100.0));
         }
         parts.join(", ")
     }

@@ -304,13 +304,18 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                     } else {
                         None
                     };
+                    let run_started = Instant::now();
                     let stats = match tokio::time::timeout(limit, runner::run(plan, t.addr, cfg(clients))).await {
                         Ok(r) => r?,
                         Err(_) => bail!("run did not finish within {limit:?}"),
                     };
                     let leader = nodes.iter().position(|&a| a == t.addr).unwrap_or(0);
                     let anatomy = match before {
-                        Some(before) => Some(anatomy::window(&before, &anatomy::read_all(&nodes).await?, leader)),
+                        Some(before) => {
+                            let after = anatomy::read_all(&nodes).await?;
+                            let seconds = run_started.elapsed().as_secs_f64();
+                            Some(anatomy::window(&before, &after, leader, seconds))
+                        }
                         None => None,
                     };
                     Ok((stats, anatomy))

@@ -249,19 +249,20 @@ fn write_anatomy(s: &mut String, rep: &Report) {
     );
     let _ = writeln!(
         s,
-        "Means over each run (warm-up included), from every node's `INFO latency` read before and after. A batch's commit on the leader is its own fsync, then (with followers) one AppendEntries round trip, whose follower side holds the follower's fsync; openraft 0.9 finishes the leader's fsync before it replicates, and keeps one AppendEntries in flight per follower.\n"
+        "Means over each run (warm-up included), from every node's `INFO latency` read before and after. A batch's commit on the leader is its own fsync, then (with followers) one AppendEntries round trip, whose follower side holds the follower's fsync; openraft 0.9 finishes the leader's fsync before it replicates, and keeps one AppendEntries in flight per follower. Busy: the share of the run the leader's core spent in its own fsyncs, and that each follower's AppendEntries stream had a request in flight (near 100%, replication is the bottleneck).\n"
     );
     let _ = writeln!(
         s,
-        "| workload / target | ops/entry | leader commit ms | leader fsync ms | replication RPC ms | entries/RPC | follower append ms | follower fsync ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| workload / target | ops/entry | leader commit ms | leader fsync ms | replication RPC ms | entries/RPC | follower append ms | follower fsync ms | leader fsync busy | each follower's stream busy |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let ms = |st: Option<crate::anatomy::Step>| st.map_or("-".to_string(), |st| format!("{:.2}", st.avg_us / 1000.0));
+    let pct = |b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.0}%", b * 100.0));
     let per = |st: Option<crate::anatomy::Step>| st.map_or("-".to_string(), |st| format!("{:.1}", st.items_per));
     for r in rows {
         let Some(a) = &r.anatomy else { continue };
         let _ = writeln!(
             s,
-            "| {} / {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.workload,
             r.target,
             per(a.leader_commit),
@@ -270,7 +271,9 @@ fn write_anatomy(s: &mut String, rep: &Report) {
             ms(a.replication_rpc),
             per(a.replication_rpc),
             ms(a.follower_append),
-            ms(a.follower_fsync)
+            ms(a.follower_fsync),
+            pct(a.leader_fsync_busy),
+            pct(a.replication_busy)
         );
     }
 }
