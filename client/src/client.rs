@@ -1,9 +1,11 @@
-//! `Client`: one typed async method per SPEC.md command, over a multiplexed redis-rs connection.
+//! `Client`: one typed async method per SPEC.md command, over a self-healing connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{Cmd, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, RedisError, Value};
+use tokio::sync::Mutex;
 
 use crate::error::Result;
 use crate::reply::{self, Begin, BucketReply, FenceValue, IdempStatus, LockInfo};
@@ -13,30 +15,114 @@ pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A connection to one fencepost node; cheap to clone (clones share the socket).
+/// A connection to fencepost; cheap to clone (clones share it).
+///
+/// It heals itself: a dropped connection is re-established in the background (redis-rs's
+/// `ConnectionManager`), and with several nodes ([`Client::connect_any`]) a node that
+/// refuses or drops the connection is left for the next one. A command whose connection
+/// failed is never resent here: it comes back as an error that says whether it may have
+/// been applied ([`crate::Error::is_outcome_unknown`]), and [`crate::retry`] resends only
+/// what certainly was not.
 #[derive(Clone)]
 pub struct Client {
-    conn: MultiplexedConnection,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    nodes: Vec<redis::Client>,
+    /// Which node is in use, and its connection once made.
+    current: Mutex<(usize, Option<ConnectionManager>)>,
+}
+
+/// Reconnecting: a few quick attempts, then the error goes to the caller (who may retry).
+/// No response timeout: LOCK ACQUIRE ... WAIT legitimately blocks; callers bound it.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(1))
+        .set_number_of_retries(2)
+        .set_factor(50)
+        .set_max_delay(1000)
+}
+
+/// The node behind this error is gone (or going): use another if there is one.
+fn node_gone(e: &RedisError) -> bool {
+    e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout()
 }
 
 impl Client {
-    /// Connects to `redis://host:port` (or `redis://:pass@host:port`).
+    /// Connects to one node: `redis://host:port` (or `redis://:pass@host:port`).
     pub async fn connect(url: &str) -> Result<Client> {
-        let client = redis::Client::open(url)?;
-        // No response timeout: LOCK ACQUIRE ... WAIT legitimately blocks; callers bound it.
-        let conn = client.get_multiplexed_async_connection().await?;
-        Ok(Client { conn })
+        Client::connect_any(&[url]).await
     }
 
-    /// Wraps an existing connection.
-    pub fn from_connection(conn: MultiplexedConnection) -> Client {
-        Client { conn }
+    /// Connects to the first of `urls` that answers, and moves along the list (wrapping
+    /// round) whenever the node in use refuses or drops the connection. Any node serves
+    /// every command (followers proxy to the leader), so any order is fine.
+    pub async fn connect_any(urls: &[&str]) -> Result<Client> {
+        if urls.is_empty() {
+            return Err(crate::Error::Server {
+                code: "CLIENT".into(),
+                detail: "no node address given".into(),
+            });
+        }
+        let nodes = urls
+            .iter()
+            .map(|u| redis::Client::open(*u))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let client = Client {
+            shared: Arc::new(Shared {
+                nodes,
+                current: Mutex::new((0, None)),
+            }),
+        };
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// The connection in use (made if needed), trying each node once, in order, from the
+    /// current one; with every node unreachable, the last node's error.
+    async fn connection(&self) -> Result<(usize, ConnectionManager)> {
+        let nodes = &self.shared.nodes;
+        let mut current = self.shared.current.lock().await;
+        if let (index, Some(conn)) = &*current {
+            return Ok((*index, conn.clone()));
+        }
+        let mut last_err = None;
+        for step in 0..nodes.len() {
+            let index = (current.0 + step) % nodes.len();
+            match ConnectionManager::new_with_config(nodes[index].clone(), manager_config()).await {
+                Ok(conn) => {
+                    *current = (index, Some(conn.clone()));
+                    return Ok((index, conn));
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        // There is at least one node, so at least one error.
+        Err(last_err.map_or_else(|| crate::Error::Protocol("no node tried".into()), Into::into))
+    }
+
+    /// After `e` on node `index`: with other nodes to go to, the next call uses the next one.
+    async fn after_error(&self, index: usize, e: &RedisError) {
+        let n = self.shared.nodes.len();
+        if n > 1 && node_gone(e) {
+            let mut current = self.shared.current.lock().await;
+            if current.0 == index {
+                *current = ((index + 1) % n, None);
+            }
+        }
     }
 
     /// Sends one command and returns its raw reply (errors already mapped).
     pub async fn raw(&self, cmd: &Cmd) -> Result<Value> {
-        let mut conn = self.conn.clone();
-        Ok(cmd.query_async::<Value>(&mut conn).await?)
+        let (index, mut conn) = self.connection().await?;
+        match cmd.query_async::<Value>(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.after_error(index, &e).await;
+                Err(e.into())
+            }
+        }
     }
 
     /// `PING`.

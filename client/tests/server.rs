@@ -25,19 +25,25 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-/// Spawns the server and polls until it serves a linearizable read, or panics at the deadline.
-async fn start() -> Option<Server> {
-    let bin = match std::env::var("FENCEPOST_BIN") {
-        Ok(b) if std::path::Path::new(&b).is_file() => b,
+/// The fencepost binary to test, or None (the test then says it is skipped).
+fn binary() -> Option<String> {
+    match std::env::var("FENCEPOST_BIN") {
+        Ok(b) if std::path::Path::new(&b).is_file() => Some(b),
         _ => {
             println!("skipped: FENCEPOST_BIN not set");
-            return None;
+            None
         }
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (port, raft_port) = (free_port(), free_port());
-    let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-    let child = Command::new(&bin)
+    }
+}
+
+/// Starts `bin` on `port` with its data under `dir` (logs appended to `dir/server.log`).
+fn spawn(bin: &str, port: u16, raft_port: u16, dir: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
+    Command::new(bin)
         .args([
             "--port",
             &port.to_string(),
@@ -45,27 +51,41 @@ async fn start() -> Option<Server> {
             &raft_port.to_string(),
             "--data-dir",
         ])
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("spawn fencepost");
-    let server = Server {
-        child,
-        url: format!("redis://127.0.0.1:{port}"),
-        _dir: dir,
-    };
+        .expect("spawn fencepost")
+}
+
+/// Polls until the server at `url` serves a linearizable read, or panics at the deadline.
+async fn wait_ready(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(c) = Client::connect(&server.url).await {
+        if let Ok(c) = Client::connect(url).await {
             // LOCK INFO is a ReadIndex read: it succeeds only once there is a leader.
             if c.ping().await.is_ok() && c.lock_info("readiness-probe").await.is_ok() {
-                return Some(server);
+                return;
             }
         }
         assert!(Instant::now() < deadline, "fencepost not ready within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Spawns the server and polls until it serves a linearizable read, or panics at the deadline.
+async fn start() -> Option<Server> {
+    let bin = binary()?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let child = spawn(&bin, port, free_port(), dir.path());
+    let server = Server {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    wait_ready(&server.url).await;
+    Some(server)
 }
 
 /// Polls `f` until it returns Some, or panics at the deadline.
@@ -294,6 +314,77 @@ async fn waiting(c: &Client, url: &str) {
         c.lock_info("w1").await.expect("info").map(|i| i.owner),
         Some(b"b".to_vec())
     );
+}
+
+/// One Client outlives its server's crash and restart: the call in flight fails (never
+/// silently resent), later calls reconnect by themselves, and the lock taken before is intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_the_server_restarts() {
+    let Some(bin) = binary() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, raft_port) = (free_port(), free_port());
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut child = spawn(&bin, port, raft_port, dir.path());
+    wait_ready(&url).await;
+    let c = Client::connect(&url).await.expect("connect");
+    let t = c
+        .lock_acquire("survivor", "alice", Duration::from_secs(600), None)
+        .await
+        .expect("acquire")
+        .expect("granted");
+
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    let err = c.ping().await.expect_err("no server: the call fails");
+    assert!(
+        matches!(err, Error::Io(_)),
+        "a dead server is an I/O error, not a reply: {err:?}"
+    );
+
+    let mut child = spawn(&bin, port, raft_port, dir.path());
+    let info = eventually("the same Client serves again", || async {
+        c.lock_info("survivor").await.ok().flatten()
+    })
+    .await;
+    assert_eq!((info.owner.as_slice(), info.token), (&b"alice"[..], t));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// With several nodes, a Client skips one that is down at connect and leaves the one in
+/// use when it dies. (Two independent single nodes stand in for a cluster's members: the
+/// test is about where the Client sends, which each node's own data shows.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_any_moves_to_the_next_node() {
+    let Some(a) = start().await else { return };
+    let Some(b) = start().await else { return };
+    let dead = format!("redis://127.0.0.1:{}", free_port());
+
+    let c = Client::connect_any(&[&dead, &a.url])
+        .await
+        .expect("skips the dead node");
+    let on_a = c
+        .lock_acquire("where", "a", Duration::from_secs(600), None)
+        .await
+        .expect("acquire")
+        .expect("granted");
+    assert!(on_a > 0);
+
+    let c = Client::connect_any(&[&a.url, &b.url]).await.expect("connect");
+    assert!(c.lock_info("where").await.expect("info").is_some(), "first on A");
+    drop(a); // kill -9
+             // The first call after the kill may fail (its connection died); the Client then moves
+             // on, and B, which never saw the lock, answers.
+    let seen = eventually("a call served by B", || async {
+        c.lock_info("where").await.ok().map(|i| i.is_none())
+    })
+    .await;
+    assert!(seen, "B holds no lock named 'where'");
+    assert!(c
+        .lock_acquire("where", "b", Duration::from_secs(600), None)
+        .await
+        .expect("acquire on B")
+        .is_some());
 }
 
 /// Needs no server: a refused connection is retried, then returned as retry-safe.
