@@ -112,7 +112,10 @@ impl Node {
             // backstop for logs of many small entries.
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 64,
-            max_payload_entries: 256,
+            // Entries carry up to 512 operations, and openraft 0.9 gives every AppendEntries
+            // only `heartbeat_interval` to finish: a catch-up RPC of hundreds of entries
+            // (megabytes) would time out and be resent again and again.
+            max_payload_entries: 8,
             ..Default::default()
         }
         .validate()?;
