@@ -213,18 +213,21 @@ def start_or_report(factory):
         return None
 
 
+def selected(tests):
+    """The tests to run: those whose name contains $PY_TESTS_ONLY, or all."""
+    only = os.environ.get("PY_TESTS_ONLY")
+    return [t for t in tests if not only or only in t.__name__]
+
+
 def main(tests, servers_factory):
     """Runs every test under RESP2 and RESP3. `tests` is a list of functions
     f(ctx) where ctx has .r (client), .proto, .srv, .auth_srv."""
-    only = os.environ.get("PY_TESTS_ONLY")
     servers = start_or_report(servers_factory)
     if servers is None:
         return 1
     tally = Tally()
     try:
-        for t in tests:
-            if only and only not in t.__name__:
-                continue
+        for t in selected(tests):
             for proto in (2, 3):
                 ctx = Ctx(servers, proto)
                 try:

@@ -29,7 +29,7 @@ from redis.exceptions import (  # noqa: E402
     TimeoutError,
 )
 
-from harness import Tally, bin_path, free_ports, pairs, start_or_report, text, uniq, wait_until  # noqa: E402
+from harness import Tally, bin_path, free_ports, pairs, selected, start_or_report, text, uniq, wait_until  # noqa: E402
 
 SECRET = "fencepost-py-cluster-secret"
 READY = 15.0
@@ -285,15 +285,12 @@ def test_failover(_shared):
 
 def main():
     tests = [test_routing_resp2, test_routing_resp3, test_failover]
-    only = os.environ.get("PY_TESTS_ONLY")
     shared = start_or_report(Cluster)
     if shared is None:
         return 1
     tally = Tally()
     try:
-        for t in tests:
-            if only and only not in t.__name__:
-                continue
+        for t in selected(tests):
             tally.run(t.__name__, lambda: t(shared))
         for i, n in shared.nodes.items():
             if not n.alive():

@@ -487,6 +487,21 @@ impl TestCluster {
         panic!("{args:?} via node {id}: no answer but {last} within {timeout:?}")
     }
 
+    /// Deadline for one setup command in a healthy cluster (see [`TestCluster::must`]).
+    pub const SETUP: Duration = Duration::from_secs(15);
+
+    /// Sends `args` to node `id` (retrying on -CLUSTERDOWN for up to [`Self::SETUP`]) and
+    /// requires a non-error reply; on failure the panic carries the nodes' recent logs.
+    pub fn must(&self, id: u64, args: &[&str]) -> Reply {
+        let r = self.cmd_retry(id, args, Self::SETUP);
+        assert!(
+            r.err_text().is_none(),
+            "{args:?} via node {id} -> {r:?}\n{}",
+            self.logs(20)
+        );
+        r
+    }
+
     /// Sends one command on a fresh connection to node `id` (read timeout 30 s).
     pub fn try_cmd(&self, id: u64, args: &[&str]) -> io::Result<Reply> {
         let mut c = Conn::try_connect(self.port(id))?;

@@ -59,6 +59,14 @@ pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// The numeric `key:value` lines of an INFO reply's text (other lines are skipped).
+pub fn info_numbers(text: &str) -> std::collections::HashMap<String, u64> {
+    text.lines()
+        .filter_map(|l| l.trim_end().split_once(':'))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
 /// A unique-ish name for objects of one test, so that tests never collide.
 pub fn uniq(prefix: &str) -> String {
     use rand::Rng;

@@ -17,23 +17,11 @@ use fencepost_tests::cluster::{hello_frame, key_slot, peer_refuses, CLUSTER_TIME
 use fencepost_tests::*;
 use rand::Rng;
 
-/// Deadline for one setup command in a healthy cluster (retried on -CLUSTERDOWN).
-const SETUP: Duration = Duration::from_secs(15);
+const SETUP: Duration = TestCluster::SETUP;
 /// The server's default `--election-timeout-ms` (randomised in [t, 2t]; heartbeat 50 ms).
 /// Only used to label the failover report: the nodes run with the defaults.
 const ELECTION_TIMEOUT_MS: u64 = 200;
 const LONG_TTL: &str = "3600000";
-
-/// Sends `args` to node `id` (retrying on -CLUSTERDOWN) and requires a non-error reply.
-fn must(c: &TestCluster, id: u64, args: &[&str]) -> Reply {
-    let r = c.cmd_retry(id, args, SETUP);
-    assert!(
-        r.err_text().is_none(),
-        "{args:?} via node {id} -> {r:?}\n{}",
-        c.logs(20)
-    );
-    r
-}
 
 /// `[highest, value]` as FENCE GET answers it.
 fn fence_val(token: i64, value: &str) -> Reply {
@@ -89,33 +77,30 @@ fn formation(n: u64) {
     let mut written = Vec::new();
     for (k, &id) in ids.iter().enumerate() {
         let (lock, owner) = (format!("{p}-lock-{id}"), format!("owner-{id}"));
-        let t = must(&c, id, &["LOCK", "ACQUIRE", &lock, &owner, LONG_TTL]).int();
+        let t = c.must(id, &["LOCK", "ACQUIRE", &lock, &owner, LONG_TTL]).int();
         assert!(t > last, "token {t} via node {id} after token {last}");
         last = t;
         // Re-acquire by the same owner through another node: the same token.
         let other = ids[(k + 1) % ids.len()];
         assert_eq!(
-            must(&c, other, &["LOCK", "ACQUIRE", &lock, &owner, LONG_TTL]),
+            c.must(other, &["LOCK", "ACQUIRE", &lock, &owner, LONG_TTL]),
             int(t),
             "idempotent re-acquire via node {other}"
         );
         let (fence, val) = (format!("{p}-fence-{id}"), format!("value-{id}"));
-        assert_eq!(
-            must(&c, id, &["FENCE", "SET", &fence, &t.to_string(), &val]),
-            Reply::ok()
-        );
+        assert_eq!(c.must(id, &["FENCE", "SET", &fence, &t.to_string(), &val]), Reply::ok());
         // One shared bucket, one token taken through each node in turn.
-        let tb = must(&c, id, &["TOKENBUCKET", &format!("{p}-tb"), "100", "1", LONG_TTL]);
+        let tb = c.must(id, &["TOKENBUCKET", &format!("{p}-tb"), "100", "1", LONG_TTL]);
         let tb = tb.items();
         assert_eq!(tb.len(), 5, "{tb:?}");
         assert_eq!(&tb[..4], &[int(0), int(100), int(99 - k as i64), int(-1)], "{tb:?}");
         let idem = format!("{p}-idem-{id}");
-        let tok = started_token(&must(&c, id, &["IDEMP", "BEGIN", &idem, &format!("fp-{id}"), LONG_TTL]));
+        let tok = started_token(&c.must(id, &["IDEMP", "BEGIN", &idem, &format!("fp-{id}"), LONG_TTL]));
         assert!(tok > last, "IDEMP token {tok} via node {id} after token {last}");
         last = tok;
         let resp = format!("response-{id}");
         assert_eq!(
-            must(&c, id, &["IDEMP", "COMPLETE", &idem, &tok.to_string(), &resp]),
+            c.must(id, &["IDEMP", "COMPLETE", &idem, &tok.to_string(), &resp]),
             Reply::ok()
         );
         written.push((id, lock, owner, t, fence, val, idem, resp));
@@ -152,13 +137,10 @@ fn formation(n: u64) {
     // AppendEntries and fsynced what it received.
     for &id in &ids {
         let text = c.conn(id).cmd(&["INFO", "latency"]).text();
+        let numbers = info_numbers(&text);
         let count = |k: &str| {
-            text.lines()
-                .find_map(|l| {
-                    l.trim_end()
-                        .strip_prefix(&format!("{k}:"))
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
+            *numbers
+                .get(k)
                 .unwrap_or_else(|| panic!("node {id}: INFO latency lacks {k}:\n{text}"))
         };
         if id == leader {
@@ -233,7 +215,7 @@ fn lock_wait_through_a_follower() {
     let (b, cc) = (f[0], f[1]);
     let name = uniq("wait");
 
-    let t1 = must(&c, a, &["LOCK", "ACQUIRE", &name, "holder", LONG_TTL]).int();
+    let t1 = c.must(a, &["LOCK", "ACQUIRE", &name, "holder", LONG_TTL]).int();
     let rx = spawn_cmd(
         c.node(b),
         &["LOCK", "ACQUIRE", &name, "waiter", LONG_TTL, "WAIT", "30000"],
@@ -245,7 +227,7 @@ fn lock_wait_through_a_follower() {
     assert!(rx.try_recv().is_err(), "the waiter must still be blocked");
     let released = Instant::now();
     assert_eq!(
-        must(&c, cc, &["LOCK", "RELEASE", &name, "holder", &t1.to_string()]),
+        c.must(cc, &["LOCK", "RELEASE", &name, "holder", &t1.to_string()]),
         int(1)
     );
     let (r, at) = rx
@@ -265,7 +247,7 @@ fn lock_wait_through_a_follower() {
 
     // A wait that runs out on a follower answers nil and leaves the queue.
     let name2 = uniq("wait-timeout");
-    must(&c, a, &["LOCK", "ACQUIRE", &name2, "holder", LONG_TTL]).int();
+    c.must(a, &["LOCK", "ACQUIRE", &name2, "holder", LONG_TTL]).int();
     let rx = spawn_cmd(
         c.node(b),
         &["LOCK", "ACQUIRE", &name2, "waiter", LONG_TTL, "WAIT", "300"],
@@ -608,7 +590,7 @@ fn leader_kill_loop() {
     let ids = c.ids();
     let p = uniq("kill");
     let held = format!("{p}-held");
-    let held_tok = must(&c, 1, &["LOCK", "ACQUIRE", &held, "keeper", LONG_TTL]).int();
+    let held_tok = c.must(1, &["LOCK", "ACQUIRE", &held, "keeper", LONG_TTL]).int();
 
     let shared = Arc::new(Shared::default());
     let _stop = StopOnDrop(shared.clone());
@@ -800,7 +782,7 @@ fn wiped_node_rejoins_by_snapshot() {
     assert!(snap > 0, "leader snapshot-index {snap}");
 
     // The wiped-node procedure: remove, wipe, start empty with --join.
-    assert_eq!(must(&c, leader, &["RAFT", "REMOVE", &f.to_string()]), Reply::ok());
+    assert_eq!(c.must(leader, &["RAFT", "REMOVE", &f.to_string()]), Reply::ok());
     c.wait_voters(leader, &[leader, g], CLUSTER_TIMEOUT);
     c.wipe(f);
     c.join(f, g);
@@ -820,7 +802,7 @@ fn wiped_node_rejoins_by_snapshot() {
     check_fences(&c, f, &p, n);
     // It serves writes again.
     assert_eq!(
-        must(&c, f, &["FENCE", "SET", &format!("{p}-after"), "1", "x"]),
+        c.must(f, &["FENCE", "SET", &format!("{p}-after"), "1", "x"]),
         Reply::ok()
     );
 }
@@ -853,15 +835,15 @@ fn membership_grow_and_shrink_under_load() {
     }
     for id in [4, 5] {
         let k = format!("{p}-via-{id}");
-        assert_eq!(must(&c, id, &["FENCE", "SET", &k, "7", "v"]), Reply::ok());
+        assert_eq!(c.must(id, &["FENCE", "SET", &k, "7", "v"]), Reply::ok());
         assert_eq!(c.conn(id).cmd(&["FENCE", "GET", &k]), fence_val(7, "v"));
     }
     wait_more_acks(&shared, 20, Duration::from_secs(15), "writes with 5 voters");
     eprintln!("grown to 5, leader {leader}");
 
     // Shrink 5 -> 3, asked through two different founders.
-    assert_eq!(must(&c, 1, &["RAFT", "REMOVE", "4"]), Reply::ok());
-    assert_eq!(must(&c, 2, &["RAFT", "REMOVE", "5"]), Reply::ok());
+    assert_eq!(c.must(1, &["RAFT", "REMOVE", "4"]), Reply::ok());
+    assert_eq!(c.must(2, &["RAFT", "REMOVE", "5"]), Reply::ok());
     for id in founders {
         c.wait_voters(id, &founders, CLUSTER_TIMEOUT);
     }
@@ -965,7 +947,7 @@ fn unauthenticated_peers_are_refused() {
     assert_eq!(c.leader_among(&[1, 2, 3], CLUSTER_TIMEOUT), leader, "leader unchanged");
     for id in [1, 2, 3] {
         let k = uniq("after-garbage");
-        assert_eq!(must(&c, id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
+        assert_eq!(c.must(id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
         assert_eq!(c.voters(id), Some(vec![1, 2, 3]), "node {id}");
     }
 }
@@ -992,7 +974,7 @@ fn timed(c: &TestCluster, id: u64, args: &[&str]) -> thread::JoinHandle<(Reply, 
 /// value; after they resume, an -UNCERTAIN write is all there or absent.
 fn minority_round(c: &mut TestCluster, alone: u64, stop: [u64; 2], p: &str) {
     let key = format!("{p}-existing");
-    assert_eq!(must(c, alone, &["FENCE", "SET", &key, "1", "before"]), Reply::ok());
+    assert_eq!(c.must(alone, &["FENCE", "SET", &key, "1", "before"]), Reply::ok());
     for id in stop {
         c.pause(id);
     }
@@ -1025,7 +1007,7 @@ fn minority_round(c: &mut TestCluster, alone: u64, stop: [u64; 2], p: &str) {
     }
     let leader = c.leader_among(&[1, 2, 3], CLUSTER_TIMEOUT);
     let k = format!("{p}-after");
-    assert_eq!(must(c, alone, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
+    assert_eq!(c.must(alone, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
     // Each write that got an error is either fully applied or absent.
     let mut conn = c.conn(leader);
     let fence = conn.cmd(&["FENCE", "GET", &wkey]);
@@ -1128,7 +1110,7 @@ fn infos(c: &TestCluster) -> String {
 fn transfer(c: &TestCluster, via: u64, to: u64) -> Result<Duration, String> {
     let before = c.leader(CLUSTER_TIMEOUT);
     let asked = Instant::now();
-    let r = must(c, via, &["RAFT", "TRANSFER", &to.to_string()]);
+    let r = c.must(via, &["RAFT", "TRANSFER", &to.to_string()]);
     assert_eq!(r, Reply::ok(), "RAFT TRANSFER {to} via node {via}");
     let got = poll_until(Duration::from_secs(15), || {
         (c.try_leader_among(&[1, 2, 3], Duration::from_millis(1)) == Some(to)).then_some(())
@@ -1156,12 +1138,12 @@ fn raft_transfer_moves_leadership() {
     let c = TestCluster::start(3);
     let leader = c.leader(CLUSTER_TIMEOUT);
     let fs = c.followers_of(leader);
-    let t = must(&c, leader, &["LOCK", "ACQUIRE", &uniq("xfer"), "o", LONG_TTL]).int();
+    let t = c.must(leader, &["LOCK", "ACQUIRE", &uniq("xfer"), "o", LONG_TTL]).int();
     settle();
     // Asked through the other follower (forwarded to the target).
     let took = transfer(&c, fs[1], fs[0]).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("transfer {leader} -> {}: {took:?}", fs[0]);
-    let t2 = must(&c, leader, &["LOCK", "ACQUIRE", &uniq("xfer"), "o", LONG_TTL]).int();
+    let t2 = c.must(leader, &["LOCK", "ACQUIRE", &uniq("xfer"), "o", LONG_TTL]).int();
     assert!(t2 > t, "token {t2} after the transfer, {t} before");
     settle();
     // And to the last node, asked through the leader itself.

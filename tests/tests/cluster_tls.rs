@@ -15,8 +15,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
-/// Deadline for one setup command in a healthy cluster (retried on -CLUSTERDOWN).
-const SETUP: Duration = Duration::from_secs(15);
+const SETUP: Duration = TestCluster::SETUP;
 
 /// A certificate authority whose files live in `dir`.
 struct Ca {
@@ -82,17 +81,6 @@ fn tls_cluster(ca: &Ca) -> ClusterBuilder {
     b
 }
 
-/// Sends `args` to node `id` (retrying on -CLUSTERDOWN) and requires a non-error reply.
-fn must(c: &TestCluster, id: u64, args: &[&str]) -> Reply {
-    let r = c.cmd_retry(id, args, SETUP);
-    assert!(
-        r.err_text().is_none(),
-        "{args:?} via node {id} -> {r:?}\n{}",
-        c.logs(20)
-    );
-    r
-}
-
 #[test]
 fn tls_cluster_forms_proxies_and_fails_over() {
     let _g = heavy_lock();
@@ -108,7 +96,7 @@ fn tls_cluster_forms_proxies_and_fails_over() {
     let follower = c.followers_of(leader)[0];
     let k = uniq("tls-proxied");
     assert_eq!(
-        must(&c, follower, &["FENCE", "SET", &k, "1", "via-follower"]),
+        c.must(follower, &["FENCE", "SET", &k, "1", "via-follower"]),
         Reply::ok()
     );
     let got = c.conn(leader).cmd(&["FENCE", "GET", &k]);
@@ -120,7 +108,7 @@ fn tls_cluster_forms_proxies_and_fails_over() {
     let new_leader = c.leader_among(&rest, CLUSTER_TIMEOUT);
     let k2 = uniq("tls-after-kill");
     for id in &rest {
-        assert_eq!(must(&c, *id, &["FENCE", "SET", &k2, &id.to_string(), "v"]), Reply::ok());
+        assert_eq!(c.must(*id, &["FENCE", "SET", &k2, &id.to_string(), "v"]), Reply::ok());
     }
 
     // The old leader comes back and catches up on fresh TLS connections.
@@ -170,7 +158,7 @@ fn a_node_with_a_certificate_of_another_ca_never_joins() {
     assert!(r.is_err_with("CLUSTERDOWN"), "non-member node 4 -> {r:?}");
     for id in [1, 2, 3] {
         let k = uniq("tls-after-rogue");
-        assert_eq!(must(&c, id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
+        assert_eq!(c.must(id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
     }
 }
 
@@ -204,7 +192,7 @@ fn plaintext_callers_are_hung_up_on() {
     assert_eq!(c.leader_among(&[1, 2, 3], CLUSTER_TIMEOUT), leader, "leader unchanged");
     for id in [1, 2, 3] {
         let k = uniq("tls-after-plaintext");
-        assert_eq!(must(&c, id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
+        assert_eq!(c.must(id, &["FENCE", "SET", &k, "1", "v"]), Reply::ok());
     }
 }
 

@@ -326,14 +326,6 @@ fn info_sections_and_dbsize() {
     assert!(out.starts_with("(integer) "), "{out:?}");
 }
 
-/// `key:value` lines of one INFO section as numbers.
-fn info_numbers(text: &str) -> std::collections::HashMap<String, u64> {
-    text.lines()
-        .filter_map(|l| l.trim_end().split_once(':'))
-        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-        .collect()
-}
-
 #[test]
 fn info_latency_counts_commits_and_fsyncs() {
     let s = TestServer::start();
