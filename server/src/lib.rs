@@ -6,6 +6,7 @@ pub mod config;
 pub mod connection;
 pub mod frame;
 pub mod membership;
+pub mod mutation;
 pub mod node;
 pub mod peer;
 pub mod proposer;
