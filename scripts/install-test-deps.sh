@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite drives fencepost with: redis-cli (redis-tools) and
-# redis-py (>= 5, for RESP3). Idempotent: does nothing when they are already present.
+# Installs what the test suite drives fencepost with: redis-cli (redis-tools),
+# redis-py (>= 5, for RESP3) and libfaketime (the clock suite moves each node's wall
+# clock with it). Idempotent: does nothing when they are already present.
 set -euo pipefail
 
 as_root() {
@@ -14,11 +15,24 @@ as_root() {
   fi
 }
 
+apt_updated=""
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "$apt_updated" ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  as_root apt-get install -y -qq "$@" >/dev/null
+}
+
 if ! command -v redis-cli >/dev/null 2>&1; then
   echo "installing redis-tools (apt)"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq redis-tools >/dev/null
+  apt_install redis-tools
+fi
+
+if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && [ -z "${LIBFAKETIME:-}" ]; then
+  echo "installing libfaketime (apt)"
+  apt_install libfaketime
 fi
 
 # redis-py 5+ speaks RESP3 (protocol=3).
@@ -26,9 +40,7 @@ if ! python3 -c 'import redis, sys; sys.exit(0 if int(redis.__version__.split(".
   echo "installing redis-py (pip)"
   pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" 'redis>=5,<7'; }
   if ! python3 -m pip --version >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    as_root apt-get update -qq
-    as_root apt-get install -y -qq python3-pip >/dev/null
+    apt_install python3-pip
   fi
   # Debian 12+ marks the system Python as externally managed (PEP 668): fall back to
   # --user, then to --break-system-packages (a test dependency only).

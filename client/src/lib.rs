@@ -8,6 +8,6 @@ mod retry;
 
 pub use client::Client;
 pub use error::{Error, Result};
-pub use lock::Lock;
+pub use lock::{safe_span, Lock, DRIFT_MARGIN_PERCENT};
 pub use reply::{Begin, BucketReply, FenceValue, IdempStatus, LockInfo};
 pub use retry::{retry, Backoff};

@@ -2,6 +2,7 @@
 //! keys live in a Raft-replicated state machine.
 
 pub mod cmd;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod frame;

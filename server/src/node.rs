@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::clock::LeaderClock;
 use crate::config::{Config, FollowerMode};
 use crate::membership;
+use crate::mutation::{self, Mutation};
 use crate::peer::client::{CallError, PeerPool};
 use crate::peer::wire::{PeerRequest, PeerResponse};
 use crate::proposer::{Outcome, Proposer};
@@ -58,8 +60,8 @@ pub struct Node {
     /// Held for the node's lifetime: a second process on the same data dir would
     /// corrupt the log.
     _data_lock: std::fs::File,
-    /// Highest stamp this node has issued: stamps never go backwards.
-    last_stamp: Arc<AtomicU64>,
+    /// Where this node's stamps come from while it leads.
+    time: Arc<Timekeeper>,
     /// The most recent leader this node knew of (0: none yet), for topology replies
     /// during an election.
     last_known_leader: AtomicU64,
@@ -102,6 +104,7 @@ impl Node {
         });
         let log = LogStore::open(&cfg.data_dir.join("log"), cfg.wal_segment_bytes)?;
         let committed = log.committed_handle();
+        let log_for_clock = log.clone();
         let sm = StateMachineStore::open(&cfg.data_dir.join("sm"), observer)?;
         let raft_config = openraft::Config {
             cluster_name: "fencepost".into(),
@@ -124,10 +127,16 @@ impl Node {
         let pool = Arc::new(PeerPool::new(cfg.node_id, &secret, tls.clone()));
         let network = NetworkFactory::new(cfg.node_id, pool.clone());
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log, sm.clone()).await?;
-        let last_stamp = Arc::new(AtomicU64::new(0));
+        let time = Arc::new(Timekeeper {
+            raft: raft.clone(),
+            log: log_for_clock,
+            sm: sm.clone(),
+            clock: LeaderClock::default(),
+            last_entry: std::sync::Mutex::new(Instant::now()),
+        });
         let proposer = {
-            let (sm, last_stamp) = (sm.clone(), last_stamp.clone());
-            Proposer::start(raft.clone(), cfg.node_id, Arc::new(move || stamp(&sm, &last_stamp)))
+            let time = time.clone();
+            Proposer::start(raft.clone(), cfg.node_id, Arc::new(move || time.stamp_entry()))
         };
         let node = Arc::new(Node {
             id: cfg.node_id,
@@ -140,7 +149,7 @@ impl Node {
             follower_mode: cfg.follower_mode,
             committed,
             _data_lock: data_lock,
-            last_stamp,
+            time,
             last_known_leader: AtomicU64::new(0),
         });
         let peers = TcpListener::bind(cfg.raft_addr()).await?;
@@ -151,10 +160,16 @@ impl Node {
         Ok(node)
     }
 
-    /// The leader's time for a new entry: wall clock, but never behind anything applied
-    /// or stamped before (so time is monotonic across restarts and leader changes).
+    /// The cluster clock now (SPEC.md "Time"): the stamp this node would put on an entry
+    /// while it leads; the state machine's time otherwise.
     pub fn stamp(&self) -> Millis {
-        stamp(&self.sm, &self.last_stamp)
+        self.time.stamp()
+    }
+
+    /// How long since this node last stamped an entry (the log's clock lags the
+    /// leader's by at most this much).
+    pub fn since_last_entry(&self) -> Duration {
+        self.time.since_last_entry()
     }
 
     /// Applies `op` through Raft wherever the leader is, and returns its answer.
@@ -199,6 +214,10 @@ impl Node {
     /// Runs `q` linearizably wherever the leader is.
     pub async fn read(&self, q: ReadQuery) -> Result<ReadAnswer, NodeError> {
         self.ensure_member()?;
+        if mutation::active(Mutation::FollowerLocalReads) && !self.is_leader() {
+            let st = self.sm.read();
+            return Ok(q.run(&st.sm, st.sm.now()));
+        }
         match self.read_local(&q).await {
             Local::Done(r) => r,
             Local::NotLeader(leader) => {
@@ -248,11 +267,30 @@ impl Node {
     }
 
     async fn propose(&self, op: Op) -> Local<Response> {
+        if mutation::active(Mutation::AckBeforeCommit) && self.is_leader() {
+            return Local::Done(Ok(self.acknowledge_early(op)));
+        }
         match self.proposer.propose(op).await {
             Outcome::Applied(r) => Local::Done(Ok(r)),
             Outcome::NotLeader(leader) => Local::NotLeader(leader),
             Outcome::Failed(e) => Local::Done(Err(e)),
         }
+    }
+
+    /// The `early-ack` mutation: answers from a private copy of the state as if `op`
+    /// had applied, and lets the real proposal finish (or fail) unobserved.
+    fn acknowledge_early(&self, op: Op) -> Response {
+        let time = self.stamp();
+        let (mut sm, next) = {
+            let st = self.sm.read();
+            (st.sm.clone(), st.last_applied.map_or(1, |l| l.index + 1))
+        };
+        let answer = sm.apply(next, &crate::sm::Request { time, op: op.clone() }, &mut Vec::new());
+        let submitted = self.proposer.submit(op);
+        tokio::spawn(async move {
+            submitted.wait().await;
+        });
+        answer
     }
 
     async fn read_local(&self, q: &ReadQuery) -> Local<ReadAnswer> {
@@ -319,15 +357,45 @@ async fn snapshotter(node: Arc<Node>, every: u64) {
     }
 }
 
-/// Wall clock, floored by the state machine's time and by every stamp issued before.
-fn stamp(sm: &StateMachineStore, last: &AtomicU64) -> Millis {
-    let wall = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let floor = sm.read().sm.now();
-    let s = wall.max(floor);
-    last.fetch_max(s, Ordering::SeqCst).max(s)
+/// What the leader's stamps are made of: its term (from Raft), the highest stamp in its
+/// log when it took office, and its monotonic clock since (see `crate::clock`).
+struct Timekeeper {
+    raft: Raft,
+    log: LogStore,
+    sm: StateMachineStore,
+    clock: LeaderClock,
+    /// When the proposer last stamped an entry.
+    last_entry: std::sync::Mutex<Instant>,
+}
+
+impl Timekeeper {
+    /// The stamp for an entry about to be proposed.
+    fn stamp_entry(&self) -> Millis {
+        *self.last_entry.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.stamp()
+    }
+
+    fn since_last_entry(&self) -> Duration {
+        self.last_entry.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+
+    fn stamp(&self) -> Millis {
+        let applied = self.sm.read().sm.now();
+        let (leading, term) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state == ServerState::Leader, m.current_term)
+        };
+        if !leading {
+            // Not (yet) seen as leader: a proposal stamped now is refused, or (in the
+            // moment before the metrics catch up) holds the clock still. Neither runs
+            // the clock ahead of the log.
+            return applied;
+        }
+        self.clock
+            .stamp(term, || applied.max(self.log.highest_stamp()))
+            .max(applied)
+    }
 }
 
 /// Takes an exclusive lock on `<data-dir>/LOCK`, or fails if another process has it.

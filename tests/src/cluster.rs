@@ -14,6 +14,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::fake_clock::FakeClock;
 use crate::{free_ports, poll_until, wait_until, Conn, Reply, TestServer, READY_TIMEOUT};
 
 /// The cluster secret every node of a [`TestCluster`] shares unless told otherwise.
@@ -28,9 +29,17 @@ pub struct ClusterBuilder {
     common: Vec<String>,
     per_node: BTreeMap<u64, Vec<String>>,
     secret: String,
+    fake_clocks: bool,
 }
 
 impl ClusterBuilder {
+    /// Every node runs under libfaketime with a wall clock the test can move
+    /// ([`TestCluster::clock`]).
+    pub fn fake_clocks(mut self) -> Self {
+        self.fake_clocks = true;
+        self
+    }
+
     /// An argument given to every node (also to nodes that join later).
     pub fn arg(mut self, a: &str) -> Self {
         self.common.push(a.to_string());
@@ -85,6 +94,7 @@ impl ClusterBuilder {
             secret: self.secret.clone(),
             common: self.common.clone(),
             per_node: self.per_node.clone(),
+            clocks: BTreeMap::new(),
             dir,
         };
         let initial: Vec<String> = ports
@@ -96,7 +106,12 @@ impl ClusterBuilder {
         for (i, &(port, raft_port)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
             let mode = vec!["--initial-cluster".to_string(), initial.clone()];
-            let s = c.new_node(id, port, raft_port, &mode);
+            let mut s = c.new_node(id, port, raft_port, &mode);
+            if self.fake_clocks {
+                let clock = FakeClock::new(s.log_path.parent().expect("node dir"));
+                s.env = clock.env();
+                c.clocks.insert(id, clock);
+            }
             c.nodes.insert(id, s);
         }
         for id in c.ids() {
@@ -132,6 +147,7 @@ pub struct TestCluster {
     secret: String,
     common: Vec<String>,
     per_node: BTreeMap<u64, Vec<String>>,
+    clocks: BTreeMap<u64, FakeClock>,
     // Declared last: dropped after the nodes are killed.
     dir: tempfile::TempDir,
 }
@@ -144,6 +160,7 @@ impl TestCluster {
             common: Vec::new(),
             per_node: BTreeMap::new(),
             secret: CLUSTER_SECRET.to_string(),
+            fake_clocks: false,
         }
     }
 
@@ -163,6 +180,7 @@ impl TestCluster {
             log_path: base.join("fencepost.log"),
             password: None,
             extra: self.node_args(id, mode, &self.secret),
+            env: self.clocks.get(&id).map(FakeClock::env).unwrap_or_default(),
             starts: 0,
             _dir: None,
         }
@@ -203,6 +221,13 @@ impl TestCluster {
             thread::sleep(Duration::from_millis(20));
         }
         Err(format!("node {id} not serving after {READY_TIMEOUT:?}: {last}"))
+    }
+
+    /// Node `id`'s movable wall clock (the cluster was built with `fake_clocks`).
+    pub fn clock(&self, id: u64) -> &FakeClock {
+        self.clocks
+            .get(&id)
+            .expect("no fake clock: build the cluster with .fake_clocks()")
     }
 
     /// Ids of every node ever started (running or not).

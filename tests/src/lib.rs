@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod fake_clock;
 pub use cluster::{ClusterBuilder, TestCluster};
 
 /// How long a server may take to answer PING and show a leader.
@@ -79,9 +80,16 @@ pub fn uniq(prefix: &str) -> String {
 pub struct ServerBuilder {
     password: Option<String>,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl ServerBuilder {
+    /// An environment variable for the server process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// `--requirepass <pass>`; the harness authenticates its own readiness probes.
     pub fn password(mut self, pass: &str) -> Self {
         self.password = Some(pass.to_string());
@@ -113,6 +121,7 @@ impl ServerBuilder {
                 log_path: dir.path().join("fencepost.log"),
                 password: self.password.clone(),
                 extra: self.extra.clone(),
+                env: self.env.clone(),
                 starts: 0,
                 _dir: None,
             };
@@ -149,6 +158,8 @@ pub struct TestServer {
     /// `--requirepass`, if any.
     pub password: Option<String>,
     extra: Vec<String>,
+    /// Environment variables set for the process (every start).
+    pub env: Vec<(String, String)>,
     starts: u32,
     _dir: Option<tempfile::TempDir>,
 }
@@ -207,6 +218,7 @@ impl TestServer {
             cmd.arg("--requirepass").arg(p);
         }
         cmd.args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log);

@@ -13,13 +13,14 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogId, RaftLogReader};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogId, RaftLogReader};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::durable_file;
 use super::types::{storage_io_error, Entry, LogId, StorageError, TypeConfig, Vote};
 use super::wal::{Wal, WalOptions};
+use crate::sm::Millis;
 
 /// What must survive restarts besides the entries: the vote and the purge point.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,10 +29,21 @@ struct Meta {
     last_purged: Option<LogId>,
 }
 
-/// One log entry as stored: its id (for log state) and its encoding.
+/// One log entry as stored: its id (for log state), its stamp (for the cluster clock)
+/// and its encoding.
 struct Encoded {
     log_id: LogId,
+    /// The leader's stamp on the entry's operations (0: blank or membership entry).
+    stamp: Millis,
     bytes: Bytes,
+}
+
+/// The stamp a leader put on `entry` (0 when it carries no operations).
+fn stamp_of(entry: &Entry) -> Millis {
+    match &entry.payload {
+        EntryPayload::Normal(batch) => batch.iter().map(|r| r.time).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[derive(Default)]
@@ -87,6 +99,7 @@ impl LogStore {
                 index,
                 Encoded {
                     log_id: *entry.get_log_id(),
+                    stamp: stamp_of(&entry),
                     bytes: Bytes::from(bytes),
                 },
             );
@@ -107,6 +120,14 @@ impl LogStore {
     /// Shared view of the commit index, updated as openraft reports it.
     pub fn committed_handle(&self) -> Arc<AtomicU64> {
         self.committed.clone()
+    }
+
+    /// The highest stamp among the entries in the log (0 if none carries one). Entries
+    /// purged from the log were applied first, so the state machine's time covers them.
+    /// A scan, not a running maximum: a truncation may remove the highest stamp, and a
+    /// new leader must take office at what the log holds (see `crate::clock`).
+    pub fn highest_stamp(&self) -> Millis {
+        self.mem().entries.values().map(|e| e.stamp).max().unwrap_or(0)
     }
 
     fn mem(&self) -> MutexGuard<'_, Mem> {
@@ -279,6 +300,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     index,
                     Encoded {
                         log_id: *entry.get_log_id(),
+                        stamp: stamp_of(&entry),
                         bytes,
                     },
                 );
