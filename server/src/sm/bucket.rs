@@ -11,6 +11,14 @@ use super::ctx::Ctx;
 use super::keyspace::Keyspace;
 use super::types::{BucketParams, BucketReply, Millis, Response};
 use super::WrongType;
+use crate::mutation::{self, Mutation};
+
+/// Whether this process applies a take on `key` for the first time (`bucket-reset` only).
+fn first_touch(key: &Bytes) -> bool {
+    static SEEN: std::sync::Mutex<Option<std::collections::HashSet<Bytes>>> = std::sync::Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    seen.get_or_insert_with(Default::default).insert(key.clone())
+}
 
 /// A bucket that is not full; a full one is not stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +75,14 @@ pub(crate) fn take(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, p: BucketPa
     let stored = match ks.take::<Bucket>(key, cx) {
         Ok(stored) => stored,
         Err(WrongType) => return Response::WrongType,
+    };
+    // Deliberate bug `bucket-reset`: a process forgets every bucket level it has not
+    // itself taken from since it started, so a restarted node that becomes leader
+    // serves buckets as full again (state lost on failover).
+    let stored = if mutation::active(Mutation::BucketResetOnFailover) && first_touch(key) {
+        None
+    } else {
+        stored
     };
     let level = level_of(stored.as_ref(), p, cx.now);
     let need = units(cost, p);

@@ -2,6 +2,7 @@
 //! shared token sequence and the event sink.
 
 use super::types::{Event, Millis};
+use crate::mutation::{self, Mutation};
 
 /// The per-entry context handed to every operation.
 pub(crate) struct Ctx<'a> {
@@ -24,6 +25,12 @@ impl Ctx<'_> {
     /// a state machine were rebuilt from a log whose early entries are gone; the
     /// `last + 1` keeps several grants within one entry strictly increasing.
     pub fn issue_token(&mut self) -> u64 {
+        // Deliberate bug for the harness: a per-process counter, which restarts at 1 and
+        // differs between replicas, instead of the log's sequence.
+        if mutation::active(Mutation::LocalTokens) {
+            static LOCAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            return LOCAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        }
         let token = self.last_token.saturating_add(1).max(self.index);
         *self.last_token = token;
         token

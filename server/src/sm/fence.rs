@@ -7,6 +7,7 @@ use super::ctx::Ctx;
 use super::keyspace::Keyspace;
 use super::lock::Lock;
 use super::types::{Response, StaleReason};
+use crate::mutation::{self, Mutation};
 
 /// A fence; it never expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +71,10 @@ fn check(
     lock: Option<&Bytes>,
 ) -> Result<Option<Fence>, Response> {
     let fence = ks.peek::<Fence>(key, cx).map_err(|_| Response::WrongType)?.cloned();
+    // Deliberate bug for the harness: every token passes, stale or not the holder's.
+    if mutation::active(Mutation::FenceAcceptsStale) {
+        return Ok(fence);
+    }
     if let Some(name) = lock {
         // The lock was settled by `peek`, so a returned lock is held at `now`.
         let holder = ks

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
 use super::types::{IdempView, Millis, Response, StaleReason};
+use crate::mutation::{self, Mutation};
 
 /// One idempotency key's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +74,10 @@ pub(crate) fn begin(
     let (record, reply) = match record {
         Some(r) if r.fingerprint != *fingerprint => (r, Response::Mismatch),
         Some(r) => match &r.state {
-            IdempState::Pending { lease_until, .. } if *lease_until > cx.now => {
+            // Deliberate bug `idemp-twice`: a claim in flight does not stop a new one.
+            IdempState::Pending { lease_until, .. }
+                if *lease_until > cx.now && !mutation::active(Mutation::IdempStartsTwice) =>
+            {
                 let retry_after_ms = lease_until - cx.now;
                 (r, Response::IdempPending { retry_after_ms })
             }

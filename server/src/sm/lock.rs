@@ -9,6 +9,17 @@ use super::object::Object;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, LockView, Millis, Response};
 use super::wait_queue::WaitQueue;
+use crate::mutation::{self, Mutation};
+
+/// When a lease granted now for `ttl_ms` ends. The deliberate bug `grant-after-expiry`
+/// records a quarter of it, so the next owner is granted the lock while the client that
+/// was told `ttl_ms` still holds it (the etcd#11456 class: a grant past the lease).
+fn lease_end(cx: &Ctx<'_>, ttl_ms: u64) -> Millis {
+    if mutation::active(Mutation::GrantAfterExpiry) {
+        return cx.after(ttl_ms / 4);
+    }
+    cx.after(ttl_ms)
+}
 
 /// A held lock and the callers queued for it. Kept small (48 bytes) because it sits
 /// inline in every keyspace slot: see `object.rs`.
@@ -72,7 +83,7 @@ impl Lock {
             let token = cx.issue_token();
             self.owner = w.owner;
             self.token = token;
-            self.expires_at = cx.after(w.ttl_ms);
+            self.expires_at = lease_end(cx, w.ttl_ms);
             cx.events.push(Event::WaiterGranted { waiter: w.id, token });
             // Only a lease granted at the very end of time can be over at once.
             if self.held_at(cx.now) {
@@ -138,13 +149,13 @@ pub(crate) fn acquire(
             let lock = Lock {
                 owner: SmallBytes::from(owner),
                 token,
-                expires_at: cx.after(ttl_ms),
+                expires_at: lease_end(cx, ttl_ms),
                 queue: WaitQueue::new(),
             };
             (lock, Response::Granted { token })
         }
         Some(mut lock) if lock.owner == *owner => {
-            lock.expires_at = cx.after(ttl_ms);
+            lock.expires_at = lease_end(cx, ttl_ms);
             let token = lock.token;
             (lock, Response::Granted { token })
         }
@@ -197,7 +208,7 @@ pub(crate) fn extend(
     };
     let extended = match lock.as_mut() {
         Some(l) if l.owner == *owner && l.token == token => {
-            l.expires_at = cx.after(ttl_ms);
+            l.expires_at = lease_end(cx, ttl_ms);
             true
         }
         _ => false,

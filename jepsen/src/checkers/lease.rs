@@ -1,0 +1,96 @@
+//! `lease`: a grant to another owner never completes before the previous grant's
+//! invocation + TTL (less the error bound of `lease_floor_ns`), unless the previous
+//! holder had sent a RELEASE by then.
+
+use std::collections::BTreeMap;
+
+use super::{lease_floor_ns, Anomaly, Report};
+use crate::history::{pairs, Op, Pair, Type};
+
+/// Checks every lock name's grants pairwise (grants sorted by token).
+pub fn check(ops: &[Op]) -> Report {
+    let ps = pairs(ops);
+    let mut grants: BTreeMap<&str, Vec<&Pair>> = BTreeMap::new();
+    let mut releases: BTreeMap<(&str, &str, i64), u64> = BTreeMap::new();
+    for p in &ps {
+        let Some(name) = p.req.str("name") else { continue };
+        match p.f {
+            "acquire" | "acquire-wait" if p.typ == Type::Ok && p.resp.int("token").is_some() => {
+                grants.entry(name).or_default().push(p)
+            }
+            "release" | "extend" if p.typ != Type::Fail => {
+                // Any release sent (acknowledged or not) may have ended the lease then;
+                // an EXTEND changes its length, so it excuses too (rarely used).
+                let key = (name, p.req.str("owner").unwrap_or(""), p.req.int("token").unwrap_or(0));
+                let t = releases.entry(key).or_insert(u64::MAX);
+                *t = (*t).min(p.inv);
+            }
+            _ => {}
+        }
+    }
+    let mut anomalies = Vec::new();
+    for (name, mut gs) in grants {
+        gs.sort_by_key(|g| g.resp.int("token"));
+        for (k, b) in gs.iter().enumerate() {
+            let tb = b.resp.int("token").unwrap_or(0);
+            let ob = b.req.str("owner").unwrap_or("");
+            // Every earlier-token grant to another owner whose lease could still hold.
+            for a in gs[..k].iter().rev().take(64) {
+                let ta = a.resp.int("token").unwrap_or(0);
+                let oa = a.req.str("owner").unwrap_or("");
+                if oa == ob || ta == tb {
+                    continue;
+                }
+                let floor = lease_floor_ns(a.inv, a.req.int("ttl").unwrap_or(0) as u64);
+                let released = releases.get(&(name, oa, ta)).is_some_and(|&r| r < b.ret);
+                if b.ret < floor && !released {
+                    anomalies.push(Anomaly {
+                        kind: "lease-overlap",
+                        at: b.ret,
+                        detail: format!(
+                            "{name}: {ob} granted token {tb} {} ms before {oa}'s lease (token {ta}, ttl {} ms) could end",
+                            (floor - b.ret) / 1_000_000,
+                            a.req.int("ttl").unwrap_or(0)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Report::from("lease", anomalies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fence::tests::push;
+    use super::super::Validity;
+    use super::*;
+    use crate::history::{i, map, s};
+
+    const MS: u64 = 1_000_000;
+    fn grant(ops: &mut Vec<Op>, p: u64, owner: &str, inv: u64, ret: u64, token: u64) {
+        let req = map(vec![("name", s("l")), ("owner", s(owner)), ("ttl", i(1000))]);
+        push(ops, p, "acquire", inv * MS, ret * MS, Type::Ok, req.clone(), req.with("token", i(token)));
+    }
+
+    #[test]
+    fn grants_after_the_lease_or_a_release_are_valid() {
+        let mut ops = Vec::new();
+        grant(&mut ops, 1, "a", 0, 5, 1);
+        grant(&mut ops, 2, "b", 1000, 1005, 2);
+        let req = map(vec![("name", s("l")), ("owner", s("b")), ("token", i(2))]);
+        push(&mut ops, 2, "release", 1100 * MS, 1101 * MS, Type::Ok, req.clone(), req);
+        grant(&mut ops, 3, "c", 1200, 1205, 3);
+        assert_eq!(check(&ops).valid, Validity::Valid);
+    }
+
+    #[test]
+    fn early_grant_is_caught() {
+        let mut ops = Vec::new();
+        grant(&mut ops, 1, "a", 0, 5, 1);
+        grant(&mut ops, 2, "b", 300, 305, 2);
+        let r = check(&ops);
+        assert_eq!(r.valid, Validity::Invalid);
+        assert_eq!(r.anomalies[0].kind, "lease-overlap");
+    }
+}

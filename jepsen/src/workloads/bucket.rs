@@ -1,0 +1,43 @@
+//! `bucket`: TOKENBUCKET calls on two keys: one refilling (10 tokens, 5 per second)
+//! judged against capacity + rate x window, and one that never refills in a run
+//! (50 tokens, one per 10^12 ms), judged as a linearizable counter.
+
+use rand::Rng;
+
+use super::{args, Worker};
+use crate::client::{as_int, as_items, Outcome};
+use crate::history::{i, map, s, Type};
+
+/// (key, capacity, refill tokens, refill period ms)
+const KEYS: [(&str, u64, u64, u64); 2] = [("b-rate", 10, 5, 1000), ("b-count", 50, 1, 1_000_000_000_000)];
+
+/// The client loop.
+pub async fn run(mut wk: Worker) {
+    while wk.live() {
+        let (key, cap, refill, period) = KEYS[wk.rng.random_range(0..KEYS.len())];
+        let req = map(vec![
+            ("key", s(key)),
+            ("capacity", i(cap)),
+            ("refill", i(refill)),
+            ("period", i(period)),
+        ]);
+        let o = wk
+            .call("take", &req, &args(&[&"TOKENBUCKET", &key, &cap, &refill, &period]))
+            .await;
+        match o {
+            Outcome::Ok(v) if as_items(&v).is_some_and(|x| x.len() == 5) => {
+                let items = as_items(&v).unwrap_or_default();
+                let limited = as_int(&items[0]).unwrap_or(-1);
+                let remaining = as_int(&items[2]).unwrap_or(-1);
+                wk.done(
+                    Type::Ok,
+                    "take",
+                    req.with("limited", crate::history::V::Int(limited))
+                        .with("remaining", crate::history::V::Int(remaining)),
+                );
+            }
+            other => wk.done_other("take", &req, &other),
+        }
+        wk.pace().await;
+    }
+}
