@@ -31,7 +31,10 @@ struct Measured {
     held_after_1s: bool,
     lease: Option<Duration>,
     idemp: Option<Duration>,
-    wait: Duration,
+    /// None: no answer within GIVE_UP.
+    wait: Option<Duration>,
+    /// The WAIT was granted: the 600 s lease it waited on ended within seconds.
+    wait_granted: bool,
     refill_per_s: f64,
 }
 
@@ -43,12 +46,17 @@ impl Measured {
             })
         };
         format!(
-            "| {} | {} | {} | {} | {:.2} s | {:.1}/s |",
+            "| {} | {} | {} | {} | {}{} | {:.1}/s |",
             self.scenario,
             if self.held_after_1s { "yes" } else { "NO" },
             d(self.lease),
             d(self.idemp),
-            self.wait.as_secs_f64(),
+            d(self.wait),
+            if self.wait_granted {
+                " (granted: a 600 s lease ended)"
+            } else {
+                ""
+            },
             self.refill_per_s
         )
     }
@@ -83,7 +91,7 @@ impl Measured {
         );
         within(self.lease, LEASE, "30 s lease");
         within(self.idemp, LEASE, "30 s IDEMP lease");
-        within(Some(self.wait), WAIT, "5 s WAIT");
+        within(self.wait, WAIT, "5 s WAIT");
         assert!(
             (self.refill_per_s - REFILL_PER_S).abs() <= REFILL_PER_S * 0.05,
             "{}: bucket refilled at {:.2}/s, want {REFILL_PER_S}/s",
@@ -130,11 +138,16 @@ fn measure(scenario: &'static str, c: &TestCluster, via: u64, fault: impl FnOnce
     // A WAIT of 5 s, started after the fault, on its own connection.
     let waiter = {
         let mut w = conn(c, via);
+        w.set_timeout(Some(GIVE_UP));
         thread::spawn(move || {
             let since = Instant::now();
-            let r = w.cmd(&["LOCK", "ACQUIRE", "busy", "y", "1000", "WAIT", "5000"]);
-            assert_eq!(r, Reply::Nil, "WAIT on a held lock");
-            since.elapsed()
+            match w.try_cmd(&["LOCK", "ACQUIRE", "busy", "y", "1000", "WAIT", "5000"]) {
+                Ok(Reply::Nil) => (Some(since.elapsed()), false),
+                // A grant means the 600 s lease on "busy" ended early.
+                Ok(_) => (Some(since.elapsed()), true),
+                // No answer at all: the deadline never came.
+                Err(_) => (None, false),
+            }
         })
     };
 
@@ -157,16 +170,20 @@ fn measure(scenario: &'static str, c: &TestCluster, via: u64, fault: impl FnOnce
     let peek = k.cmd(&["TOKENBUCKET", "bucket", "1000", "10", "1000", "COST", "0"]);
     let refilled = match peek.items().get(2) {
         Some(Reply::Int(n)) => *n as f64,
-        _ => panic!("{scenario}: peek: {peek:?}"),
+        _ => {
+            println!("{scenario}: bucket peek answered {peek:?}");
+            f64::NAN
+        }
     };
     let refill_per_s = refilled / drained_at.elapsed().as_secs_f64();
-    let wait = waiter.join().expect("waiter thread");
+    let (wait, wait_granted) = waiter.join().expect("waiter thread");
     Measured {
         scenario,
         held_after_1s,
         lease,
         idemp,
         wait,
+        wait_granted,
         refill_per_s,
     }
 }
@@ -310,6 +327,10 @@ fn a_whole_cluster_restart_with_every_clock_moved_resumes_leases() {
     let info = k.cmd(&["LOCK", "INFO", "lease"]);
     let ttl = match info.field("ttl-ms") {
         Some(Reply::Int(t)) => t,
+        _ if std::env::var_os("CLOCK_MEASURE_ONLY").is_some() => {
+            println!("whole-cluster restart: the lease was gone when the cluster came back ({info:?})");
+            return;
+        }
         _ => panic!("lease gone after the restart: {info:?}"),
     };
     // 25 s were left at the kill; the log's clock lags the leader's by at most the
