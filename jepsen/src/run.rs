@@ -147,7 +147,7 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     let anomalies: usize = reports.iter().map(|r| r.anomalies.len()).sum();
     let first = reports.iter().flat_map(|r| r.anomalies.iter()).map(|a| a.at).filter(|&t| t > 0).min();
     let results = map(vec![
-        ("valid?", V::Kw(valid.word().to_string())),
+        ("valid?", valid.edn()),
         ("workload", V::Kw(workload.name().to_string())),
         ("nemesis", s(o.nemesis.clone())),
         ("nodes", i(o.nodes as u64)),
@@ -159,7 +159,7 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         ("fail", i(counts.2)),
         ("info", i(counts.3)),
         ("faults", i(faults as u64)),
-        ("recovered", V::Kw(recovered.to_string())),
+        ("recovered", V::Sym(if recovered { "true" } else { "false" })),
         ("anomaly-count", i(anomalies as u64)),
         ("checkers", V::Vec(reports.iter().map(|r| r.edn()).collect())),
     ]);

@@ -32,6 +32,15 @@ impl Validity {
         }
     }
     /// `true`, `false` or `unknown`, as on the summary line.
+    /// The verdict as Jepsen writes `:valid?`: true, false or :unknown.
+    pub fn edn(self) -> V {
+        match self {
+            Validity::Valid => V::Sym("true"),
+            Validity::Invalid => V::Sym("false"),
+            Validity::Unknown => V::Kw("unknown".into()),
+        }
+    }
+    /// `true`, `false` or `unknown`, as on the summary line.
     pub fn word(self) -> &'static str {
         match self {
             Validity::Valid => "true",
@@ -94,14 +103,7 @@ impl Report {
             .collect();
         map(vec![
             ("checker", V::Kw(self.checker.to_string())),
-            (
-                "valid?",
-                match self.valid {
-                    Validity::Valid => V::Kw("true".into()),
-                    Validity::Invalid => V::Kw("false".into()),
-                    Validity::Unknown => V::Kw("unknown".into()),
-                },
-            ),
+            ("valid?", self.valid.edn()),
             ("anomaly-count", i(self.anomalies.len() as u64)),
             ("anomalies", V::Vec(listed)),
             ("note", s(self.note.clone())),

@@ -25,6 +25,7 @@ fn write_value(out: &mut String, v: &V) {
             }
             out.push('"');
         }
+        V::Sym(x) => out.push_str(x),
         V::Kw(k) => {
             out.push(':');
             out.push_str(k);

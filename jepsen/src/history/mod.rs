@@ -13,6 +13,8 @@ pub enum V {
     Int(i64),
     Str(String),
     Kw(String),
+    /// A bare symbol such as `true` or `false`.
+    Sym(&'static str),
     Vec(Vec<V>),
     Map(Vec<(&'static str, V)>),
 }

@@ -173,6 +173,8 @@ pub struct Worker {
     pub process: u64,
     pub client: Client,
     pub rng: StdRng,
+    /// Ops sent since the last `pace`, so that pacing keeps to the op rate.
+    sent: u32,
 }
 
 impl Worker {
@@ -188,6 +190,7 @@ impl Worker {
             process,
             client,
             rng,
+            sent: 0,
         }
     }
 
@@ -205,6 +208,7 @@ impl Worker {
     /// Records the invocation of `f` and sends `args`.
     pub async fn call(&mut self, f: &'static str, req: &V, args: &[String]) -> Outcome {
         self.shared.ops_left.fetch_sub(1, Ordering::Relaxed);
+        self.sent += 1;
         self.shared.recorder.record(Type::Invoke, Proc::Client(self.process), f, req.clone());
         self.client.call(args).await
     }
@@ -227,9 +231,11 @@ impl Worker {
         }
     }
 
-    /// Waits about one interval (jittered), less if the deadline comes first.
+    /// Waits about one interval per op sent since the last call (jittered), so the
+    /// workers together keep to `--rate` ops per second; less if the deadline comes first.
     pub async fn pace(&mut self) {
-        let base = self.shared.interval.as_secs_f64();
+        let base = self.shared.interval.as_secs_f64() * f64::from(self.sent.max(1));
+        self.sent = 0;
         let d = Duration::from_secs_f64(base * self.rng.random_range(0.5..1.5));
         let left = self.shared.deadline.saturating_duration_since(Instant::now());
         tokio::time::sleep(d.min(left)).await;
