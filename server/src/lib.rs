@@ -5,6 +5,7 @@ pub mod cmd;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod error;
 pub mod frame;
 pub mod membership;
 pub mod mutation;

@@ -1,5 +1,6 @@
-//! The client listener: accepts connections up to the cap, runs one task each, and
-//! shuts down gracefully (stop accepting, then stop Raft).
+//! The client listener: accepts connections up to the cap, runs one task each (owned
+//! by the node), and shuts down gracefully (stop accepting, end the node's tasks, then
+//! stop Raft).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,15 +83,16 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
         match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    connection::serve(stream, addr, ctx).await;
+                let ctx2 = ctx.clone();
+                // A node task: it ends with the node at shutdown.
+                node.spawn(async move {
+                    connection::serve(stream, addr, ctx2).await;
                     drop(permit);
                 });
             }
             Err(_) => {
                 ctx.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(connection::refuse(stream));
+                node.spawn(connection::refuse(stream));
             }
         }
     }

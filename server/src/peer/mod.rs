@@ -2,6 +2,7 @@
 //! RPCs and client requests that followers forward to the leader.
 
 pub mod client;
+pub mod handler;
 pub mod outbox;
 pub mod server;
 pub mod tls;

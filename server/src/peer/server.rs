@@ -9,19 +9,30 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
+use super::handler::PeerHandler;
 use super::outbox::{Outbox, PeerWriter};
 use super::tls::PeerTls;
 use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
-use crate::node::Node;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves peers on `listener` until the task is dropped; with `tls`, every peer must
-/// complete a mutual TLS handshake before anything else.
-pub async fn run(listener: TcpListener, node: Arc<Node>, secret: Arc<Vec<u8>>, tls: Option<Arc<PeerTls>>) {
+/// Serves peers on `listener` until `stop` is cancelled (every connection ends with it);
+/// with `tls`, every peer must complete a mutual TLS handshake before anything else.
+pub async fn run<H: PeerHandler>(
+    listener: TcpListener,
+    node: Arc<H>,
+    secret: Arc<Vec<u8>>,
+    tls: Option<Arc<PeerTls>>,
+    stop: CancellationToken,
+) {
     loop {
-        let (stream, addr) = match listener.accept().await {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, addr) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "peer accept failed");
@@ -29,19 +40,23 @@ pub async fn run(listener: TcpListener, node: Arc<Node>, secret: Arc<Vec<u8>>, t
                 continue;
             }
         };
-        let (node, secret, tls) = (node.clone(), secret.clone(), tls.clone());
+        let (node, secret, tls, stop) = (node.clone(), secret.clone(), tls.clone(), stop.clone());
         tokio::spawn(async move {
-            if let Err(e) = serve(stream, addr, node, secret, tls).await {
+            let served = tokio::select! {
+                _ = stop.cancelled() => Ok(()),
+                r = serve(stream, addr, node, secret, tls) => r,
+            };
+            if let Err(e) = served {
                 tracing::debug!(peer = %addr, error = %e, "peer connection ended");
             }
         });
     }
 }
 
-async fn serve(
+async fn serve<H: PeerHandler>(
     tcp: TcpStream,
     addr: SocketAddr,
-    node: Arc<Node>,
+    node: Arc<H>,
     secret: Arc<Vec<u8>>,
     tls: Option<Arc<PeerTls>>,
 ) -> Result<(), WireError> {
@@ -72,12 +87,12 @@ async fn serve(
 
 /// Authenticates the caller over the two halves of a stream (plain TCP's owned halves,
 /// or `tokio::io::split` halves of a TLS stream), then serves its requests.
-async fn serve_stream<R, W>(
+async fn serve_stream<H: PeerHandler, R, W>(
     mut rd: R,
     mut wr: W,
     writer: impl FnOnce(W) -> PeerWriter,
     addr: SocketAddr,
-    node: Arc<Node>,
+    node: Arc<H>,
     secret: Arc<Vec<u8>>,
     deadline: Instant,
 ) -> Result<(), WireError>
@@ -97,7 +112,7 @@ where
         if !wire::verify(&secret, wire::ROLE_CLIENT, &nonce, &p.proof) {
             return Err(WireError::BadProof);
         }
-        wire::write_msg(&mut wr, &Welcome { node_id: node.id }).await?;
+        wire::write_msg(&mut wr, &Welcome { node_id: node.id() }).await?;
         Ok(hello.from)
     };
     let from = match tokio::time::timeout_at(deadline, handshake).await {
@@ -125,13 +140,13 @@ where
         // Writes are queued here, in arrival order, before any task switch: a client's
         // pipeline forwarded by a follower applies in the order the client sent it.
         let body = match env.body {
-            PeerRequest::Write(op) => Handled::Write(Box::pin(node.submit_here(op))),
+            PeerRequest::Write(op) => Handled::Write(node.submit_write(op)),
             // The leader sends a follower one AppendEntries at a time and waits for the
             // answer, so serving it here costs no concurrency and saves a task hop on
             // every replication round trip.
             PeerRequest::AppendEntries(r) => {
                 let (since, entries) = (std::time::Instant::now(), r.entries.len() as u64);
-                let body = PeerResponse::AppendEntries(node.raft.append_entries(r).await);
+                let body = PeerResponse::AppendEntries(node.raft().append_entries(r).await);
                 crate::timings::FOLLOWER_APPEND.record(since, entries);
                 send_reply(&replies, env.id, body);
                 continue;
@@ -140,8 +155,8 @@ where
         };
         tokio::spawn(async move {
             let body = match body {
-                Handled::Write(wait) => PeerResponse::Write(wait.await),
-                Handled::Other(req) => handle(&node, req).await,
+                Handled::Write(wait) => PeerResponse::Write(wait.await.map_err(Into::into)),
+                Handled::Other(req) => handle(&*node, req).await,
             };
             send_reply(&replies, env.id, body);
         });
@@ -162,21 +177,17 @@ fn send_reply(replies: &Outbox, id: u64, body: PeerResponse) {
 
 /// A request either already queued (writes) or still to be served.
 enum Handled {
-    Write(
-        std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<crate::sm::Response, crate::node::NodeError>> + Send>,
-        >,
-    ),
+    Write(futures::future::BoxFuture<'static, Result<crate::sm::Response, crate::error::NodeError>>),
     Other(PeerRequest),
 }
 
-async fn handle(node: &Node, req: PeerRequest) -> PeerResponse {
+async fn handle(node: &impl PeerHandler, req: PeerRequest) -> PeerResponse {
     match req {
-        PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(node.raft.append_entries(r).await),
-        PeerRequest::Vote(r) => PeerResponse::Vote(node.raft.vote(r).await),
-        PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(node.raft.install_snapshot(r).await),
-        PeerRequest::Write(op) => PeerResponse::Write(node.write_here(op).await),
-        PeerRequest::Read(q) => PeerResponse::Read(node.read_here(q).await),
-        PeerRequest::Admin(op) => PeerResponse::Admin(node.admin_here(op).await),
+        PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(node.raft().append_entries(r).await),
+        PeerRequest::Vote(r) => PeerResponse::Vote(node.raft().vote(r).await),
+        PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(node.raft().install_snapshot(r).await),
+        PeerRequest::Write(op) => PeerResponse::Write(node.submit_write(op).await.map_err(Into::into)),
+        PeerRequest::Read(q) => PeerResponse::Read(node.read(q).await.map_err(Into::into)),
+        PeerRequest::Admin(op) => PeerResponse::Admin(node.admin(op).await),
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::node::NodeError;
+use crate::error::NodeError;
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::types::{NodeId, PeerNode, TypeConfig};
 use crate::sm::{Op, Response};
@@ -75,11 +75,45 @@ pub enum PeerResponse {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
-    Write(Result<Response, NodeError>),
-    Read(Result<ReadAnswer, NodeError>),
+    Write(Result<Response, Failure>),
+    Read(Result<ReadAnswer, Failure>),
     Admin(Result<String, String>),
     /// The request could not be decoded or served at all.
     Refused(String),
+}
+
+/// A node's failure as it crosses the wire. It has its own type so that the peer
+/// protocol does not change when the node's error type does: postcard encodes variants
+/// by position, so variants are only ever appended, never reordered or removed, and a
+/// rolling upgrade keeps old and new nodes talking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Failure {
+    /// Not applied: safe to retry.
+    NotApplied(String),
+    /// May or may not have applied.
+    Ambiguous(String),
+    /// Ask the leader at this client address.
+    AskLeaderAt(String),
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::ClusterDown(why) => Failure::NotApplied(why),
+            NodeError::Uncertain(why) => Failure::Ambiguous(why),
+            NodeError::Redirect { addr } => Failure::AskLeaderAt(addr),
+        }
+    }
+}
+
+impl From<Failure> for NodeError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::NotApplied(why) => NodeError::ClusterDown(why),
+            Failure::Ambiguous(why) => NodeError::Uncertain(why),
+            Failure::AskLeaderAt(addr) => NodeError::Redirect { addr },
+        }
+    }
 }
 
 /// A request or response with its correlation id.

@@ -1,23 +1,30 @@
 //! One fencepost node: proposes writes stamped with the leader's clock, serves
 //! linearizable reads after ReadIndex, and routes both to the leader when it is a
-//! follower (forwarding them, or telling the client where to go).
+//! follower (`forward`: forwarding them, or telling the client where to go). It owns
+//! its tasks (`tasks`), which all end on one token at shutdown.
+
+mod forward;
+mod serve;
+mod tasks;
+mod time;
+
+pub use forward::{READ_TIMEOUT, WRITE_TIMEOUT};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::{ServerState, SnapshotPolicy};
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::clock::LeaderClock;
-use crate::config::{Config, FollowerMode};
-use crate::membership;
+use crate::config::Config;
+pub use crate::error::NodeError;
+use crate::membership::{self, Membership};
 use crate::mutation::{self, Mutation};
-use crate::peer::client::{CallError, PeerPool};
-use crate::peer::wire::{PeerRequest, PeerResponse};
+use crate::peer::client::PeerPool;
+use crate::peer::wire::{AdminOp, PeerRequest, PeerResponse};
 use crate::proposer::{Outcome, Proposer};
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::log_store::LogStore;
@@ -27,25 +34,12 @@ use crate::raft::types::{LogId, NodeId, PeerNode, Raft};
 use crate::sm::{Event, Millis, Op, Response};
 use crate::ticker;
 use crate::waiters::Waiters;
+use forward::{Effect, Forwarder, Origin};
+use tasks::Tasks;
+use time::Timekeeper;
 
-/// Why a write or read did not produce a state-machine answer.
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
-pub enum NodeError {
-    /// Not applied (never appended, or cut from the log): safe to retry.
-    #[error("CLUSTERDOWN {0}")]
-    ClusterDown(String),
-    /// Proposed, outcome unknown: it may or may not have applied.
-    #[error("UNCERTAIN {0}")]
-    Uncertain(String),
-    /// `--follower-mode redirect`: the client should ask the leader at this address.
-    #[error("MOVED {addr}")]
-    Redirect { addr: String },
-}
-
-/// A write that has not committed in this long is reported as -UNCERTAIN.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A ReadIndex round that has not finished in this long is reported as -CLUSTERDOWN.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the node's tasks to let go before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Node {
     pub id: NodeId,
@@ -55,7 +49,9 @@ pub struct Node {
     pub pool: Arc<PeerPool>,
     proposer: Proposer,
     pub(crate) deadlines: watch::Receiver<Deadlines>,
-    follower_mode: FollowerMode,
+    forwarder: Forwarder,
+    membership: Membership,
+    tasks: Tasks,
     committed: Arc<AtomicU64>,
     /// Held for the node's lifetime: a second process on the same data dir would
     /// corrupt the log.
@@ -127,37 +123,47 @@ impl Node {
         let pool = Arc::new(PeerPool::new(cfg.node_id, &secret, tls.clone()));
         let network = NetworkFactory::new(cfg.node_id, pool.clone());
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log, sm.clone()).await?;
-        let time = Arc::new(Timekeeper {
-            raft: raft.clone(),
-            log: log_for_clock,
-            sm: sm.clone(),
-            clock: LeaderClock::default(),
-            last_entry: std::sync::Mutex::new(Instant::now()),
-        });
+        let time = Arc::new(Timekeeper::new(raft.clone(), log_for_clock, sm.clone()));
         let proposer = {
             let time = time.clone();
             Proposer::start(raft.clone(), cfg.node_id, Arc::new(move || time.stamp_entry()))
         };
         let node = Arc::new(Node {
             id: cfg.node_id,
-            raft,
             sm,
             waiters,
-            pool,
+            pool: pool.clone(),
             proposer,
             deadlines: dl_rx,
-            follower_mode: cfg.follower_mode,
+            forwarder: Forwarder::new(pool.clone(), cfg.follower_mode),
+            membership: Membership::new(cfg.node_id, raft.clone(), pool),
+            raft,
+            tasks: Tasks::default(),
             committed,
             _data_lock: data_lock,
             time,
             last_known_leader: AtomicU64::new(0),
         });
         let peers = TcpListener::bind(cfg.raft_addr()).await?;
-        tokio::spawn(crate::peer::server::run(peers, node.clone(), Arc::new(secret), tls));
-        membership::form_or_join(&node, cfg).await?;
-        tokio::spawn(ticker::run(node.clone()));
-        tokio::spawn(snapshotter(node.clone(), cfg.snapshot_every));
+        let stop = node.tasks.token();
+        node.spawn(crate::peer::server::run(
+            peers,
+            node.clone(),
+            Arc::new(secret),
+            tls,
+            stop,
+        ));
+        if let Some(join) = membership::form_or_join(&node.raft, cfg).await? {
+            node.spawn(join);
+        }
+        node.spawn(ticker::run(node.clone()));
+        node.spawn(snapshotter(node.clone(), cfg.snapshot_every));
         Ok(node)
+    }
+
+    /// Runs `fut` as one of the node's tasks: it ends at the latest when the node shuts down.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(fut);
     }
 
     /// The cluster clock now (SPEC.md "Time"): the stamp this node would put on an entry
@@ -175,39 +181,26 @@ impl Node {
     /// Applies `op` through Raft wherever the leader is, and returns its answer.
     pub async fn write(&self, op: Op) -> Result<Response, NodeError> {
         self.ensure_member()?;
-        match self.propose(op.clone()).await {
-            Local::Done(r) => r,
-            Local::NotLeader(leader) => {
-                let addr = self.leader_route(leader)?;
-                match self.pool.call(&addr, PeerRequest::Write(op), WRITE_TIMEOUT).await {
-                    Ok(PeerResponse::Write(r)) => r,
-                    Ok(_) => Err(NodeError::Uncertain("leader sent an unexpected reply".into())),
-                    Err(CallError::NotSent(why)) => Err(NodeError::ClusterDown(format!("leader unreachable: {why}"))),
-                    // It reached the leader (or may have): never resend on our own.
-                    Err(e) => Err(NodeError::Uncertain(format!("forwarded write: {e}"))),
-                }
-            }
-        }
+        self.write_from(op, Origin::Client).await
     }
 
-    /// A write forwarded by a follower: proposed here or refused, never forwarded again.
-    pub async fn write_here(&self, op: Op) -> Result<Response, NodeError> {
-        self.submit_here(op).await
+    /// Applies `op` only if this node leads (the ticker's own entries).
+    pub(crate) async fn write_here(&self, op: Op) -> Result<Response, NodeError> {
+        self.write_from(op, Origin::Forwarded).await
     }
 
-    /// Queues a forwarded write at once (keeping the order writes arrived in from the
-    /// follower's connection) and returns the wait for its outcome.
-    pub fn submit_here(
-        &self,
-        op: Op,
-    ) -> impl std::future::Future<Output = Result<Response, NodeError>> + Send + 'static {
-        let submitted = self.proposer.submit(op);
-        async move {
-            match submitted.wait().await {
-                Outcome::Applied(r) => Ok(r),
-                Outcome::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
-                Outcome::Failed(e) => Err(e),
-            }
+    async fn write_from(&self, op: Op, origin: Origin) -> Result<Response, NodeError> {
+        let leader = match self.propose(op.clone()).await {
+            Local::Done(r) => return r,
+            Local::NotLeader(leader) => leader,
+        };
+        match self
+            .forwarder
+            .to_leader(origin, leader, PeerRequest::Write(op), Effect::Write)
+            .await?
+        {
+            PeerResponse::Write(r) => r.map_err(Into::into),
+            _ => Err(NodeError::Uncertain("leader sent an unexpected reply".into())),
         }
     }
 
@@ -218,26 +211,56 @@ impl Node {
             let st = self.sm.read();
             return Ok(q.run(&st.sm, st.sm.now()));
         }
-        match self.read_local(&q).await {
-            Local::Done(r) => r,
-            Local::NotLeader(leader) => {
-                let addr = self.leader_route(leader)?;
-                match self.pool.call(&addr, PeerRequest::Read(q), READ_TIMEOUT).await {
-                    Ok(PeerResponse::Read(r)) => r,
-                    Ok(_) => Err(NodeError::ClusterDown("leader sent an unexpected reply".into())),
-                    // Reads change nothing: any failure is safe to retry.
-                    Err(e) => Err(NodeError::ClusterDown(format!("forwarded read: {e}"))),
-                }
-            }
+        self.read_from(q, Origin::Client).await
+    }
+
+    async fn read_from(&self, q: ReadQuery, origin: Origin) -> Result<ReadAnswer, NodeError> {
+        let leader = match self.read_local(&q).await {
+            Local::Done(r) => return r,
+            Local::NotLeader(leader) => leader,
+        };
+        match self
+            .forwarder
+            .to_leader(origin, leader, PeerRequest::Read(q), Effect::Read)
+            .await?
+        {
+            PeerResponse::Read(r) => r.map_err(Into::into),
+            _ => Err(NodeError::ClusterDown("leader sent an unexpected reply".into())),
         }
     }
 
-    /// A read forwarded by a follower.
-    pub async fn read_here(&self, q: ReadQuery) -> Result<ReadAnswer, NodeError> {
-        match self.read_local(&q).await {
-            Local::Done(r) => r,
-            Local::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+    /// Runs a membership operation (RAFT ADD / REMOVE) on the leader, wherever it is.
+    pub async fn admin(&self, op: AdminOp) -> Result<String, String> {
+        self.admin_from(op, Origin::Client).await
+    }
+
+    async fn admin_from(&self, op: AdminOp, origin: Origin) -> Result<String, String> {
+        let leader = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            match m.current_leader {
+                Some(l) if l == self.id => None,
+                Some(l) => Some(m.membership_config.membership().get_node(&l).cloned()),
+                None => Some(None),
+            }
+        };
+        let Some(leader) = leader else {
+            return self.membership.execute(op).await;
+        };
+        match self
+            .forwarder
+            .to_leader(origin, leader, PeerRequest::Admin(op), Effect::Admin)
+            .await
+        {
+            Ok(PeerResponse::Admin(r)) => r,
+            Ok(_) => Err("UNCERTAIN unexpected peer reply".into()),
+            Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// RAFT TRANSFER: makes node `to` the leader (see `Membership::transfer_to`).
+    pub async fn transfer_to(&self, to: NodeId) -> Result<String, String> {
+        self.membership.transfer_to(to).await
     }
 
     /// A node outside the membership (removed, or not yet joined) serves nothing:
@@ -251,18 +274,6 @@ impl Node {
             Err(NodeError::ClusterDown(
                 "this node is not a member of the cluster".into(),
             ))
-        }
-    }
-
-    /// Where a follower sends a request: the leader's peer address (proxy mode), or
-    /// the client is told the leader's client address (redirect mode).
-    fn leader_route(&self, leader: Option<PeerNode>) -> Result<String, NodeError> {
-        let Some(leader) = leader else {
-            return Err(NodeError::ClusterDown("no leader".into()));
-        };
-        match self.follower_mode {
-            FollowerMode::Redirect => Err(NodeError::Redirect { addr: leader.resp_addr }),
-            FollowerMode::Proxy => Ok(leader.raft_addr),
         }
     }
 
@@ -287,7 +298,7 @@ impl Node {
         };
         let answer = sm.apply(next, &crate::sm::Request { time, op: op.clone() }, &mut Vec::new());
         let submitted = self.proposer.submit(op);
-        tokio::spawn(async move {
+        self.spawn(async move {
             submitted.wait().await;
         });
         answer
@@ -328,7 +339,9 @@ impl Node {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Ends every task the node owns (connections included), then stops Raft.
     pub async fn shutdown(&self) {
+        self.tasks.stop(SHUTDOWN_GRACE).await;
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
@@ -354,47 +367,6 @@ async fn snapshotter(node: Arc<Node>, every: u64) {
                 break;
             }
         }
-    }
-}
-
-/// What the leader's stamps are made of: its term (from Raft), the highest stamp in its
-/// log when it took office, and its monotonic clock since (see `crate::clock`).
-struct Timekeeper {
-    raft: Raft,
-    log: LogStore,
-    sm: StateMachineStore,
-    clock: LeaderClock,
-    /// When the proposer last stamped an entry.
-    last_entry: std::sync::Mutex<Instant>,
-}
-
-impl Timekeeper {
-    /// The stamp for an entry about to be proposed.
-    fn stamp_entry(&self) -> Millis {
-        *self.last_entry.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        self.stamp()
-    }
-
-    fn since_last_entry(&self) -> Duration {
-        self.last_entry.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
-    }
-
-    fn stamp(&self) -> Millis {
-        let applied = self.sm.read().sm.now();
-        let (leading, term) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            (m.state == ServerState::Leader, m.current_term)
-        };
-        if !leading {
-            // Not (yet) seen as leader: a proposal stamped now is refused, or (in the
-            // moment before the metrics catch up) holds the clock still. Neither runs
-            // the clock ahead of the log.
-            return applied;
-        }
-        self.clock
-            .stamp(term, || applied.max(self.log.highest_stamp()))
-            .max(applied)
     }
 }
 

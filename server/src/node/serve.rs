@@ -1,0 +1,51 @@
+//! Requests that other nodes send this one: the node side of the peer transport.
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::forward::Origin;
+use super::Node;
+use crate::error::NodeError;
+use crate::peer::handler::PeerHandler;
+use crate::peer::wire::AdminOp;
+use crate::proposer::Outcome;
+use crate::query::{ReadAnswer, ReadQuery};
+use crate::raft::types::{NodeId, Raft};
+use crate::sm::{Op, Response};
+
+impl PeerHandler for Node {
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    fn submit_write(&self, op: Op) -> BoxFuture<'static, Result<Response, NodeError>> {
+        let submitted = self.proposer.submit(op);
+        async move {
+            match submitted.wait().await {
+                Outcome::Applied(r) => Ok(r),
+                Outcome::NotLeader(_) => Err(NodeError::ClusterDown("not the leader".into())),
+                Outcome::Failed(e) => Err(e),
+            }
+        }
+        .boxed()
+    }
+
+    fn read(&self, q: ReadQuery) -> BoxFuture<'_, Result<ReadAnswer, NodeError>> {
+        self.read_from(q, Origin::Forwarded).boxed()
+    }
+
+    fn admin(&self, op: AdminOp) -> BoxFuture<'_, Result<String, String>> {
+        async move {
+            match op {
+                // An election is called on the node that should lead, whoever leads now.
+                AdminOp::TriggerElect => self.membership.execute(op).await,
+                _ => self.admin_from(op, Origin::Forwarded).await,
+            }
+        }
+        .boxed()
+    }
+}
