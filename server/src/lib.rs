@@ -1,8 +1,8 @@
 //! fencepost: a Redis-protocol server whose locks, fences, rate limits and idempotency
 //! keys live in a Raft-replicated state machine.
 
-pub mod cmd;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod error;

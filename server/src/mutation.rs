@@ -67,7 +67,9 @@ pub fn active(m: Mutation) -> bool {
     use std::sync::OnceLock;
     static CHOSEN: OnceLock<Option<Mutation>> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
-        let chosen = std::env::var("FENCEPOST_MUTATION").ok().and_then(|n| Mutation::from_name(&n));
+        let chosen = std::env::var("FENCEPOST_MUTATION")
+            .ok()
+            .and_then(|n| Mutation::from_name(&n));
         if let Some(m) = chosen {
             tracing::warn!(mutation = m.name(), "running with a deliberate bug (test build)");
         }

@@ -4,13 +4,14 @@
 //! rides in the next entry. At most `IN_FLIGHT` batches are proposed at once, which is
 //! what makes requests accumulate.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::node::{NodeError, WRITE_TIMEOUT};
-use crate::raft::types::{NodeId, PeerNode, Raft};
+use crate::raft::types::{Batch, NodeId, PeerNode, Raft, TypeConfig};
 use crate::sm::{Millis, Op, Request, Response};
 
 /// Most operations in one entry (bounds entry size and apply latency).
@@ -88,7 +89,13 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
     let metrics = raft.metrics();
     while let Some(first) = rx.recv().await {
         // Waiting for a slot first is what lets the next batch fill up.
-        let alone = metrics.borrow().membership_config.membership().voter_ids().count() <= 1;
+        let alone = metrics
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .count()
+            <= 1;
         // A batch takes all slots when the node is alone, one slot otherwise.
         let slots = if alone {
             IN_FLIGHT_REPLICATED / IN_FLIGHT_ALONE
@@ -111,7 +118,7 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
         let raft = raft.clone();
         tokio::spawn(async move {
             let (since, ops) = (std::time::Instant::now(), requests.len() as u64);
-            let result = raft.client_write(requests).await;
+            let result = raft.client_write(Batch(requests)).await;
             if result.is_ok() {
                 crate::timings::COMMIT.record(since, ops);
             }
@@ -123,8 +130,8 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
 
 fn deliver(
     result: Result<
-        openraft::raft::ClientWriteResponse<crate::raft::types::TypeConfig>,
-        RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>,
+        openraft::raft::ClientWriteResponse<TypeConfig>,
+        RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
     >,
     dones: Vec<oneshot::Sender<Outcome>>,
     my_id: NodeId,
@@ -140,8 +147,8 @@ fn deliver(
                 let _ = done.send(outcome);
             }
         }
-        // openraft sends this only for entries never appended here or cut from the log
-        // by a newer leader: they can never commit, so routing them elsewhere is safe.
+        // openraft 0.10 sends this only for proposals rejected before their entry was
+        // appended: they can never commit, so routing them elsewhere is safe.
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
             let leader = f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != my_id));
             for done in dones {
@@ -150,6 +157,11 @@ fn deliver(
         }
         Err(e) => {
             let err = match e {
+                // Appended here, then cut when another leader's log won: that leader may
+                // still have committed it. Never resent on our own.
+                RaftError::APIError(ClientWriteError::LogEntryDiscarded(f)) => {
+                    NodeError::Uncertain(format!("leader changed before the write committed ({f})"))
+                }
                 RaftError::APIError(e) => NodeError::ClusterDown(e.to_string()),
                 RaftError::Fatal(e) => NodeError::Uncertain(format!("raft stopped: {e}")),
             };

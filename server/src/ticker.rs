@@ -8,6 +8,7 @@
 //! stamps an entry at least every `CLOCK_CARRY`. That bounds how much longer than its
 //! TTL a lease lasts across a failover or a restart of the whole cluster.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::Arc;
 use std::time::Duration;
 

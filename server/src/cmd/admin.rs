@@ -4,6 +4,7 @@
 //! RAFT ADD <id> <raft-addr> <resp-addr> | RAFT REMOVE <id> | RAFT TRANSFER <id>
 //! ```
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -90,7 +91,7 @@ pub fn role_name(s: ServerState) -> &'static str {
 }
 
 fn info(node: &Node) -> Reply {
-    let m = node.raft.metrics().borrow().clone();
+    let m = node.raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership().clone();
     let leader_addr = m
         .current_leader

@@ -1,6 +1,7 @@
 //! What Redis clients send on their own: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET,
 //! CLIENT, COMMAND, INFO, DBSIZE, CLUSTER. Unknown commands end up here too.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -295,7 +296,7 @@ fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
     let wanted: Vec<String> = a.iter().map(|s| args::show(s).to_lowercase()).collect();
     let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything" || w == "default");
     let want = |s: &str| all || wanted.iter().any(|w| w == s);
-    let m = ctx.node.raft.metrics().borrow().clone();
+    let m = ctx.node.raft.metrics().borrow_watched().clone();
     let mut out = String::new();
     let mut section = |title: &str, lines: Vec<(&str, String)>| {
         if !out.is_empty() {
@@ -413,7 +414,7 @@ fn hex_id(id: u64) -> String {
 /// known leader stands in: that is where a client's retry most likely succeeds.
 fn voters(ctx: &ServerCtx) -> Vec<(u64, PeerNode, bool)> {
     let leader = ctx.node.leader_or_last_known();
-    let m = ctx.node.raft.metrics().borrow().clone();
+    let m = ctx.node.raft.metrics().borrow_watched().clone();
     let membership = m.membership_config.membership().clone();
     let mut v: Vec<(u64, PeerNode, bool)> = membership
         .voter_ids()

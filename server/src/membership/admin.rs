@@ -1,6 +1,7 @@
 //! Membership and leadership operations on a running cluster: RAFT ADD / REMOVE (run
 //! on the leader) and RAFT TRANSFER. Knows Raft and the peer pool, not the node.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,22 +29,32 @@ impl Membership {
         Self { id, raft, pool }
     }
 
-    /// RAFT TRANSFER: makes node `to` the leader by having it call elections (openraft
-    /// 0.9 has no direct transfer). Voters refuse votes while the current leader's lease
-    /// holds (up to the maximum election timeout after a vote change), so the election
-    /// is retried until `to` leads or TRANSFER_TIMEOUT passes; only then is it +OK.
+    /// RAFT TRANSFER: asks the leader to hand leadership to node `to` (openraft's
+    /// transfer: the leader stops taking writes, brings `to` up to date and tells it
+    /// to elect itself at once). Asked again while the leader lets it pass (a transfer
+    /// can lose to a timeout); +OK once `to` leads, an error after TRANSFER_TIMEOUT.
     pub async fn transfer_to(&self, to: NodeId) -> Result<String, String> {
-        let m = self.raft.metrics().borrow().clone();
-        let Some(target) = m.membership_config.membership().get_node(&to).cloned() else {
+        let m = self.raft.metrics().borrow_watched().clone();
+        if m.membership_config.membership().get_node(&to).is_none() {
             return Err(format!("ERR node {to} is not a member"));
-        };
+        }
         if !m.membership_config.membership().voter_ids().any(|v| v == to) {
             return Err(format!("ERR node {to} is not a voter"));
         }
         let deadline = tokio::time::Instant::now() + TRANSFER_TIMEOUT;
         let mut metrics = self.raft.metrics();
         loop {
-            if metrics.borrow_and_update().current_leader == Some(to) {
+            let (leader, leader_addr) = {
+                let m = metrics.borrow_and_update();
+                let addr = m.current_leader.and_then(|l| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&l)
+                        .map(|n| n.raft_addr.clone())
+                });
+                (m.current_leader, addr)
+            };
+            if leader == Some(to) {
                 return Ok(format!("node {to} leads"));
             }
             if tokio::time::Instant::now() >= deadline {
@@ -52,15 +63,64 @@ impl Membership {
                     TRANSFER_TIMEOUT.as_secs()
                 ));
             }
-            let elect = if to == self.id {
-                self.execute(AdminOp::TriggerElect).await
-            } else {
-                self.admin_at(&target.raft_addr, AdminOp::TriggerElect).await
+            let asked = match (leader, leader_addr) {
+                (Some(l), _) if l == self.id => self.execute(AdminOp::Transfer { to }).await,
+                (Some(_), Some(addr)) => self.admin_at(&addr, AdminOp::Transfer { to }).await,
+                _ => Err("no leader to transfer from yet".into()),
             };
-            if let Err(e) = elect {
-                tracing::debug!(to, error = %e, "transfer: election trigger failed");
+            if let Err(e) = asked {
+                tracing::debug!(to, error = %e, "transfer: request not taken");
             }
-            let _ = tokio::time::timeout(Duration::from_millis(250), metrics.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(500), metrics.changed()).await;
+        }
+    }
+
+    /// On a clean shutdown of the leader: hands leadership to the voter whose log is
+    /// furthest along, and waits (up to `within`) until it leads, so a rolling restart
+    /// fails no request. Nothing to do on a follower or a single node.
+    pub async fn step_down(&self, within: Duration) {
+        let best = {
+            let m = self.raft.metrics();
+            let m = m.borrow_watched();
+            if m.state != openraft::ServerState::Leader {
+                return;
+            }
+            let voters: Vec<NodeId> = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .filter(|v| *v != self.id)
+                .collect();
+            let matched = |id: &NodeId| {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned().flatten())
+                    .map(|l| l.index)
+            };
+            voters.into_iter().max_by_key(|v| matched(v))
+        };
+        let Some(to) = best else {
+            return;
+        };
+        tracing::info!(to, "shutting down: handing leadership over");
+        if let Err(e) = self.raft.trigger().transfer_leader(to).await {
+            tracing::warn!(to, error = %e, "leadership hand-over not started");
+            return;
+        }
+        let mut metrics = self.raft.metrics();
+        let moved = tokio::time::timeout(within, async {
+            loop {
+                if metrics.borrow_and_update().current_leader == Some(to) {
+                    return;
+                }
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if moved.is_err() {
+            tracing::warn!(to, "leadership did not move before shutdown");
         }
     }
 
@@ -131,7 +191,7 @@ impl Membership {
                 }
             }
             AdminOp::Remove { id } => {
-                let m = self.raft.metrics().borrow().clone();
+                let m = self.raft.metrics().borrow_watched().clone();
                 let is_voter = m.membership_config.membership().voter_ids().any(|v| v == id);
                 let change = if is_voter {
                     ChangeMembers::RemoveVoters(BTreeSet::from([id]))
@@ -143,8 +203,12 @@ impl Membership {
                     Err(e) => Err(fmt_err(&e)),
                 }
             }
-            AdminOp::TriggerElect => match self.raft.trigger().elect().await {
+            AdminOp::TriggerElect => match self.raft.trigger().elect(false).await {
                 Ok(()) => Ok("election started".into()),
+                Err(e) => Err(fmt_err(&e)),
+            },
+            AdminOp::Transfer { to } => match self.raft.trigger().transfer_leader(to).await {
+                Ok(()) => Ok(format!("transfer to {to} started")),
                 Err(e) => Err(fmt_err(&e)),
             },
         }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use openraft::async_runtime::watch::WatchReceiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -60,7 +61,7 @@ async fn join_loop(raft: Raft, my_id: NodeId, join: String, me: PeerNode, passwo
     loop {
         let is_member = raft
             .metrics()
-            .borrow()
+            .borrow_watched()
             .membership_config
             .membership()
             .get_node(&my_id)

@@ -10,11 +10,13 @@ mod time;
 
 pub use forward::{READ_TIMEOUT, WRITE_TIMEOUT};
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::error::{LinearizableReadError, RaftError};
+use openraft::raft::ReadPolicy;
 use openraft::{ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -38,6 +40,11 @@ use forward::{Effect, Forwarder, Origin};
 use tasks::Tasks;
 use time::Timekeeper;
 
+/// How long a client's request is retried while it is not applied for want of a
+/// leader (a transfer or an election settling) before -CLUSTERDOWN is answered.
+const LEADER_CHANGE_GRACE: Duration = Duration::from_millis(1500);
+/// How long a leader shutting down waits for its successor to take over.
+const STEP_DOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long shutdown waits for the node's tasks to let go before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -111,10 +118,14 @@ impl Node {
             // backstop for logs of many small entries.
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 64,
-            // Entries carry up to 512 operations, and openraft 0.9 gives every AppendEntries
-            // only `heartbeat_interval` to finish: a catch-up RPC of hundreds of entries
-            // (megabytes) would time out and be resent again and again.
+            // Entries carry up to 512 operations each: a catch-up AppendEntries of a few
+            // entries stays a few hundred kilobytes, and the pipeline keeps many in flight.
             max_payload_entries: 8,
+            // Replicate an entry as soon as the leader has queued it for its WAL: the
+            // leader's fsync then overlaps the followers' instead of preceding them.
+            broadcast_submitted_on_append: Some(true),
+            // A node cut off for a while must not disrupt the cluster when it returns.
+            enable_pre_vote: Some(true),
             ..Default::default()
         }
         .validate()?;
@@ -190,6 +201,34 @@ impl Node {
     }
 
     async fn write_from(&self, op: Op, origin: Origin) -> Result<Response, NodeError> {
+        self.retry_not_applied(origin, || self.write_once(op.clone(), origin))
+            .await
+    }
+
+    /// Runs `attempt` again while it answers -CLUSTERDOWN (not applied, so safe to
+    /// retry) and leadership may be moving: a transfer or an election takes a moment,
+    /// and a client of this node should not see it. Only for this node's own clients:
+    /// forwarded requests are retried by the node that forwarded them.
+    async fn retry_not_applied<T, F, Fut>(&self, origin: Origin, mut attempt: F) -> Result<T, NodeError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        let give_up = tokio::time::Instant::now() + LEADER_CHANGE_GRACE;
+        loop {
+            match attempt().await {
+                Err(NodeError::ClusterDown(why))
+                    if origin == Origin::Client && tokio::time::Instant::now() < give_up =>
+                {
+                    tracing::debug!(why = %why, "not applied; retrying while leadership settles");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn write_once(&self, op: Op, origin: Origin) -> Result<Response, NodeError> {
         let leader = match self.propose(op.clone()).await {
             Local::Done(r) => return r,
             Local::NotLeader(leader) => leader,
@@ -215,6 +254,11 @@ impl Node {
     }
 
     async fn read_from(&self, q: ReadQuery, origin: Origin) -> Result<ReadAnswer, NodeError> {
+        self.retry_not_applied(origin, || self.read_once(q.clone(), origin))
+            .await
+    }
+
+    async fn read_once(&self, q: ReadQuery, origin: Origin) -> Result<ReadAnswer, NodeError> {
         let leader = match self.read_local(&q).await {
             Local::Done(r) => return r,
             Local::NotLeader(leader) => leader,
@@ -237,7 +281,7 @@ impl Node {
     async fn admin_from(&self, op: AdminOp, origin: Origin) -> Result<String, String> {
         let leader = {
             let m = self.raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             match m.current_leader {
                 Some(l) if l == self.id => None,
                 Some(l) => Some(m.membership_config.membership().get_node(&l).cloned()),
@@ -267,7 +311,7 @@ impl Node {
     /// whatever it knows may be stale.
     fn ensure_member(&self) -> Result<(), NodeError> {
         let m = self.raft.metrics();
-        let m = m.borrow();
+        let m = m.borrow_watched();
         if m.membership_config.membership().get_node(&self.id).is_some() {
             Ok(())
         } else {
@@ -294,7 +338,7 @@ impl Node {
         let time = self.stamp();
         let (mut sm, next) = {
             let st = self.sm.read();
-            (st.sm.clone(), st.last_applied.map_or(1, |l| l.index + 1))
+            (st.sm.clone(), st.last_applied.as_ref().map_or(1, |l| l.index + 1))
         };
         let answer = sm.apply(next, &crate::sm::Request { time, op: op.clone() }, &mut Vec::new());
         let submitted = self.proposer.submit(op);
@@ -306,12 +350,13 @@ impl Node {
 
     async fn read_local(&self, q: &ReadQuery) -> Local<ReadAnswer> {
         let down = |why: String| Local::Done(Err(NodeError::ClusterDown(why)));
-        match tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable()).await {
+        let confirm = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+        match tokio::time::timeout(READ_TIMEOUT, confirm).await {
             Err(_) => return down("read could not confirm leadership in time".into()),
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
                 return Local::NotLeader(f.leader_node.filter(|_| f.leader_id.is_some_and(|l| l != self.id)))
             }
-            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => return down("no quorum".into()),
+            Ok(Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_)))) => return down("no quorum".into()),
             Ok(Err(e)) => return down(e.to_string()),
             Ok(Ok(_)) => {}
         }
@@ -322,7 +367,7 @@ impl Node {
 
     /// The current leader, or during an election the last one this node knew of.
     pub fn leader_or_last_known(&self) -> Option<NodeId> {
-        if let Some(l) = self.raft.metrics().borrow().current_leader {
+        if let Some(l) = self.raft.metrics().borrow_watched().current_leader {
             self.last_known_leader.store(l, Ordering::Relaxed);
             return Some(l);
         }
@@ -336,11 +381,13 @@ impl Node {
 
     /// Whether this node currently believes it is the leader.
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
+        self.raft.metrics().borrow_watched().state == ServerState::Leader
     }
 
-    /// Ends every task the node owns (connections included), then stops Raft.
+    /// Hands leadership over (when leading), ends every task the node owns
+    /// (connections included), then stops Raft.
     pub async fn shutdown(&self) {
+        self.membership.step_down(STEP_DOWN_GRACE).await;
         self.tasks.stop(SHUTDOWN_GRACE).await;
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");

@@ -2,6 +2,7 @@
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use openraft::async_runtime::watch::WatchReceiver;
 
 use super::forward::Origin;
 use super::Node;
@@ -16,6 +17,16 @@ use crate::sm::{Op, Response};
 impl PeerHandler for Node {
     fn id(&self) -> NodeId {
         self.id
+    }
+
+    fn is_member(&self, id: NodeId) -> bool {
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .is_some()
     }
 
     fn raft(&self) -> &Raft {
@@ -41,8 +52,9 @@ impl PeerHandler for Node {
     fn admin(&self, op: AdminOp) -> BoxFuture<'_, Result<String, String>> {
         async move {
             match op {
-                // An election is called on the node that should lead, whoever leads now.
-                AdminOp::TriggerElect => self.membership.execute(op).await,
+                // Run where they are sent: an election on the node that should lead, a
+                // transfer on the node its sender believes leads.
+                AdminOp::TriggerElect | AdminOp::Transfer { .. } => self.membership.execute(op).await,
                 _ => self.admin_from(op, Origin::Forwarded).await,
             }
         }

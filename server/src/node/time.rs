@@ -1,6 +1,7 @@
 //! What the leader's stamps are made of: its term (from Raft), the highest stamp in its
 //! log when it took office, and its monotonic clock since (see `crate::clock`).
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,7 @@ impl Timekeeper {
         let applied = self.sm.read().sm.now();
         let (leading, term) = {
             let m = self.raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             (m.state == ServerState::Leader, m.current_term)
         };
         if !leading {

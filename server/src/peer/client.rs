@@ -46,7 +46,9 @@ fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<P
 }
 
 impl PeerConn {
-    async fn call(&self, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
+    /// Queues `req` on the connection now (frames leave in the order they are queued)
+    /// and returns the wait for its answer.
+    fn send(self: &Arc<Self>, req: PeerRequest) -> Result<Reply, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode(&Envelope { id, body: req }).map_err(|e| CallError::NotSent(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
@@ -55,11 +57,29 @@ impl PeerConn {
             lock(&self.pending).remove(&id);
             return Err(CallError::NotSent("connection closed".into()));
         }
-        match tokio::time::timeout(timeout, rx).await {
+        Ok(Reply {
+            conn: self.clone(),
+            id,
+            rx,
+        })
+    }
+}
+
+/// The answer to a request already sent.
+pub struct Reply {
+    conn: Arc<PeerConn>,
+    id: u64,
+    rx: oneshot::Receiver<PeerResponse>,
+}
+
+impl Reply {
+    /// Waits up to `timeout` for the answer.
+    pub async fn wait(self, timeout: Duration) -> Result<PeerResponse, CallError> {
+        match tokio::time::timeout(timeout, self.rx).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(_)) => Err(CallError::Lost("peer connection closed".into())),
             Err(_) => {
-                lock(&self.pending).remove(&id);
+                lock(&self.conn.pending).remove(&self.id);
                 Err(CallError::Timeout)
             }
         }
@@ -87,11 +107,17 @@ impl PeerPool {
 
     /// Sends `req` to the peer at `addr` and waits for its answer.
     pub async fn call(&self, addr: &str, req: PeerRequest, timeout: Duration) -> Result<PeerResponse, CallError> {
+        self.send(addr, req).await?.wait(timeout).await
+    }
+
+    /// Sends `req` to the peer at `addr` without waiting for the answer: requests sent
+    /// one after another from one task reach the peer in that order (pipelining).
+    pub async fn send(&self, addr: &str, req: PeerRequest) -> Result<Reply, CallError> {
         let conn = self
             .connection(addr)
             .await
             .map_err(|e| CallError::NotSent(e.to_string()))?;
-        conn.call(req, timeout).await
+        conn.send(req)
     }
 
     /// Connects and authenticates to `addr` (or reuses a live connection): proves the

@@ -14,6 +14,11 @@ pub trait PeerHandler: Send + Sync + 'static {
     /// This node's id, told to callers once they have authenticated.
     fn id(&self) -> NodeId;
 
+    /// Whether node `id` belongs to the cluster as this node knows it. Client traffic
+    /// forwarded by a node that does not (a removed node may not know it was removed)
+    /// is refused: whatever that node tells its clients must not look current.
+    fn is_member(&self, id: NodeId) -> bool;
+
     /// The Raft instance that serves AppendEntries, Vote and InstallSnapshot.
     fn raft(&self) -> &Raft;
 

@@ -11,10 +11,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::appender::Appender;
 use super::handler::PeerHandler;
 use super::outbox::{Outbox, PeerWriter};
 use super::tls::PeerTls;
-use super::wire::{self, Challenge, Envelope, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError};
+use super::wire::{
+    self, Challenge, Envelope, Failure, FullSnapshot, Hello, PeerRequest, PeerResponse, Proof, Welcome, WireError,
+};
+use crate::raft::types::Snapshot;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -129,6 +133,7 @@ where
     tracing::debug!(peer = %addr, from, "peer authenticated");
 
     let replies = Outbox::start(writer(wr));
+    let mut appender = Appender::new(node.raft().clone(), replies.clone());
     // Buffered: a burst of frames costs one read(2), not two per frame.
     let mut rd = tokio::io::BufReader::with_capacity(wire::READ_BUFFER, rd);
     let result = loop {
@@ -140,15 +145,19 @@ where
         // Writes are queued here, in arrival order, before any task switch: a client's
         // pipeline forwarded by a follower applies in the order the client sent it.
         let body = match env.body {
-            PeerRequest::Write(op) => Handled::Write(node.submit_write(op)),
-            // The leader sends a follower one AppendEntries at a time and waits for the
-            // answer, so serving it here costs no concurrency and saves a task hop on
-            // every replication round trip.
-            PeerRequest::AppendEntries(r) => {
-                let (since, entries) = (std::time::Instant::now(), r.entries.len() as u64);
-                let body = PeerResponse::AppendEntries(node.raft().append_entries(r).await);
-                crate::timings::FOLLOWER_APPEND.record(since, entries);
+            PeerRequest::Write(_) | PeerRequest::Read(_) if !node.is_member(from) => {
+                let refused = Failure::NotApplied(format!("node {from} is not a member of the cluster"));
+                let body = match env.body {
+                    PeerRequest::Write(_) => PeerResponse::Write(Err(refused)),
+                    _ => PeerResponse::Read(Err(refused)),
+                };
                 send_reply(&replies, env.id, body);
+                continue;
+            }
+            PeerRequest::Write(op) => Handled::Write(node.submit_write(op)),
+            // Replication keeps arrival order too: the leader pipelines it.
+            PeerRequest::StreamAppend(r) => {
+                appender.push(env.id, r);
                 continue;
             }
             other => Handled::Other(other),
@@ -165,7 +174,7 @@ where
     result
 }
 
-fn send_reply(replies: &Outbox, id: u64, body: PeerResponse) {
+pub(super) fn send_reply(replies: &Outbox, id: u64, body: PeerResponse) {
     match wire::encode(&Envelope { id, body }) {
         Ok(frame) => {
             // Closed: the caller is gone and learns nothing either way.
@@ -183,9 +192,26 @@ enum Handled {
 
 async fn handle(node: &impl PeerHandler, req: PeerRequest) -> PeerResponse {
     match req {
-        PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(node.raft().append_entries(r).await),
-        PeerRequest::Vote(r) => PeerResponse::Vote(node.raft().vote(r).await),
-        PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(node.raft().install_snapshot(r).await),
+        // Served by the appender, in order; never reaches here.
+        PeerRequest::StreamAppend(_) => PeerResponse::Refused("replication outside its stream".into()),
+        PeerRequest::Vote(r) => PeerResponse::Vote(node.raft().vote(r).await.map_err(|e| e.to_string())),
+        PeerRequest::PreVote(r) => PeerResponse::Vote(node.raft().pre_vote(r).await.map_err(|e| e.to_string())),
+        PeerRequest::Snapshot(s) => {
+            let FullSnapshot { vote, meta, data } = *s;
+            let snapshot = Snapshot {
+                meta,
+                snapshot: std::io::Cursor::new(data),
+            };
+            PeerResponse::Snapshot(
+                node.raft()
+                    .install_full_snapshot(vote, snapshot)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        }
+        PeerRequest::TransferLeader(r) => {
+            PeerResponse::TransferLeader(node.raft().handle_transfer_leader(r).await.map_err(|e| e.to_string()))
+        }
         PeerRequest::Write(op) => PeerResponse::Write(node.submit_write(op).await.map_err(Into::into)),
         PeerRequest::Read(q) => PeerResponse::Read(node.read(q).await.map_err(Into::into)),
         PeerRequest::Admin(op) => PeerResponse::Admin(node.admin(op).await),

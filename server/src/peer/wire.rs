@@ -3,10 +3,9 @@
 //! come back with the same id, in any order.
 
 use hmac::{Hmac, Mac};
-use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, SnapshotResponse, StreamAppendResult, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::NodeError;
 use crate::query::{ReadAnswer, ReadQuery};
-use crate::raft::types::{NodeId, PeerNode, TypeConfig};
+use crate::raft::types::{NodeId, PeerNode, SnapshotMeta, TypeConfig, Vote};
 use crate::sm::{Op, Response};
 
 /// Largest frame before the handshake completes: nobody unauthenticated makes us allocate.
@@ -53,16 +52,39 @@ pub struct Welcome {
 /// TriggerElect, to the node that should lead).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum AdminOp {
-    Add { id: NodeId, node: PeerNode },
-    Remove { id: NodeId },
+    Add {
+        id: NodeId,
+        node: PeerNode,
+    },
+    Remove {
+        id: NodeId,
+    },
     TriggerElect,
+    /// On the leader: hand leadership to `to` (openraft's transfer).
+    Transfer {
+        to: NodeId,
+    },
 }
 
+/// A whole snapshot as it travels (RaftNetworkV2 `full_snapshot`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FullSnapshot {
+    pub vote: Vote,
+    pub meta: SnapshotMeta,
+    pub data: Vec<u8>,
+}
+
+/// Requests between nodes. postcard encodes variants by position: append new ones at
+/// the end, never reorder (rolling upgrades).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
-    AppendEntries(AppendEntriesRequest<TypeConfig>),
-    Vote(VoteRequest<NodeId>),
-    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// One request of a pipelined replication stream: the follower answers each, in
+    /// the order received, once its entries are durable.
+    StreamAppend(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot(Box<FullSnapshot>),
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
     /// A client write received by a follower: the leader stamps and proposes it.
     Write(Op),
     /// A client read received by a follower: the leader runs it after ReadIndex.
@@ -70,11 +92,14 @@ pub enum PeerRequest {
     Admin(AdminOp),
 }
 
+/// Answers, variant for variant. Raft errors travel as text: openraft's error types
+/// change shape between versions, and the caller only reports them.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerResponse {
-    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
-    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    StreamAppend(Result<StreamAppendResult<TypeConfig>, String>),
+    Vote(Result<VoteResponse<TypeConfig>, String>),
+    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
+    TransferLeader(Result<TransferLeaderResponse<TypeConfig>, String>),
     Write(Result<Response, Failure>),
     Read(Result<ReadAnswer, Failure>),
     Admin(Result<String, String>),

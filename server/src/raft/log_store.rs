@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogId, RaftLogReader};
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::{EntryPayload, LogState, OptionalSend, RaftLogReader};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::durable_file;
-use super::types::{storage_io_error, Entry, LogId, StorageError, TypeConfig, Vote};
+use super::types::{Entry, LogId, TypeConfig, Vote};
 use super::wal::{Wal, WalOptions};
 use crate::sm::Millis;
 
@@ -41,7 +41,7 @@ struct Encoded {
 /// The stamp a leader put on `entry` (0 when it carries no operations).
 fn stamp_of(entry: &Entry) -> Millis {
     match &entry.payload {
-        EntryPayload::Normal(batch) => batch.iter().map(|r| r.time).max().unwrap_or(0),
+        EntryPayload::Normal(batch) => batch.0.iter().map(|r| r.time).max().unwrap_or(0),
         _ => 0,
     }
 }
@@ -56,7 +56,7 @@ struct Mem {
 enum WalJob {
     Append {
         records: Vec<(u64, Bytes)>,
-        flushed: LogFlushed<TypeConfig>,
+        flushed: IOFlushed<TypeConfig>,
     },
     Truncate {
         from: u64,
@@ -98,8 +98,8 @@ impl LogStore {
             entries.insert(
                 index,
                 Encoded {
-                    log_id: *entry.get_log_id(),
                     stamp: stamp_of(&entry),
+                    log_id: entry.log_id,
                     bytes: Bytes::from(bytes),
                 },
             );
@@ -136,21 +136,15 @@ impl LogStore {
         self.mem.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn save_meta(&self, meta: &Meta) -> Result<(), StorageError> {
-        let bytes =
-            postcard::to_allocvec(meta).map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+    fn save_meta(&self, meta: &Meta) -> std::io::Result<()> {
+        let bytes = postcard::to_allocvec(meta).map_err(std::io::Error::other)?;
         durable_file::write_atomic(&self.meta_path, &bytes)
-            .map_err(|e| storage_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
 
-    fn send(&self, job: WalJob) -> Result<(), StorageError> {
-        self.jobs.send(job).map_err(|_| {
-            storage_io_error(
-                ErrorSubject::Logs,
-                ErrorVerb::Write,
-                std::io::Error::other("wal writer stopped"),
-            )
-        })
+    fn send(&self, job: WalJob) -> std::io::Result<()> {
+        self.jobs
+            .send(job)
+            .map_err(|_| std::io::Error::other("wal writer stopped"))
     }
 }
 
@@ -166,7 +160,7 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
                 break;
             }
         }
-        let mut waiting: Vec<LogFlushed<TypeConfig>> = Vec::new();
+        let mut waiting: Vec<IOFlushed<TypeConfig>> = Vec::new();
         let mut failed: Option<String> = None;
         for job in batch {
             match job {
@@ -204,7 +198,7 @@ fn run_writer(mut wal: Wal, rx: mpsc::Receiver<WalJob>) {
     }
 }
 
-fn flush(wal: &mut Wal, waiting: &mut Vec<LogFlushed<TypeConfig>>, failed: &mut Option<String>) {
+fn flush(wal: &mut Wal, waiting: &mut Vec<IOFlushed<TypeConfig>>, failed: &mut Option<String>) {
     if waiting.is_empty() {
         return;
     }
@@ -217,8 +211,8 @@ fn flush(wal: &mut Wal, waiting: &mut Vec<LogFlushed<TypeConfig>>, failed: &mut 
     }
     for cb in waiting.drain(..) {
         match failed {
-            None => cb.log_io_completed(Ok(())),
-            Some(msg) => cb.log_io_completed(Err(std::io::Error::other(msg.clone()))),
+            None => cb.io_completed(Ok(())),
+            Some(msg) => cb.io_completed(Err(std::io::Error::other(msg.clone()))),
         }
     }
 }
@@ -227,30 +221,34 @@ impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> std::io::Result<Vec<Entry>> {
         let mem = self.mem();
         mem.entries
             .range(range)
             .map(|(index, e)| {
                 postcard::from_bytes(&e.bytes)
-                    .map_err(|err| storage_io_error(ErrorSubject::LogIndex(*index), ErrorVerb::Read, err))
+                    .map_err(|err| std::io::Error::other(format!("log entry {index} does not decode: {err}")))
             })
             .collect()
+    }
+
+    async fn read_vote(&mut self) -> std::io::Result<Option<Vote>> {
+        Ok(self.mem().meta.vote.clone())
     }
 }
 
 impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
-    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+    async fn get_log_state(&mut self) -> std::io::Result<LogState<TypeConfig>> {
         let mem = self.mem();
-        let last_purged_log_id = mem.meta.last_purged;
+        let last_purged_log_id = mem.meta.last_purged.clone();
         let last_log_id = mem
             .entries
             .values()
             .next_back()
-            .map(|e| e.log_id)
-            .or(last_purged_log_id);
+            .map(|e| e.log_id.clone())
+            .or_else(|| last_purged_log_id.clone());
         Ok(LogState {
             last_purged_log_id,
             last_log_id,
@@ -261,27 +259,26 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+    async fn save_vote(&mut self, vote: &Vote) -> std::io::Result<()> {
         let meta = {
             let mut mem = self.mem();
-            mem.meta.vote = Some(*vote);
+            mem.meta.vote = Some(vote.clone());
             mem.meta.clone()
         };
         self.save_meta(&meta)
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+    async fn save_committed(&mut self, committed: Option<LogId>) -> std::io::Result<()> {
         if let Some(c) = committed {
             self.committed.fetch_max(c.index, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        Ok(self.mem().meta.vote)
-    }
-
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    /// Returns once the entries are queued for the WAL writer (readable from memory at
+    /// once); `callback` fires when the writer's group fsync has made them durable.
+    /// openraft replicates them meanwhile, so the leader's flush overlaps the followers'.
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> std::io::Result<()>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -290,17 +287,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut mem = self.mem();
             for entry in entries {
-                let index = entry.get_log_id().index;
-                let bytes = Bytes::from(
-                    postcard::to_allocvec(&entry)
-                        .map_err(|e| storage_io_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, e))?,
-                );
+                let index = entry.log_id.index;
+                let bytes = Bytes::from(postcard::to_allocvec(&entry).map_err(std::io::Error::other)?);
                 records.push((index, bytes.clone()));
                 mem.entries.insert(
                     index,
                     Encoded {
-                        log_id: *entry.get_log_id(),
                         stamp: stamp_of(&entry),
+                        log_id: entry.log_id,
                         bytes,
                     },
                 );
@@ -312,27 +306,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         })
     }
 
-    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> std::io::Result<()> {
+        let from = last_log_id.map_or(0, |l| l.index + 1);
         {
             let mut mem = self.mem();
-            let _removed = mem.entries.split_off(&log_id.index);
+            let _removed = mem.entries.split_off(&from);
         }
         let (done, wait) = oneshot::channel();
-        self.send(WalJob::Truncate {
-            from: log_id.index,
-            done,
-        })?;
-        let io_err = |e| storage_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e);
+        self.send(WalJob::Truncate { from, done })?;
         match wait.await {
-            Ok(r) => r.map_err(io_err),
-            Err(_) => Err(io_err(std::io::Error::other("wal writer stopped"))),
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::other("wal writer stopped")),
         }
     }
 
-    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+    async fn purge(&mut self, log_id: LogId) -> std::io::Result<()> {
         let meta = {
             let mut mem = self.mem();
-            mem.meta.last_purged = Some(log_id);
+            mem.meta.last_purged = Some(log_id.clone());
             let keep = mem.entries.split_off(&(log_id.index + 1));
             mem.entries = keep;
             mem.meta.clone()

@@ -1,20 +1,31 @@
 //! openraft's network over the peer transport: Raft RPCs travel on the persistent,
-//! authenticated connections of `peer::client::PeerPool`. Snapshots go as chunked
-//! InstallSnapshot RPCs (openraft splits them at `snapshot_max_chunk_size`).
+//! authenticated connections of `peer::client::PeerPool`.
+//!
+//! Replication is pipelined: `stream_append` sends up to `MAX_IN_FLIGHT` AppendEntries
+//! on the peer connection before it waits for the first answer, and the follower
+//! feeds them, in order, to its own Raft's `stream_append`, whose WAL group-commits
+//! them. Answers are yielded strictly in request order: openraft 0.10.0-alpha (issue
+//! #2120, open) mishandles acks that arrive out of order.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable};
-use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use futures::stream::{FuturesOrdered, StreamExt};
+use futures::Stream;
+use openraft::base::{BoxFuture, BoxStream};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
+use openraft::network::{RPCOption, RPCTypes, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 
-use super::types::{NodeId, PeerNode, TypeConfig};
+use super::types::{LogId, NodeId, PeerNode, Snapshot, SnapshotData, TypeConfig, Vote};
 use crate::peer::client::{CallError, PeerPool};
-use crate::peer::wire::{PeerRequest, PeerResponse};
+use crate::peer::wire::{FullSnapshot, PeerRequest, PeerResponse};
+
+/// AppendEntries sent to one follower before the first answer must come back.
+pub const MAX_IN_FLIGHT: usize = 16;
 
 /// Creates one client per peer; all share the node's connection pool.
 #[derive(Clone)]
@@ -50,89 +61,287 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     }
 }
 
-type RpcResult<T, E> = Result<T, RPCError<NodeId, PeerNode, E>>;
+/// Sorts transport failures the way openraft expects: never sent = unreachable (back
+/// off), lost = network error (retry), timeout.
+fn rpc_error(e: CallError, action: RPCTypes, my_id: NodeId, target: NodeId, ttl: Duration) -> RPCError<TypeConfig> {
+    match e {
+        CallError::NotSent(why) => RPCError::Unreachable(Unreachable::from_string(why)),
+        e @ CallError::Lost(_) => RPCError::Network(NetworkError::new(&e)),
+        CallError::Timeout => RPCError::Timeout(Timeout {
+            action,
+            id: my_id,
+            target,
+            timeout: ttl,
+        }),
+    }
+}
+
+fn unexpected() -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::from_string("unexpected peer reply"))
+}
+
+/// A remote Raft error (as text): the peer's Raft is stopping or broken.
+fn remote(e: String) -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::from_string(format!("peer raft: {e}")))
+}
 
 impl PeerClient {
-    /// Sends one RPC and sorts transport failures the way openraft expects:
-    /// never sent = unreachable (back off), lost = network error (retry), timeout.
-    async fn rpc<T, E: std::error::Error>(
+    async fn call(
         &self,
         action: RPCTypes,
         req: PeerRequest,
         ttl: Duration,
-        unpack: impl FnOnce(PeerResponse) -> Option<Result<T, E>>,
-    ) -> RpcResult<T, E> {
-        match self.pool.call(&self.addr, req, ttl).await {
-            Ok(resp) => match unpack(resp) {
-                Some(Ok(v)) => Ok(v),
-                Some(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
-                None => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(
-                    "unexpected peer reply",
-                )))),
-            },
-            Err(CallError::NotSent(why)) => Err(RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why)))),
-            Err(e @ CallError::Lost(_)) => Err(RPCError::Network(NetworkError::new(&e))),
-            Err(CallError::Timeout) => Err(RPCError::Timeout(Timeout {
-                action,
-                id: self.my_id,
-                target: self.target,
-                timeout: ttl,
-            })),
-        }
+    ) -> Result<PeerResponse, RPCError<TypeConfig>> {
+        self.pool
+            .call(&self.addr, req, ttl)
+            .await
+            .map_err(|e| rpc_error(e, action, self.my_id, self.target, ttl))
     }
 }
 
-impl RaftNetwork<TypeConfig> for PeerClient {
+/// The last log id an AppendEntries covers (its prev when it carries no entries).
+fn last_of(req: &AppendEntriesRequest<TypeConfig>) -> Option<LogId> {
+    req.entries
+        .last()
+        .map(|e| e.log_id.clone())
+        .or_else(|| req.prev_log_id.clone())
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotData;
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        let (since, entries) = (std::time::Instant::now(), rpc.entries.len() as u64);
-        let result = self
-            .rpc(
-                RPCTypes::AppendEntries,
-                PeerRequest::AppendEntries(rpc),
-                option.hard_ttl(),
-                |r| match r {
-                    PeerResponse::AppendEntries(x) => Some(x),
-                    _ => None,
-                },
-            )
-            .await;
-        if result.is_ok() {
-            crate::timings::REPLICATION_RPC.record(since, entries);
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        // openraft uses `stream_append` for replication; a lone AppendEntries (a
+        // heartbeat, say) travels as a stream of one.
+        let last = last_of(&rpc);
+        let ttl = option.hard_ttl();
+        match self
+            .call(RPCTypes::AppendEntries, PeerRequest::StreamAppend(rpc), ttl)
+            .await?
+        {
+            PeerResponse::StreamAppend(Ok(Ok(durable))) if durable != last => {
+                Ok(AppendEntriesResponse::PartialSuccess(durable))
+            }
+            PeerResponse::StreamAppend(Ok(r)) => Ok(r.into()),
+            PeerResponse::StreamAppend(Err(e)) => Err(remote(e)),
+            _ => Err(unexpected()),
         }
-        result
     }
 
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>>
+    ) -> BoxFuture<
+        's,
+        Result<BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>, RPCError<TypeConfig>>,
+    >
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + openraft::OptionalSend + Unpin + 'static,
     {
-        self.rpc(
-            RPCTypes::InstallSnapshot,
-            PeerRequest::InstallSnapshot(rpc),
-            option.hard_ttl(),
-            |r| match r {
-                PeerResponse::InstallSnapshot(x) => Some(x),
-                _ => None,
-            },
-        )
-        .await
+        let pipe = Pipeline {
+            pool: self.pool.clone(),
+            addr: self.addr.clone(),
+            my_id: self.my_id,
+            target: self.target,
+            ttl: option.hard_ttl(),
+            input,
+            input_done: false,
+            in_flight: FuturesOrdered::new(),
+            stopped: false,
+        };
+        Box::pin(async move { Ok(pipe.into_stream()) })
     }
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        self.rpc(RPCTypes::Vote, PeerRequest::Vote(rpc), option.hard_ttl(), |r| match r {
-            PeerResponse::Vote(x) => Some(x),
-            _ => None,
-        })
-        .await
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(RPCTypes::Vote, PeerRequest::Vote(rpc), option.hard_ttl())
+            .await?
+        {
+            PeerResponse::Vote(r) => r.map_err(remote),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(RPCTypes::Vote, PeerRequest::PreVote(rpc), option.hard_ttl())
+            .await?
+        {
+            PeerResponse::Vote(r) => r.map_err(remote),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl std::future::Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let req = PeerRequest::Snapshot(Box::new(FullSnapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot.into_inner(),
+        }));
+        let ttl = option.hard_ttl();
+        let call = self.pool.call(&self.addr, req, ttl);
+        let resp = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            r = call => r,
+        };
+        let map = |e: RPCError<TypeConfig>| match e {
+            RPCError::Timeout(t) => StreamingError::Timeout(t),
+            RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+            RPCError::Network(n) => StreamingError::Network(n),
+            RPCError::RemoteError(r) => StreamingError::Network(NetworkError::from_string(r.to_string())),
+        };
+        match resp.map_err(|e| map(rpc_error(e, RPCTypes::InstallSnapshot, self.my_id, self.target, ttl)))? {
+            PeerResponse::Snapshot(Ok(r)) => Ok(r),
+            PeerResponse::Snapshot(Err(e)) => Err(map(remote(e))),
+            _ => Err(map(unexpected())),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self
+            .call(
+                RPCTypes::TransferLeader,
+                PeerRequest::TransferLeader(req),
+                option.hard_ttl(),
+            )
+            .await?
+        {
+            PeerResponse::TransferLeader(r) => r.map_err(remote),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+/// The leader's end of one replication stream to one follower.
+struct Pipeline<S> {
+    pool: Arc<PeerPool>,
+    addr: String,
+    my_id: NodeId,
+    target: NodeId,
+    ttl: Duration,
+    input: S,
+    input_done: bool,
+    in_flight: FuturesOrdered<BoxFuture<'static, (Result<PeerResponse, CallError>, Sent)>>,
+    stopped: bool,
+}
+
+/// What an answer is checked against once it comes back.
+struct Sent {
+    last: Option<LogId>,
+    since: std::time::Instant,
+    entries: u64,
+}
+
+type Item = Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>;
+
+impl<S> Pipeline<S>
+where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + openraft::OptionalSend + Unpin + 'static,
+{
+    fn into_stream<'s>(self) -> BoxStream<'s, Item> {
+        Box::pin(futures::stream::unfold(self, |mut p| async move {
+            let item = p.next_answer().await?;
+            Some((item, p))
+        }))
+    }
+
+    /// Sends what the input offers while the pipe has room, and yields the next
+    /// answer in request order. None ends the stream.
+    async fn next_answer(&mut self) -> Option<Item> {
+        if self.stopped {
+            return None;
+        }
+        loop {
+            let room = !self.input_done && self.in_flight.len() < MAX_IN_FLIGHT;
+            if !room && self.in_flight.is_empty() {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                Some((resp, sent)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    return Some(self.answer(resp, sent));
+                }
+                req = self.input.next(), if room => match req {
+                    None => self.input_done = true,
+                    Some(req) => {
+                        if let Err(e) = self.send(req).await {
+                            self.stopped = true;
+                            return Some(Err(e));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    async fn send(&mut self, req: AppendEntriesRequest<TypeConfig>) -> Result<(), RPCError<TypeConfig>> {
+        let sent = Sent {
+            last: last_of(&req),
+            since: std::time::Instant::now(),
+            entries: req.entries.len() as u64,
+        };
+        let reply = self
+            .pool
+            .send(&self.addr, PeerRequest::StreamAppend(req))
+            .await
+            .map_err(|e| rpc_error(e, RPCTypes::AppendEntries, self.my_id, self.target, self.ttl))?;
+        let ttl = self.ttl;
+        self.in_flight
+            .push_back(Box::pin(async move { (reply.wait(ttl).await, sent) }));
+        Ok(())
+    }
+
+    fn answer(&mut self, resp: Result<PeerResponse, CallError>, sent: Sent) -> Item {
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                self.stopped = true;
+                return Err(rpc_error(e, RPCTypes::AppendEntries, self.my_id, self.target, self.ttl));
+            }
+        };
+        match resp {
+            PeerResponse::StreamAppend(Ok(r)) => {
+                crate::timings::REPLICATION_RPC.record(sent.since, sent.entries);
+                // A conflict, a higher vote, or only part of the request made durable:
+                // this stream is done; openraft starts another from the right place.
+                let complete = matches!(&r, Ok(Some(l)) if Some(l) == sent.last.as_ref())
+                    || matches!(&r, Ok(None) if sent.last.is_none());
+                if !complete {
+                    self.stopped = true;
+                }
+                Ok(r)
+            }
+            PeerResponse::StreamAppend(Err(e)) => {
+                self.stopped = true;
+                Err(remote(e))
+            }
+            _ => {
+                self.stopped = true;
+                Err(unexpected())
+            }
+        }
     }
 }

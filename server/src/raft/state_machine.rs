@@ -7,15 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use openraft::storage::RaftStateMachine;
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
+use futures::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::durable_file;
-use super::types::{
-    storage_io_error, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
-};
-use crate::sm::{self, Event, Millis, StateMachine};
+use super::types::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::sm::{Event, Millis, StateMachine};
 
 /// Deadlines the leader must propose a Tick for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,7 +67,7 @@ impl StateMachineStore {
         if let Some(bytes) = durable_file::read_checked(&snapshot_path)? {
             let stored: StoredSnapshot = postcard::from_bytes(&bytes)?;
             state.sm = postcard::from_bytes(&stored.data)?;
-            state.last_applied = stored.meta.last_log_id;
+            state.last_applied = stored.meta.last_log_id.clone();
             state.membership = stored.meta.last_membership.clone();
             tracing::info!(last_applied = ?state.last_applied, "snapshot loaded");
         }
@@ -104,7 +103,7 @@ impl StateMachineStore {
                     waiter: st.sm.next_waiter_deadline(),
                     gc: st.sm.next_gc_deadline(),
                 },
-                st.last_applied,
+                st.last_applied.clone(),
             )
         };
         self.shared.observer.applied(events, deadlines, last_applied);
@@ -112,23 +111,23 @@ impl StateMachineStore {
 
     /// Writes the snapshot file (off the async runtime) and hands the snapshot back, so
     /// its data is never copied just to be kept.
-    async fn persist_snapshot(&self, stored: StoredSnapshot) -> Result<StoredSnapshot, StorageError> {
+    async fn persist_snapshot(&self, stored: StoredSnapshot) -> std::io::Result<StoredSnapshot> {
         let path = self.shared.snapshot_path.clone();
-        let sig = stored.meta.signature();
-        let err = move |e| storage_io_error(ErrorSubject::Snapshot(Some(sig.clone())), ErrorVerb::Write, e);
         let written = tokio::task::spawn_blocking(move || {
             let bytes = postcard::to_allocvec(&stored).map_err(std::io::Error::other)?;
             durable_file::write_atomic(&path, &bytes)?;
             Ok::<StoredSnapshot, std::io::Error>(stored)
         })
         .await
-        .map_err(|e| err(std::io::Error::other(e)))?;
-        written.map_err(err)
+        .map_err(std::io::Error::other)?;
+        written
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
-    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> std::io::Result<Snapshot> {
         // Encoding a large state takes tens of milliseconds (~35 ms per million objects):
         // on an async worker that would stall every task queued behind it, Raft RPCs
         // included (measured: AppendEntries past openraft's heartbeat-long timeout, then
@@ -138,93 +137,79 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let encoded = tokio::task::spawn_blocking(move || {
             let st = me.read();
             me.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
-            let data = postcard::to_allocvec(&st.sm)
-                .map_err(|e| storage_io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e))?;
-            let id = match st.last_applied {
-                Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, sm_time_tag(&st.sm)),
-                None => format!("empty-{}", sm_time_tag(&st.sm)),
-            };
+            let data = postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?;
             let meta = SnapshotMeta {
-                last_log_id: st.last_applied,
+                last_log_id: st.last_applied.clone(),
                 last_membership: st.membership.clone(),
-                snapshot_id: id,
             };
-            Ok::<_, StorageError>((meta, data))
+            Ok::<_, std::io::Error>((meta, data))
         })
         .await;
-        let (meta, data) = encoded
-            .map_err(|e| storage_io_error(ErrorSubject::StateMachine, ErrorVerb::Read, std::io::Error::other(e)))??;
+        let (meta, data) = encoded.map_err(std::io::Error::other)??;
         let stored = self.persist_snapshot(StoredSnapshot { meta, data }).await?;
         tracing::info!(last = ?stored.meta.last_log_id, bytes = stored.data.len(), "snapshot built");
         Ok(Snapshot {
             meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
+            snapshot: Cursor::new(stored.data),
         })
     }
 }
 
-/// Makes snapshot ids unique even when two are built at the same log id.
-fn sm_time_tag(sm: &StateMachine) -> Millis {
-    sm.now()
-}
-
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = StateMachineStore;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+    async fn applied_state(&mut self) -> std::io::Result<(Option<LogId>, StoredMembership)> {
         let st = self.read();
-        Ok((st.last_applied, st.membership.clone()))
+        Ok((st.last_applied.clone(), st.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<sm::Response>>, StorageError>
+    /// Applies what is ready in one write-lock hold, then answers the proposers and
+    /// tells the node what changed (waiter outcomes, deadlines).
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> std::io::Result<()>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
+        Strm: Stream<Item = std::io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
         let mut events = Vec::new();
-        let mut replies = Vec::new();
-        {
-            let mut st = self.write();
-            for entry in entries {
-                st.last_applied = Some(entry.log_id);
-                let reply = match entry.payload {
+        let mut answers = Vec::new();
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let reply = {
+                let mut st = self.write();
+                st.last_applied = Some(entry.log_id.clone());
+                match entry.payload {
                     EntryPayload::Blank => Vec::new(),
                     EntryPayload::Normal(ref batch) => {
                         let index = entry.log_id.index;
                         self.shared
                             .ops_since_snapshot
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        batch.iter().map(|req| st.sm.apply(index, req, &mut events)).collect()
+                            .fetch_add(batch.0.len() as u64, Ordering::Relaxed);
+                        batch.0.iter().map(|req| st.sm.apply(index, req, &mut events)).collect()
                     }
                     EntryPayload::Membership(ref m) => {
-                        st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                        st.membership = StoredMembership::new(Some(entry.log_id.clone()), m.clone());
                         Vec::new()
                     }
-                };
-                replies.push(reply);
+                }
+            };
+            if let Some(r) = responder {
+                answers.push((r, reply));
             }
         }
+        for (r, reply) in answers {
+            r.send(reply);
+        }
         self.notify(events);
-        Ok(replies)
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError> {
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> std::io::Result<()> {
         let data = snapshot.into_inner();
-        let sig = meta.signature();
-        let sm: StateMachine = postcard::from_bytes(&data)
-            .map_err(|e| storage_io_error(ErrorSubject::Snapshot(Some(sig)), ErrorVerb::Read, e))?;
+        let sm: StateMachine = postcard::from_bytes(&data).map_err(std::io::Error::other)?;
         self.persist_snapshot(StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -232,7 +217,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .await?;
         let old = {
             let mut st = self.write();
-            st.last_applied = meta.last_log_id;
+            st.last_applied = meta.last_log_id.clone();
             st.membership = meta.last_membership.clone();
             std::mem::replace(&mut st.sm, sm)
         };
@@ -243,16 +228,15 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+    async fn get_current_snapshot(&mut self) -> std::io::Result<Option<Snapshot>> {
         let path = self.shared.snapshot_path.clone();
-        let err = |e| storage_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e);
-        let Some(bytes) = durable_file::read_checked(&path).map_err(err)? else {
+        let Some(bytes) = durable_file::read_checked(&path)? else {
             return Ok(None);
         };
-        let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(|e| err(std::io::Error::other(e)))?;
+        let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(std::io::Error::other)?;
         Ok(Some(Snapshot {
             meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
+            snapshot: Cursor::new(stored.data),
         }))
     }
 }

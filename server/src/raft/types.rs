@@ -1,7 +1,6 @@
 //! openraft type configuration: what a log entry carries and what a node is.
 
 use std::fmt;
-use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,36 +22,35 @@ impl fmt::Display for PeerNode {
     }
 }
 
+/// One entry's payload: the operations the leader proposed together, each stamped.
+/// Encoded exactly as the list it wraps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Batch(pub Vec<sm::Request>);
+
+impl fmt::Display for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "batch of {}", self.0.len())
+    }
+}
+
 openraft::declare_raft_types!(
     /// fencepost's Raft: each entry carries a batch of state-machine requests stamped by
-    /// the leader (batching: openraft 0.9 fsyncs each client write on its own, so many
-    /// client operations ride in one entry), and yields one response per request.
+    /// the leader (many client operations ride in one entry, so one apply and one
+    /// encode cover them all), and yields one response per request.
     pub TypeConfig:
-        D = Vec<sm::Request>,
+        D = Batch,
         R = Vec<sm::Response>,
         NodeId = NodeId,
         Node = PeerNode,
-        SnapshotData = Cursor<Vec<u8>>,
 );
 
-pub type Raft = openraft::Raft<TypeConfig>;
-pub type Entry = openraft::Entry<TypeConfig>;
-pub type LogId = openraft::LogId<NodeId>;
-pub type Vote = openraft::Vote<NodeId>;
-pub type StorageError = openraft::StorageError<NodeId>;
-pub type StoredMembership = openraft::StoredMembership<NodeId, PeerNode>;
-pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, PeerNode>;
-pub type Snapshot = openraft::Snapshot<TypeConfig>;
-
-/// Wraps an I/O failure as the storage error openraft expects.
-pub fn storage_io_error(
-    subject: openraft::ErrorSubject<NodeId>,
-    verb: openraft::ErrorVerb,
-    err: impl std::error::Error + 'static,
-) -> StorageError {
-    StorageError::from(openraft::StorageIOError::new(
-        subject,
-        verb,
-        openraft::AnyError::new(&err),
-    ))
-}
+pub type Raft = openraft::Raft<TypeConfig, super::state_machine::StateMachineStore>;
+pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
+pub type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
+pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
+pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
+/// Snapshots travel whole (RaftNetworkV2 `full_snapshot`), as bytes in memory.
+pub type SnapshotData = std::io::Cursor<Vec<u8>>;
+pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
