@@ -114,7 +114,7 @@ impl Cluster {
             .args(["--bind", &ip, "--port", &PORT.to_string(), "--raft-port", &RAFT_PORT.to_string()])
             .arg("--data-dir")
             .arg(&data)
-            .args(["--node-id", &id.to_string(), "--insecure", "--snapshot-every", "1000"]);
+            .args(["--node-id", &id.to_string(), "--insecure", "--snapshot-every", "200"]);
         match &self.nodes[k].joined {
             Some(via) => cmd.args(["--join", via]),
             None => cmd.args(["--initial-cluster", &self.initial_cluster()]),
