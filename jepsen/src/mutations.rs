@@ -47,7 +47,11 @@ fn opts(m: &MutOpts, w: Workload, nemesis: &str, mutation: Option<&str>, scale: 
         concurrency: 6,
         seed: m.seed,
         out: dir,
-        bin: if mutation.is_some() { m.mutant_bin.clone() } else { m.bin.clone() },
+        bin: if mutation.is_some() {
+            m.mutant_bin.clone()
+        } else {
+            m.bin.clone()
+        },
         mutation: mutation.map(str::to_string),
     }
 }
@@ -67,7 +71,9 @@ pub fn run_all(m: &MutOpts) -> anyhow::Result<bool> {
         let (verdict, after) = match &r {
             Ok(o) if o.valid == Validity::Invalid => (
                 "CAUGHT".to_string(),
-                o.first_anomaly_s.map(|t| format!("{t:.1} s")).unwrap_or_else(|| "final read".into()),
+                o.first_anomaly_s
+                    .map(|t| format!("{t:.1} s"))
+                    .unwrap_or_else(|| "final read".into()),
             ),
             Ok(o) => (format!("not caught (valid: {})", o.valid.word()), "-".into()),
             Err(e) => (format!("harness error: {e:#}"), "-".into()),
@@ -76,7 +82,10 @@ pub fn run_all(m: &MutOpts) -> anyhow::Result<bool> {
             eprintln!("{}", o.summary);
         }
         all_good &= verdict == "CAUGHT";
-        lines.push(format!("| {name} | {} | {nemesis} | {verdict} | {after} | {hook} |", w.name()));
+        lines.push(format!(
+            "| {name} | {} | {nemesis} | {verdict} | {after} | {hook} |",
+            w.name()
+        ));
     }
     let mut pairs: Vec<(Workload, &str, u64)> = rows.iter().map(|(_, w, n, _, k)| (*w, *n, *k)).collect();
     pairs.dedup();
@@ -97,7 +106,10 @@ pub fn run_all(m: &MutOpts) -> anyhow::Result<bool> {
             Err(e) => format!("harness error: {e:#}"),
         };
         all_good &= verdict == "valid: true";
-        controls.push(format!("| (none) | {} | {nemesis} | {verdict} | - | control |", w.name()));
+        controls.push(format!(
+            "| (none) | {} | {nemesis} | {verdict} | - | control |",
+            w.name()
+        ));
     }
     println!("| mutation | workload | nemesis | result | caught after | hook |");
     println!("|---|---|---|---|---|---|");

@@ -46,7 +46,10 @@ pub fn check(ops: &[Op]) -> Report {
         // each of which restarts the lease with its own TTL (possibly a shorter one).
         let mut leases: BTreeMap<(i64, &str), Vec<&Pair>> = BTreeMap::new();
         for g in &gs {
-            leases.entry((g.resp.int("token").unwrap_or(0), g.req.str("owner").unwrap_or(""))).or_default().push(g);
+            leases
+                .entry((g.resp.int("token").unwrap_or(0), g.req.str("owner").unwrap_or("")))
+                .or_default()
+                .push(g);
         }
         let keys: Vec<(i64, &str)> = leases.keys().copied().collect();
         for b in &gs {
@@ -57,7 +60,9 @@ pub fn check(ops: &[Op]) -> Report {
                 if oa == ob {
                     continue;
                 }
-                let Some(floor) = lease_end_floor(&leases[&(ta, oa)], b.ret) else { continue };
+                let Some(floor) = lease_end_floor(&leases[&(ta, oa)], b.ret) else {
+                    continue;
+                };
                 let released = releases.get(&(name, oa, ta)).is_some_and(|&r| r < b.ret);
                 if b.ret < floor && !released {
                     anomalies.push(Anomaly {
@@ -85,7 +90,16 @@ mod tests {
     const MS: u64 = 1_000_000;
     fn grant(ops: &mut Vec<Op>, p: u64, owner: &str, inv: u64, ret: u64, token: u64) {
         let req = map(vec![("name", s("l")), ("owner", s(owner)), ("ttl", i(1000))]);
-        push(ops, p, "acquire", inv * MS, ret * MS, Type::Ok, req.clone(), req.with("token", i(token)));
+        push(
+            ops,
+            p,
+            "acquire",
+            inv * MS,
+            ret * MS,
+            Type::Ok,
+            req.clone(),
+            req.with("token", i(token)),
+        );
     }
 
     #[test]
@@ -117,7 +131,16 @@ mod tests {
         let mut ops = Vec::new();
         grant(&mut ops, 1, "a", 0, 5, 1);
         let req = map(vec![("name", s("l")), ("owner", s("a")), ("ttl", i(300))]);
-        push(&mut ops, 1, "acquire", 100 * MS, 105 * MS, Type::Ok, req.clone(), req.with("token", i(1)));
+        push(
+            &mut ops,
+            1,
+            "acquire",
+            100 * MS,
+            105 * MS,
+            Type::Ok,
+            req.clone(),
+            req.with("token", i(1)),
+        );
         grant(&mut ops, 2, "b", 450, 455, 2);
         assert_eq!(check(&ops).valid, Validity::Valid);
     }

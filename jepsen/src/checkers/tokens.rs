@@ -114,7 +114,10 @@ mod tests {
 
     fn grant(ops: &mut Vec<Op>, p: u64, name: &str, owner: &str, inv: u64, ret: u64, token: u64) {
         let req = map(vec![("name", s(name)), ("owner", s(owner))]);
-        for (t, typ, v) in [(inv, Type::Invoke, req.clone()), (ret, Type::Ok, req.with("token", i(token)))] {
+        for (t, typ, v) in [
+            (inv, Type::Invoke, req.clone()),
+            (ret, Type::Ok, req.with("token", i(token))),
+        ] {
             ops.push(Op {
                 index: ops.len(),
                 time: t,
