@@ -90,7 +90,7 @@ pub fn parse(args: &[Bytes], limits: &Limits) -> Result<Command, Reply> {
     }
 }
 
-fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
+pub(crate) fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
     let shown: Vec<String> = rest.iter().take(8).map(|x| format!("'{}'", args::show(x))).collect();
     Reply::err(format!(
         "ERR unknown command '{}', with args beginning with: {}",
@@ -111,11 +111,10 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
     let limits = Limits {
         max_value_bytes: ctx.config.max_value_bytes,
     };
-    let parsed = parse(&args, &limits);
     if conn.tx.queuing() && !multi::runs_inside_multi(&name) {
-        return Dispatched::Now(conn.tx.queue(parsed));
+        return Dispatched::Now(conn.tx.queue(&args, &limits));
     }
-    match parsed {
+    match parse(&args, &limits) {
         Ok(cmd) => execute(cmd, conn, ctx),
         Err(reply) => Dispatched::Now(reply),
     }

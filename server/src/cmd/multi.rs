@@ -13,12 +13,14 @@ use futures::future::{BoxFuture, Shared};
 use futures::FutureExt;
 
 use super::outcome::node_error;
+use super::table::Entry;
 use super::{Command, Dispatched, Limits, Shape};
 use crate::connection::ConnState;
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 use crate::sm::data::cmd::DataCmd;
+use crate::sm::data::parse;
 use crate::sm::Op;
 
 /// A transaction command.
@@ -38,7 +40,9 @@ type WatchRead = Shared<BoxFuture<'static, Result<Vec<(Bytes, u64)>, Reply>>>;
 /// A connection's transaction state.
 #[derive(Default)]
 pub struct TxState {
-    queued: Option<Vec<DataCmd>>,
+    /// Commands queued since MULTI; an argument error other than arity is kept and
+    /// becomes that command's reply in EXEC, as Redis does.
+    queued: Option<Vec<Result<DataCmd, String>>>,
     /// A command failed to queue: EXEC must refuse the whole transaction.
     dirty: bool,
     watches: Vec<WatchRead>,
@@ -50,21 +54,32 @@ impl TxState {
         self.queued.is_some()
     }
 
-    /// Queues a parsed command inside MULTI.
-    pub fn queue(&mut self, parsed: Result<Command, Reply>) -> Reply {
-        let cmd = match parsed {
-            Ok(Command::Write(Op::Data(c), _)) | Ok(Command::Read(ReadQuery::Data(c), _)) => c,
-            Ok(_) => {
+    /// Queues a request inside MULTI. As in Redis, an unknown command or a wrong
+    /// argument count is refused now (and EXEC will refuse the transaction); other
+    /// argument errors are answered in EXEC's reply, in the command's place.
+    pub fn queue(&mut self, args: &[Bytes], limits: &Limits) -> Reply {
+        let queued = match super::table::lookup(&args[0]) {
+            Some(Entry::Data(spec)) if !parse::arity_ok(spec.arity, args.len()) => {
+                self.dirty = true;
+                return Reply::Error(parse::arity_err(spec.name));
+            }
+            Some(Entry::Data(spec)) => match super::data::parse(spec, &args[1..], limits) {
+                Ok(Command::Write(Op::Data(c), _)) | Ok(Command::Read(ReadQuery::Data(c), _)) => Ok(c),
+                Ok(_) => Err("ERR internal: a data command parsed as another kind".to_string()),
+                Err(Reply::Error(e)) => Err(e),
+                Err(other) => Err(format!("ERR {other:?}")),
+            },
+            Some(Entry::Native(_)) => {
                 self.dirty = true;
                 return Reply::err("ERR command not allowed inside MULTI: only Redis data commands are queued");
             }
-            Err(e) => {
+            None => {
                 self.dirty = true;
-                return e;
+                return super::unknown_command(&args[0], &args[1..]);
             }
         };
         if let Some(q) = &mut self.queued {
-            q.push(cmd);
+            q.push(queued);
         }
         Reply::Status("QUEUED".into())
     }

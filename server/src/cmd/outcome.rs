@@ -48,7 +48,7 @@ fn resolve_wall_clock(op: &mut Op) {
         Op::Data(c) => c.resolve_wall_clock(wall()),
         Op::Multi { cmds, .. } => {
             let now = wall();
-            for c in cmds {
+            for c in cmds.iter_mut().flatten() {
                 c.resolve_wall_clock(now);
             }
         }
@@ -70,7 +70,7 @@ fn subject_of_op(op: &Op) -> &[u8] {
         | Op::IdempComplete { key, .. }
         | Op::IdempAbort { key, .. } => key,
         Op::Data(c) => c.first_key(),
-        Op::Multi { cmds, .. } => cmds.first().map_or(&[][..], |c| c.first_key()),
+        Op::Multi { cmds, .. } => cmds.iter().flatten().next().map_or(&[][..], |c| c.first_key()),
         Op::Tick => &[],
     }
 }

@@ -163,7 +163,14 @@ impl StateMachine {
                 if watched.iter().any(|(k, fp)| fingerprint(ks, k, now) != *fp) {
                     return Response::Value(RVal::NilArray);
                 }
-                Response::Value(RVal::Array(cmds.iter().map(|c| run_data(ks, cx, scripts, c)).collect()))
+                Response::Value(RVal::Array(
+                    cmds.iter()
+                        .map(|c| match c {
+                            Ok(c) => run_data(ks, cx, scripts, c),
+                            Err(e) => RVal::Err(e.clone()),
+                        })
+                        .collect(),
+                ))
             }
         }
     }

@@ -85,9 +85,10 @@ pub enum Op {
     Data(DataCmd),
     /// MULTI ... EXEC: the queued commands, applied together in one entry, unless a
     /// WATCHed key's fingerprint (see `StateMachine::watch_fingerprint`) changed.
+    /// A queued command whose arguments were refused carries its error reply.
     Multi {
         watched: Vec<(Bytes, u64)>,
-        cmds: Vec<DataCmd>,
+        cmds: Vec<Result<DataCmd, String>>,
     },
 }
 

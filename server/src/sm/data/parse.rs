@@ -349,7 +349,9 @@ fn decrby(a: &[Bytes]) -> P {
 }
 
 fn incrbyfloat(a: &[Bytes]) -> P {
-    let by = float(&a[1]).ok_or_else(|| NOT_FLOAT.to_string())?;
+    // Redis checks the key's type and value before the increment: an unreadable
+    // increment travels as NaN (never a valid float) and is refused in that order.
+    let by = float(&a[1]).unwrap_or(f64::NAN);
     Ok(DataCmd::IncrByFloat {
         key: a[0].clone(),
         by: F64(by),
@@ -371,6 +373,9 @@ fn hset(a: &[Bytes], ok_reply: bool, name: &str) -> P {
 
 fn hincrbyfloat(a: &[Bytes]) -> P {
     let by = float(&a[2]).ok_or_else(|| NOT_FLOAT.to_string())?;
+    if by.is_infinite() {
+        return Err("ERR value is NaN or Infinity".into());
+    }
     Ok(DataCmd::HIncrByFloat {
         key: a[0].clone(),
         field: a[1].clone(),

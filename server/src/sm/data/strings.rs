@@ -204,6 +204,7 @@ pub fn incrbyfloat(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], by: f64) -> 
     let n = cur.map(|c| c + by);
     let err = match n {
         None => Some("ERR value is not a valid float"),
+        Some(_) if by.is_nan() => Some("ERR value is not a valid float"),
         Some(n) if !n.is_finite() => Some("ERR increment would produce NaN or Infinity"),
         _ => None,
     };

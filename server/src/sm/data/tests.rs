@@ -343,7 +343,7 @@ fn multi_applies_together_unless_a_watched_key_changed() {
         0,
         Op::Multi {
             watched: vec![("w".into(), fp)],
-            cmds: vec![set("a"), set("b")],
+            cmds: vec![Ok(set("a")), Ok(set("b"))],
         },
     );
     assert_eq!(r, RVal::Array(vec![RVal::Ok, RVal::Ok]));
@@ -352,7 +352,7 @@ fn multi_applies_together_unless_a_watched_key_changed() {
         0,
         Op::Multi {
             watched: vec![("w".into(), fp)],
-            cmds: vec![set("c")],
+            cmds: vec![Ok(set("c"))],
         },
     );
     assert_eq!(r, RVal::NilArray);

@@ -90,23 +90,23 @@ impl Store<'_, '_> {
 /// Set up once per state, before the script: protects globals and wraps pcall so a
 /// killed script cannot catch its own abort.
 const PRELUDE: &str = r#"
-local rawpcall, rawxpcall, killed, select, error, unpack = pcall, xpcall, __fp_killed, select, error, unpack
+local rawpcall, rawxpcall, killed, take_call_error = pcall, xpcall, __fp_killed, __fp_take_call_error
+local error, type = error, type
 local function pass(ok, ...)
   if killed() then error(killed(), 0) end
+  if not ok then
+    -- An error raised by redis.call is caught as Redis hands it over: {err = ...}.
+    local e = take_call_error()
+    if e then return false, e end
+  end
   return ok, ...
 end
 pcall = function(...) return pass(rawpcall(...)) end
 xpcall = function(...) return pass(rawxpcall(...)) end
-__fp_killed = nil
+__fp_killed, __fp_take_call_error = nil, nil
 local redis = redis
-local rcall, rpcall = __fp_call, __fp_call
-__fp_call = nil
-redis.call = function(...)
-  local r = rcall(...)
-  if type(r) == 'table' and r.err then error(r, 2) end
-  return r
-end
-redis.pcall = function(...) return rpcall(...) end
+redis.call, redis.pcall = __fp_call, __fp_pcall
+__fp_call, __fp_pcall = nil, nil
 redis.error_reply = function(e) return {err = e} end
 redis.status_reply = function(s) return {ok = s} end
 redis.replicate_commands = function() return true end
@@ -121,6 +121,8 @@ local runner = function(f)
   local ok, r = rawpcall(f)
   if killed() then return 3, killed() end
   if ok then return 1, r end
+  local e = take_call_error()
+  if e then return 2, e.err, e.line end
   if type(r) == 'table' and type(r.err) == 'string' then return 2, r.err end
   return 3, tostring(r)
 end
@@ -144,7 +146,7 @@ fn one_line(s: &str) -> String {
 }
 
 fn run_inner(
-    mut store: Store<'_, '_>,
+    store: Store<'_, '_>,
     body: &[u8],
     sha: &str,
     keys: &[Bytes],
@@ -193,6 +195,23 @@ fn run_inner(
         let killed = killed.clone();
         g.raw_set("__fp_killed", lua.create_function(move |_, ()| Ok(killed.get()))?)?;
     }
+    // The last error reply redis.call raised, with the script line: (message, line).
+    let call_error: Rc<Cell<Option<(String, i32)>>> = Rc::new(Cell::new(None));
+    {
+        let call_error = call_error.clone();
+        g.raw_set(
+            "__fp_take_call_error",
+            lua.create_function(move |lua, ()| match call_error.take() {
+                None => Ok(Value::Nil),
+                Some((e, line)) => {
+                    let t = lua.create_table()?;
+                    t.raw_set("err", lua.create_string(e)?)?;
+                    t.raw_set("line", line)?;
+                    Ok(Value::Table(t))
+                }
+            })?,
+        )?;
+    }
     let keys_t = lua.create_sequence_from(
         keys.iter()
             .map(|k| lua.create_string(k))
@@ -212,23 +231,40 @@ fn run_inner(
     )?;
     g.raw_set("redis", redis_t)?;
 
+    // redis.call and redis.pcall are Rust functions called straight from the script
+    // (a Lua wrapper could be tail-called and lose the script's line). redis.call
+    // raises an error reply; the pcall wrappers and the runner pick it up as the
+    // {err = ...} table Redis raises (`call_error`).
+    let store = std::cell::RefCell::new(store);
+    let run = |lua: &Lua, args: Variadic<Value>| -> mlua::Result<RVal> {
+        let mut words = Vec::with_capacity(args.len());
+        for a in args.iter() {
+            match a {
+                Value::String(s) => words.push(Bytes::copy_from_slice(&s.as_bytes())),
+                Value::Integer(_) | Value::Number(_) => match lua.coerce_string(a.clone())? {
+                    Some(s) => words.push(Bytes::copy_from_slice(&s.as_bytes())),
+                    None => return Ok(RVal::err(ARGS_MSG)),
+                },
+                _ => return Ok(RVal::err(ARGS_MSG)),
+            }
+        }
+        Ok(store.borrow_mut().call(&words))
+    };
+    let pending = call_error.clone();
     let killed_after = killed.clone();
     let outcome = lua.scope(|scope| {
-        let call = scope.create_function_mut(|lua, args: Variadic<Value>| {
-            let mut words = Vec::with_capacity(args.len());
-            for a in args.iter() {
-                match a {
-                    Value::String(s) => words.push(Bytes::copy_from_slice(&s.as_bytes())),
-                    Value::Integer(_) | Value::Number(_) => match lua.coerce_string(a.clone())? {
-                        Some(s) => words.push(Bytes::copy_from_slice(&s.as_bytes())),
-                        None => return convert::to_lua(lua, &RVal::err(ARGS_MSG)),
-                    },
-                    _ => return convert::to_lua(lua, &RVal::err(ARGS_MSG)),
-                }
+        let call = scope.create_function(|lua, args: Variadic<Value>| {
+            let reply = run(lua, args)?;
+            if let RVal::Err(e) = &reply {
+                // Level 0 is this function, 1 the script line that called it.
+                let line = lua.inspect_stack(1).map_or(0, |d| d.curr_line());
+                pending.set(Some((e.clone(), line)));
+                return Err(mlua::Error::runtime(e.clone()));
             }
-            let reply = store.call(&words);
             convert::to_lua(lua, &reply)
         })?;
+        let pcall = scope.create_function(|lua, args: Variadic<Value>| convert::to_lua(lua, &run(lua, args)?))?;
+        lua.globals().raw_set("__fp_pcall", pcall)?;
         lua.globals().raw_set("__fp_call", call)?;
         let runner: mlua::Function = lua.load(PRELUDE).set_name("=prelude").into_function()?.call(())?;
         lua.set_memory_limit(MEMORY_CAP)?;
@@ -246,7 +282,7 @@ fn run_inner(
                 )))
             }
         };
-        let (code, value): (u8, Value) = match runner.call::<MultiValue>(main) {
+        let (code, value, line): (u8, Value, Value) = match runner.call::<MultiValue>(main) {
             Ok(mv) => {
                 let mut it = mv.into_iter();
                 let code = match it.next() {
@@ -254,14 +290,28 @@ fn run_inner(
                     Some(Value::Number(c)) => c as u8,
                     _ => 3,
                 };
-                (code, it.next().unwrap_or(Value::Nil))
+                (code, it.next().unwrap_or(Value::Nil), it.next().unwrap_or(Value::Nil))
             }
-            Err(e) => (4, Value::String(lua.create_string(one_line(&e.to_string()))?)),
+            Err(e) => (
+                4,
+                Value::String(lua.create_string(one_line(&e.to_string()))?),
+                Value::Nil,
+            ),
         };
         Ok(match code {
             1 => convert::from_lua(&value),
-            2 => match value {
-                Value::String(s) => RVal::Err(s.to_string_lossy()),
+            // An error reply raised by redis.call, passed on with its own code, and
+            // where it happened, as Redis words it.
+            2 => match (value, line) {
+                (Value::String(s), Value::Integer(l)) => {
+                    RVal::Err(format!("{} script: {sha}, on @user_script:{l}.", s.to_string_lossy()))
+                }
+                (Value::String(s), Value::Number(l)) => RVal::Err(format!(
+                    "{} script: {sha}, on @user_script:{}.",
+                    s.to_string_lossy(),
+                    l as i64
+                )),
+                (Value::String(s), _) => RVal::Err(format!("{} script: {sha}", s.to_string_lossy())),
                 _ => RVal::err("ERR script error"),
             },
             _ => {
@@ -274,7 +324,16 @@ fn run_inner(
                 } else if msg.contains("not enough memory") {
                     RVal::err(format!("ERR {MEMORY_MSG} script: {sha}"))
                 } else {
-                    RVal::err(format!("ERR {msg} script: {sha}"))
+                    // Lua's message starts `user_script:<line>: ` for errors in the
+                    // script itself; Redis repeats the line at the end.
+                    let line = msg
+                        .strip_prefix("user_script:")
+                        .and_then(|r| r.split(':').next())
+                        .and_then(|n| n.parse::<u32>().ok());
+                    match line {
+                        Some(l) => RVal::err(format!("ERR {msg} script: {sha}, on @user_script:{l}.")),
+                        None => RVal::err(format!("ERR {msg} script: {sha}")),
+                    }
                 }
             }
         })
