@@ -2,7 +2,11 @@
 //! RAFT INFO                          -> map (RESP3) / flat array (RESP2)
 //! RAFT SNAPSHOT                      -> +OK (a snapshot is being built)
 //! RAFT ADD <id> <raft-addr> <resp-addr> | RAFT REMOVE <id> | RAFT TRANSFER <id>
+//! RAFT STATEHASH                     -> {applied-index, state-hash} of this node's
+//!                                       state machine (local, not linearizable)
 //! ```
+//! STATEHASH lets tests check that replicas agree bit for bit: equal applied indexes
+//! must give equal hashes (the hash is the SHA-1 of the snapshot encoding).
 
 use std::sync::Arc;
 
@@ -22,6 +26,7 @@ use crate::server::ServerCtx;
 pub enum RaftCmd {
     Info,
     Snapshot,
+    StateHash,
     Add { id: u64, node: PeerNode },
     Remove { id: u64 },
     Transfer { id: u64 },
@@ -35,7 +40,10 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
     let cmd = match (args::keyword(sub).as_str(), rest) {
         ("INFO", []) => RaftCmd::Info,
         ("SNAPSHOT", []) => RaftCmd::Snapshot,
-        ("INFO" | "SNAPSHOT", _) => return Err(arity(&format!("raft|{}", args::show(sub).to_lowercase()))),
+        ("STATEHASH", []) => RaftCmd::StateHash,
+        ("INFO" | "SNAPSHOT" | "STATEHASH", _) => {
+            return Err(arity(&format!("raft|{}", args::show(sub).to_lowercase())))
+        }
         ("ADD", [id, raft_addr, resp_addr]) => RaftCmd::Add {
             id: args::uint(id)?,
             node: PeerNode {
@@ -62,6 +70,7 @@ pub fn execute(c: RaftCmd, ctx: &Arc<ServerCtx>) -> Dispatched {
     let node = ctx.node.clone();
     match c {
         RaftCmd::Info => Dispatched::Now(info(&node)),
+        RaftCmd::StateHash => Dispatched::Now(state_hash(&node)),
         RaftCmd::Snapshot => Dispatched::later(async move {
             match node.raft.trigger().snapshot().await {
                 Ok(()) => Reply::ok(),
@@ -128,4 +137,17 @@ fn info(node: &Node) -> Reply {
         ("voters", ids(voters)),
         ("learners", ids(learners)),
     ])
+}
+
+/// The applied index and a hash of the state machine's snapshot encoding.
+fn state_hash(node: &Node) -> Reply {
+    let st = node.sm.read();
+    let applied = st.last_applied.map_or(0, |l| l.index);
+    match postcard::to_allocvec(&st.sm) {
+        Ok(bytes) => Reply::map(vec![
+            ("applied-index", Reply::Int(applied as i64)),
+            ("state-hash", Reply::text(&crate::sm::script::sha1::sha1_hex(&bytes))),
+        ]),
+        Err(e) => Reply::err(format!("ERR state encoding failed: {e}")),
+    }
 }
