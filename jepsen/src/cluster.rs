@@ -111,10 +111,17 @@ impl Cluster {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &ns::node_ns(slot)])
             .arg(&self.settings.bin)
-            .args(["--bind", &ip, "--port", &PORT.to_string(), "--raft-port", &RAFT_PORT.to_string()])
+            .args([
+                "--bind",
+                &ip,
+                "--port",
+                &PORT.to_string(),
+                "--raft-port",
+                &RAFT_PORT.to_string(),
+            ])
             .arg("--data-dir")
             .arg(&data)
-            .args(["--node-id", &id.to_string(), "--insecure", "--snapshot-every", "1000"]);
+            .args(["--node-id", &id.to_string(), "--insecure", "--snapshot-every", "200"]);
         match &self.nodes[k].joined {
             Some(via) => cmd.args(["--join", via]),
             None => cmd.args(["--initial-cluster", &self.initial_cluster()]),
@@ -198,13 +205,19 @@ impl Cluster {
 
     /// Slots whose process is running.
     pub fn running(&self) -> Vec<usize> {
-        self.nodes.iter().filter(|n| n.child.is_some()).map(|n| n.slot).collect()
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.slot)
+            .collect()
     }
 
     /// The slot of the leader as some running, unpaused node reports it.
     pub fn leader(&self) -> Option<usize> {
         for n in self.nodes.iter().filter(|n| n.child.is_some() && !n.paused) {
-            let Ok(info) = resp::raft_info(&addr(n.slot)) else { continue };
+            let Ok(info) = resp::raft_info(&addr(n.slot)) else {
+                continue;
+            };
             let get = |k: &str| info.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
             if get("role").as_deref() == Some("leader") {
                 return Some(n.slot);

@@ -214,7 +214,11 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             let ok = mutations::run_all(&m)?;
             println!(
                 "mutations: {}",
-                if ok { "every mutation caught, every control valid" } else { "NOT all caught / controls failed" }
+                if ok {
+                    "every mutation caught, every control valid"
+                } else {
+                    "NOT all caught / controls failed"
+                }
             );
             Ok(if ok { 0 } else { 1 })
         }

@@ -44,7 +44,10 @@ pub struct Outcome {
 /// Runs once; `Err` only when the harness itself failed.
 pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     let kinds = Kind::parse_list(&o.nemesis)?;
-    anyhow::ensure!((1..=crate::net::ns::MAX_NODES).contains(&o.nodes), "--nodes must be 1..=5");
+    anyhow::ensure!(
+        (1..=crate::net::ns::MAX_NODES).contains(&o.nodes),
+        "--nodes must be 1..=5"
+    );
     anyhow::ensure!(o.bin.exists(), "server binary {} not found", o.bin.display());
     crate::net::ns::setup(o.nodes)?;
     std::fs::create_dir_all(&o.out)?;
@@ -73,8 +76,15 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     }
     let cluster = Arc::new(Mutex::new(Cluster::new(settings)));
     cluster.lock().unwrap_or_else(|e| e.into_inner()).start_all()?;
-    let healthy = cluster.lock().unwrap_or_else(|e| e.into_inner()).wait_healthy(Duration::from_secs(30));
-    anyhow::ensure!(healthy, "the cluster did not elect a leader within 30 s (see {})", nodes_dir.display());
+    let healthy = cluster
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .wait_healthy(Duration::from_secs(30));
+    anyhow::ensure!(
+        healthy,
+        "the cluster did not elect a leader within 30 s (see {})",
+        nodes_dir.display()
+    );
 
     let recorder = Arc::new(Recorder::new());
     let deadline = Instant::now() + Duration::from_secs(o.time_limit);
@@ -96,10 +106,7 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         recorder: recorder.clone(),
     };
     let (k2, h2, seed) = (kinds.clone(), halt.clone(), o.seed);
-    let nem = std::thread::spawn(move || {
-        let faults = nemesis::run(nem_ctx, &k2, deadline, h2, seed);
-        faults
-    });
+    let nem = std::thread::spawn(move || nemesis::run(nem_ctx, &k2, deadline, h2, seed));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -122,16 +129,31 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         recorder: recorder.clone(),
     };
     nemesis::heal_all(&mut heal_ctx);
-    let recovered = cluster.lock().unwrap_or_else(|e| e.into_inner()).wait_healthy(Duration::from_secs(60));
+    let recovered = cluster
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .wait_healthy(Duration::from_secs(60));
     recorder.record(
         Type::Info,
         Proc::Nemesis,
         "recovered",
-        s(if recovered { "leader known on every node" } else { "no leader after 60 s" }),
+        s(if recovered {
+            "leader known on every node"
+        } else {
+            "no leader after 60 s"
+        }),
     );
     let sh = shared.clone();
     let final_deadline = Instant::now() + Duration::from_secs(60);
-    let final_shared = Arc::new(Shared::new(recorder.clone(), final_deadline, o.nodes, 1, 10.0, o.seed, 1000));
+    let final_shared = Arc::new(Shared::new(
+        recorder.clone(),
+        final_deadline,
+        o.nodes,
+        1,
+        10.0,
+        o.seed,
+        1000,
+    ));
     rt.block_on(async move {
         let _ = sh;
         let _ = tokio::time::timeout(Duration::from_secs(60), workload.final_reads(final_shared)).await;
@@ -145,7 +167,12 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     let valid = reports.iter().fold(Validity::Valid, |v, r| v.and(r.valid));
     let counts = count(&ops);
     let anomalies: usize = reports.iter().map(|r| r.anomalies.len()).sum();
-    let first = reports.iter().flat_map(|r| r.anomalies.iter()).map(|a| a.at).filter(|&t| t > 0).min();
+    let first = reports
+        .iter()
+        .flat_map(|r| r.anomalies.iter())
+        .map(|a| a.at)
+        .filter(|&t| t > 0)
+        .min();
     let results = map(vec![
         ("valid?", valid.edn()),
         ("workload", V::Kw(workload.name().to_string())),

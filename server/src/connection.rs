@@ -34,6 +34,8 @@ pub struct ConnState {
     pub addr: SocketAddr,
     pub proto: Proto,
     pub authed: bool,
+    /// MULTI / WATCH state (cmd/multi.rs).
+    pub tx: cmd::multi::TxState,
 }
 
 /// One reply on its way, with the protocol in force when its request was read
@@ -64,6 +66,7 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
         addr,
         proto: Proto::Resp2,
         authed: ctx.config.requirepass.is_none(),
+        tx: Default::default(),
     };
     if let Err(e) = run(stream, &mut state, &ctx).await {
         tracing::debug!(client = id, error = %e, "connection ended with an error");

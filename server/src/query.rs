@@ -4,16 +4,31 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::sm::data::cmd::DataCmd;
+use crate::sm::rval::RVal;
 use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, StateMachine, WrongType};
 
 /// A read of the state machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ReadQuery {
-    LockInfo { name: Bytes },
-    FenceGet { key: Bytes },
-    IdempGet { key: Bytes },
-    BucketPeek { key: Bytes, params: BucketParams },
+    LockInfo {
+        name: Bytes,
+    },
+    FenceGet {
+        key: Bytes,
+    },
+    IdempGet {
+        key: Bytes,
+    },
+    BucketPeek {
+        key: Bytes,
+        params: BucketParams,
+    },
     DbSize,
+    /// A read-only Redis data command (or EVAL_RO / EVALSHA_RO).
+    Data(DataCmd),
+    /// WATCH: the keys' fingerprints now.
+    Watch(Vec<Bytes>),
 }
 
 /// The answer to a [`ReadQuery`], variant for variant.
@@ -24,6 +39,8 @@ pub enum ReadAnswer {
     IdempGet(Result<Option<IdempView>, WrongType>),
     BucketPeek(Result<BucketReply, WrongType>),
     DbSize(u64),
+    Value(RVal),
+    Watch(Vec<u64>),
 }
 
 impl ReadQuery {
@@ -35,6 +52,8 @@ impl ReadQuery {
             ReadQuery::IdempGet { key } => ReadAnswer::IdempGet(sm.idemp_get(key, now)),
             ReadQuery::BucketPeek { key, params } => ReadAnswer::BucketPeek(sm.bucket_peek(key, *params, now)),
             ReadQuery::DbSize => ReadAnswer::DbSize(sm.len_live(now) as u64),
+            ReadQuery::Data(c) => ReadAnswer::Value(sm.data_read(c, now)),
+            ReadQuery::Watch(keys) => ReadAnswer::Watch(keys.iter().map(|k| sm.watch_fingerprint(k, now)).collect()),
         }
     }
 }

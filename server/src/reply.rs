@@ -3,7 +3,6 @@
 
 use bytes::{Bytes, BytesMut};
 use redis_protocol::bytes_utils::Str;
-use redis_protocol::resp2::types::BytesFrame as F2;
 use redis_protocol::resp3::types::{BytesFrame as F3, FrameMap, VerbatimStringFormat};
 
 /// Which protocol a connection speaks (HELLO switches it).
@@ -17,6 +16,8 @@ pub enum Proto {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     Simple(&'static str),
+    /// A status line made at run time (`+QUEUED`, TYPE's answer, a script's status).
+    Status(String),
     Error(String),
     Int(i64),
     Bulk(Bytes),
@@ -25,6 +26,13 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// Text that RESP3 sends as a verbatim string (INFO, CLIENT LIST...).
     Verbatim(String),
+    /// A double: `,1.5` in RESP3, a bulk string in RESP2 (Redis's text for it).
+    Double(f64),
+    /// Nil array: `*-1` in RESP2 (EXEC aborted, LPOP with a count on a missing key).
+    NilArray,
+    /// Members with scores (ZRANGE ... WITHSCORES): `[m, score, ...]` in RESP2,
+    /// `[[m, score], ...]` with double scores in RESP3, as Redis 7 answers.
+    Scored(Vec<(Bytes, f64)>),
 }
 
 impl Reply {
@@ -59,7 +67,10 @@ impl Reply {
         // Encoding a well-formed frame into a growable buffer cannot fail; if the
         // library ever says otherwise, answer an error rather than a torn reply.
         let ok = match proto {
-            Proto::Resp2 => redis_protocol::resp2::encode::extend_encode(out, &self.to_resp2(), false).is_ok(),
+            Proto::Resp2 => {
+                self.encode_resp2(out);
+                true
+            }
             Proto::Resp3 => {
                 redis_protocol::resp3::encode::complete::extend_encode(out, &self.to_resp3(), false).is_ok()
             }
@@ -69,16 +80,49 @@ impl Reply {
         }
     }
 
-    fn to_resp2(&self) -> F2 {
+    /// RESP2 written directly: it is five line types, and the library's frame type has
+    /// no nil array (`*-1`).
+    fn encode_resp2(&self, out: &mut BytesMut) {
+        fn line(out: &mut BytesMut, prefix: u8, text: &[u8]) {
+            out.extend_from_slice(&[prefix]);
+            out.extend_from_slice(text);
+            out.extend_from_slice(b"\r\n");
+        }
+        fn bulk(out: &mut BytesMut, b: &[u8]) {
+            line(out, b'$', b.len().to_string().as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
         match self {
-            Reply::Simple(s) => F2::SimpleString(Bytes::from_static(s.as_bytes())),
-            Reply::Error(e) => F2::Error(Str::from(one_line(e))),
-            Reply::Int(i) => F2::Integer(*i),
-            Reply::Bulk(b) => F2::BulkString(b.clone()),
-            Reply::Nil => F2::Null,
-            Reply::Array(items) => F2::Array(items.iter().map(Reply::to_resp2).collect()),
-            Reply::Map(pairs) => F2::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
-            Reply::Verbatim(s) => F2::BulkString(Bytes::copy_from_slice(s.as_bytes())),
+            Reply::Simple(s) => line(out, b'+', s.as_bytes()),
+            Reply::Status(s) => line(out, b'+', one_line(s).as_bytes()),
+            Reply::Error(e) => line(out, b'-', one_line(e).as_bytes()),
+            Reply::Int(i) => line(out, b':', i.to_string().as_bytes()),
+            Reply::Bulk(b) => bulk(out, b),
+            Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
+            Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Array(items) => {
+                line(out, b'*', items.len().to_string().as_bytes());
+                for it in items {
+                    it.encode_resp2(out);
+                }
+            }
+            Reply::Map(pairs) => {
+                line(out, b'*', (pairs.len() * 2).to_string().as_bytes());
+                for (k, v) in pairs {
+                    k.encode_resp2(out);
+                    v.encode_resp2(out);
+                }
+            }
+            Reply::Verbatim(s) => bulk(out, s.as_bytes()),
+            Reply::Double(d) => bulk(out, crate::sm::rval::fmt_double(*d).as_bytes()),
+            Reply::Scored(pairs) => {
+                line(out, b'*', (pairs.len() * 2).to_string().as_bytes());
+                for (m, s) in pairs {
+                    bulk(out, m);
+                    bulk(out, crate::sm::rval::fmt_double(*s).as_bytes());
+                }
+            }
         }
     }
 
@@ -86,6 +130,34 @@ impl Reply {
         match self {
             Reply::Simple(s) => F3::SimpleString {
                 data: Bytes::from_static(s.as_bytes()),
+                attributes: None,
+            },
+            Reply::Status(s) => F3::SimpleString {
+                data: Bytes::copy_from_slice(one_line(s).as_bytes()),
+                attributes: None,
+            },
+            Reply::Double(d) => F3::Double {
+                data: *d,
+                attributes: None,
+            },
+            Reply::NilArray => F3::Null,
+            Reply::Scored(pairs) => F3::Array {
+                data: pairs
+                    .iter()
+                    .map(|(m, s)| F3::Array {
+                        data: vec![
+                            F3::BlobString {
+                                data: m.clone(),
+                                attributes: None,
+                            },
+                            F3::Double {
+                                data: *s,
+                                attributes: None,
+                            },
+                        ],
+                        attributes: None,
+                    })
+                    .collect(),
                 attributes: None,
             },
             Reply::Error(e) => F3::SimpleError {
@@ -153,5 +225,8 @@ mod tests {
         assert_eq!(enc(&Reply::Nil, Proto::Resp2), "$-1\r\n");
         assert_eq!(enc(&Reply::Nil, Proto::Resp3), "_\r\n");
         assert_eq!(enc(&Reply::err("ERR a\r\nb"), Proto::Resp2), "-ERR a  b\r\n");
+        assert_eq!(enc(&Reply::NilArray, Proto::Resp2), "*-1\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), Proto::Resp2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), Proto::Resp3), ",1.5\r\n");
     }
 }

@@ -69,7 +69,10 @@ fn check_counter(key: &str, cap: u64, allowed: &[&Pair], out: &mut Vec<Anomaly>)
         out.push(Anomaly {
             kind: "counter-over-capacity",
             at: allowed.iter().map(|p| p.ret).max().unwrap_or(0),
-            detail: format!("{key}: {} calls allowed by a bucket of {cap} that never refills", allowed.len()),
+            detail: format!(
+                "{key}: {} calls allowed by a bucket of {cap} that never refills",
+                allowed.len()
+            ),
         });
     }
     let mut seen: BTreeMap<i64, &Pair> = BTreeMap::new();
@@ -87,7 +90,11 @@ fn check_counter(key: &str, cap: u64, allowed: &[&Pair], out: &mut Vec<Anomaly>)
     by_ret.sort_by_key(|p| p.ret);
     for b in allowed {
         let rb = b.resp.int("remaining").unwrap_or(-1);
-        if let Some(a) = by_ret.iter().take_while(|a| a.ret < b.inv).find(|a| a.resp.int("remaining").unwrap_or(-1) <= rb) {
+        if let Some(a) = by_ret
+            .iter()
+            .take_while(|a| a.ret < b.inv)
+            .find(|a| a.resp.int("remaining").unwrap_or(-1) <= rb)
+        {
             out.push(Anomaly {
                 kind: "counter-not-linearizable",
                 at: b.ret,
@@ -109,7 +116,12 @@ mod tests {
 
     const MS: u64 = 1_000_000;
     fn take(ops: &mut Vec<Op>, key: &str, period: u64, inv: u64, remaining: u64) {
-        let req = map(vec![("key", s(key)), ("capacity", i(3)), ("refill", i(1)), ("period", i(period))]);
+        let req = map(vec![
+            ("key", s(key)),
+            ("capacity", i(3)),
+            ("refill", i(1)),
+            ("period", i(period)),
+        ]);
         let resp = req.with("limited", i(0)).with("remaining", i(remaining));
         push(ops, 1, "take", inv * MS, (inv + 1) * MS, Type::Ok, req, resp);
     }
@@ -138,6 +150,9 @@ mod tests {
         take(&mut ops, "c", 1 << 40, 100, 2); // reset: a fourth call allowed
         let r = check(&ops);
         let kinds: Vec<_> = r.anomalies.iter().map(|a| a.kind).collect();
-        assert!(kinds.contains(&"counter-over-capacity") && kinds.contains(&"counter-duplicate"), "{kinds:?}");
+        assert!(
+            kinds.contains(&"counter-over-capacity") && kinds.contains(&"counter-duplicate"),
+            "{kinds:?}"
+        );
     }
 }

@@ -88,7 +88,9 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
             }
         }
         for w in &acked {
-            let Some(list) = elements(&w.req, "elements") else { continue };
+            let Some(list) = elements(&w.req, "elements") else {
+                continue;
+            };
             let e = w.req.int("element").unwrap_or(-1);
             if !seen.contains(&e) {
                 anomalies.push(Anomaly {

@@ -16,7 +16,9 @@ pub fn check(ops: &[Op]) -> Report {
     // (round, owner) -> token
     let mut granted: BTreeMap<(i64, String), (i64, u64)> = BTreeMap::new();
     for p in &ps {
-        let (Some(round), Some(owner)) = (p.req.int("round"), p.req.str("owner")) else { continue };
+        let (Some(round), Some(owner)) = (p.req.int("round"), p.req.str("owner")) else {
+            continue;
+        };
         match p.f {
             "confirmed" if p.typ == Type::Ok => confirmed
                 .entry(round)
@@ -64,11 +66,29 @@ mod tests {
         let mut ops = Vec::new();
         for (k, (o, _)) in tokens.iter().enumerate() {
             let req = map(vec![("round", i(1)), ("owner", s(*o)), ("seq", i(k as u64))]);
-            push(&mut ops, 50 + k as u64, "confirmed", k as u64 * 10, k as u64 * 10 + 1, Type::Ok, req.clone(), req);
+            push(
+                &mut ops,
+                50 + k as u64,
+                "confirmed",
+                k as u64 * 10,
+                k as u64 * 10 + 1,
+                Type::Ok,
+                req.clone(),
+                req,
+            );
         }
         for (k, (o, t)) in tokens.iter().enumerate() {
             let req = map(vec![("round", i(1)), ("owner", s(*o)), ("name", s("q"))]);
-            push(&mut ops, k as u64, "acquire-wait", 0, 100 + *t, Type::Ok, req.clone(), req.with("token", i(*t)));
+            push(
+                &mut ops,
+                k as u64,
+                "acquire-wait",
+                0,
+                100 + *t,
+                Type::Ok,
+                req.clone(),
+                req.with("token", i(*t)),
+            );
         }
         ops
     }

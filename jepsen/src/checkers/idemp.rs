@@ -37,9 +37,16 @@ pub fn check(ops: &[Op]) -> Report {
             .filter(|p| p.f == "complete" && p.typ != Type::Fail)
             .filter_map(|p| p.req.str("response"))
             .collect();
-        for p in ops.iter().filter(|p| p.typ == Type::Ok && (p.f == "begin" || p.f == "get")) {
+        for p in ops
+            .iter()
+            .filter(|p| p.typ == Type::Ok && (p.f == "begin" || p.f == "get"))
+        {
             let Some(r) = p.resp.str("done") else { continue };
-            let fits = if acked.is_empty() { sent.contains(&r) } else { acked.contains(&r) };
+            let fits = if acked.is_empty() {
+                sent.contains(&r)
+            } else {
+                acked.contains(&r)
+            };
             if !fits {
                 anomalies.push(Anomaly {
                     kind: "bad-replay",
@@ -97,7 +104,16 @@ mod tests {
     const MS: u64 = 1_000_000;
     fn begin(ops: &mut Vec<Op>, p: u64, inv: u64, resp: (&'static str, V)) {
         let req = map(vec![("key", s("k")), ("lease", i(1000))]);
-        push(ops, p, "begin", inv * MS, (inv + 1) * MS, Type::Ok, req.clone(), req.with(resp.0, resp.1));
+        push(
+            ops,
+            p,
+            "begin",
+            inv * MS,
+            (inv + 1) * MS,
+            Type::Ok,
+            req.clone(),
+            req.with(resp.0, resp.1),
+        );
     }
     fn complete(ops: &mut Vec<Op>, p: u64, inv: u64, token: u64, r: &str, typ: Type) {
         let req = map(vec![("key", s("k")), ("token", i(token)), ("response", s(r))]);
@@ -124,7 +140,12 @@ mod tests {
         begin(&mut ops, 3, 40, ("done", s("r9")));
         let r = check(&ops);
         let kinds: Vec<_> = r.anomalies.iter().map(|a| a.kind).collect();
-        for k in ["started-twice", "two-completes", "bad-replay", "superseded-complete-accepted"] {
+        for k in [
+            "started-twice",
+            "two-completes",
+            "bad-replay",
+            "superseded-complete-accepted",
+        ] {
             assert!(kinds.contains(&k), "{k} not in {kinds:?}");
         }
     }

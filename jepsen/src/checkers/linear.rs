@@ -38,7 +38,9 @@ impl<O> LinOp<O> {
 pub enum Outcome {
     Linearizable,
     /// No order fits; `at` is the completion time of an op no explored order could place.
-    NotLinearizable { at: u64 },
+    NotLinearizable {
+        at: u64,
+    },
     Unknown,
 }
 
@@ -69,7 +71,11 @@ pub fn check<M: Model>(init: &M, ops: &[LinOp<M::Op>], budget: Budget) -> Outcom
     }
     let expand = |lin: &[u64], model: &M| -> (Vec<(usize, M)>, u64) {
         let is_lin = |j: usize| lin[j / 64] & (1 << (j % 64)) != 0;
-        let min_ret = (0..n).filter(|&j| !is_lin(j)).map(|j| ops[j].ret).min().unwrap_or(u64::MAX);
+        let min_ret = (0..n)
+            .filter(|&j| !is_lin(j))
+            .map(|j| ops[j].ret)
+            .min()
+            .unwrap_or(u64::MAX);
         let mut cands = Vec::new();
         for j in 0..n {
             if ops[j].inv > min_ret {
@@ -98,7 +104,7 @@ pub fn check<M: Model>(init: &M, ops: &[LinOp<M::Op>], budget: Budget) -> Outcom
     let mut steps = 0u64;
     while let Some(top) = stack.last_mut() {
         steps += 1;
-        if steps % 512 == 0 && Instant::now() > budget.deadline {
+        if steps.is_multiple_of(512) && Instant::now() > budget.deadline {
             return Outcome::Unknown;
         }
         if top.next < top.cands.len() {
@@ -267,7 +273,10 @@ mod tests {
 
     #[test]
     fn budget_gives_unknown() {
-        let h: Vec<LinOp<RegOp>> = (0..40).map(|k| op(0, u64::MAX, RegOp::Write(k % 3))).chain([op(0, 100, RegOp::Read(Some(9)))]).collect();
+        let h: Vec<LinOp<RegOp>> = (0..40)
+            .map(|k| op(0, u64::MAX, RegOp::Write(k % 3)))
+            .chain([op(0, 100, RegOp::Read(Some(9)))])
+            .collect();
         let b = Budget {
             deadline: Instant::now() + Duration::from_secs(5),
             max_configs: 1000,

@@ -35,9 +35,19 @@ pub struct LockModel {
 /// An op on one lock name, with its result (`None` when unknown).
 #[derive(Debug, Clone)]
 pub enum LockOp {
-    Acquire { owner: u32, ttl_ms: u64, result: Option<Option<u64>> },
-    Release { owner: u32, token: u64, result: Option<bool> },
-    Info { result: Option<(u32, u64)> },
+    Acquire {
+        owner: u32,
+        ttl_ms: u64,
+        result: Option<Option<u64>>,
+    },
+    Release {
+        owner: u32,
+        token: u64,
+        result: Option<bool>,
+    },
+    Info {
+        result: Option<(u32, u64)>,
+    },
 }
 
 impl LockModel {
@@ -213,7 +223,10 @@ pub fn check(ops: &[Op], budget: Duration) -> Report {
             Outcome::NotLinearizable { at } => anomalies.push(Anomaly {
                 kind: "not-linearizable",
                 at,
-                detail: format!("lock {name}: no linearization of its {} ops fits the fenced-mutex model", lin.len()),
+                detail: format!(
+                    "lock {name}: no linearization of its {} ops fits the fenced-mutex model",
+                    lin.len()
+                ),
             }),
             Outcome::Unknown => unknown.push(name),
         }
@@ -370,7 +383,11 @@ mod tests {
                             result: rng.random_bool(0.5).then(|| (owner, rng.random_range(1..4u64))),
                         },
                     };
-                    let ret = if matches!(op, LockOp::Info { .. }) && ret == u64::MAX { inv + 1 } else { ret };
+                    let ret = if matches!(op, LockOp::Info { .. }) && ret == u64::MAX {
+                        inv + 1
+                    } else {
+                        ret
+                    };
                     LinOp { inv, ret, op }
                 })
                 .collect();

@@ -13,6 +13,8 @@ struct Grant {
     name: String,
     owner: String,
     token: u64,
+    /// Earliest time the token may have been issued: the invocation, or that of an
+    /// earlier ACQUIRE of the same owner and name whose reply was lost.
     inv: u64,
     ret: u64,
 }
@@ -21,7 +23,28 @@ struct Grant {
 /// have a `:started` token).
 pub fn check(ops: &[Op]) -> Report {
     let mut grants: Vec<Grant> = Vec::new();
+    // Per (name, owner): invocation of the earliest ACQUIRE whose reply was lost since the
+    // owner was last known not to hold the lock. A later grant to that owner may be a
+    // re-acquire of a grant made then, so its token may have been issued that early.
+    let mut unsure_since: HashMap<(String, String), u64> = HashMap::new();
     for p in pairs(ops) {
+        let name = p.req.str("name").or(p.req.str("key")).unwrap_or("").to_string();
+        let owner = p.req.str("owner").unwrap_or("").to_string();
+        let key = (name.clone(), owner.clone());
+        if p.f == "acquire" || p.f == "acquire-wait" {
+            match (p.typ, p.resp.get("token")) {
+                (Type::Info, _) => {
+                    unsure_since.entry(key.clone()).or_insert(p.inv);
+                }
+                (Type::Ok, Some(crate::history::V::Nil)) => {
+                    unsure_since.remove(&key);
+                }
+                _ => {}
+            }
+        }
+        if p.f == "release" && p.typ == Type::Ok && p.resp.int("released") == Some(1) {
+            unsure_since.remove(&key);
+        }
         if p.typ != Type::Ok {
             continue;
         }
@@ -31,16 +54,17 @@ pub fn check(ops: &[Op]) -> Report {
             _ => None,
         };
         let Some(token) = token else { continue };
+        let issued_after = unsure_since.get(&key).copied().unwrap_or(p.inv).min(p.inv);
         grants.push(Grant {
-            name: p.req.str("name").or(p.req.str("key")).unwrap_or("").to_string(),
+            name,
             // An IDEMP claim has no owner to re-acquire with: each is its own.
             owner: if p.f == "begin" {
                 format!("claim@{}", p.index)
             } else {
-                p.req.str("owner").unwrap_or("").to_string()
+                owner
             },
             token: token as u64,
-            inv: p.inv,
+            inv: issued_after,
             ret: p.ret,
         });
     }
@@ -114,7 +138,10 @@ mod tests {
 
     fn grant(ops: &mut Vec<Op>, p: u64, name: &str, owner: &str, inv: u64, ret: u64, token: u64) {
         let req = map(vec![("name", s(name)), ("owner", s(owner))]);
-        for (t, typ, v) in [(inv, Type::Invoke, req.clone()), (ret, Type::Ok, req.with("token", i(token)))] {
+        for (t, typ, v) in [
+            (inv, Type::Invoke, req.clone()),
+            (ret, Type::Ok, req.with("token", i(token))),
+        ] {
             ops.push(Op {
                 index: ops.len(),
                 time: t,
@@ -133,6 +160,27 @@ mod tests {
         grant(&mut ops, 2, "b", "y", 11, 20, 7);
         grant(&mut ops, 1, "a", "x", 21, 30, 5); // re-acquire
         assert!(check(&ops).anomalies.is_empty());
+    }
+
+    #[test]
+    fn reacquire_after_a_lost_grant_may_carry_an_old_token() {
+        let mut ops = Vec::new();
+        let req = map(vec![("name", s("a")), ("owner", s("x"))]);
+        for (t, typ) in [(0, Type::Invoke), (5, Type::Info)] {
+            ops.push(Op {
+                index: ops.len(),
+                time: t,
+                typ,
+                process: Proc::Client(1),
+                f: "acquire",
+                value: req.clone(),
+            });
+        }
+        grant(&mut ops, 2, "b", "y", 11, 20, 9);
+        grant(&mut ops, 3, "a", "x", 30, 40, 5); // re-acquire of the lost grant's token 5
+        assert!(check(&ops).anomalies.is_empty(), "{:?}", check(&ops).anomalies);
+        grant(&mut ops, 4, "c", "z", 50, 60, 7); // fresh grant below 9: caught
+        assert!(!check(&ops).anomalies.is_empty());
     }
 
     #[test]

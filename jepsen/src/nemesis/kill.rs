@@ -25,7 +25,10 @@ pub fn start(ctx: &mut Ctx) -> anyhow::Result<(Active, V)> {
             .collect()
     };
     let nodes = V::Vec(slots.iter().map(|&x| i(x as u64)).collect());
-    Ok((Active::Killed(slots), map(vec![("mode", s(mode)), ("nodes", nodes), ("ids", V::Vec(ids))])))
+    Ok((
+        Active::Killed(slots),
+        map(vec![("mode", s(mode)), ("nodes", nodes), ("ids", V::Vec(ids))]),
+    ))
 }
 
 /// Restarts the killed nodes.

@@ -18,14 +18,23 @@ pub struct Pending {
 
 /// Removes a random non-leader node from the cluster and wipes it.
 pub fn start(ctx: &mut Ctx) -> anyhow::Result<(Active, V)> {
-    let leader = ctx.cluster().leader().ok_or_else(|| anyhow::anyhow!("no leader to ask"))?;
+    let leader = ctx
+        .cluster()
+        .leader()
+        .ok_or_else(|| anyhow::anyhow!("no leader to ask"))?;
     let others: Vec<usize> = ctx.cluster().running().into_iter().filter(|&x| x != leader).collect();
-    let &slot = others.choose(&mut ctx.rng).ok_or_else(|| anyhow::anyhow!("no other running node"))?;
+    let &slot = others
+        .choose(&mut ctx.rng)
+        .ok_or_else(|| anyhow::anyhow!("no other running node"))?;
     let old = ctx.cluster().nodes[slot - 1].id;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         // Ask whoever leads now; a follower would forward it anyway.
-        match resp::call(&addr(leader), &["RAFT", "REMOVE", &old.to_string()], Duration::from_secs(3)) {
+        match resp::call(
+            &addr(leader),
+            &["RAFT", "REMOVE", &old.to_string()],
+            Duration::from_secs(3),
+        ) {
             Ok(Reply::Error(e)) if Instant::now() < deadline => {
                 let _ = e;
                 std::thread::sleep(Duration::from_millis(300));
@@ -51,5 +60,9 @@ pub fn stop(ctx: &mut Ctx, p: Pending) -> anyhow::Result<V> {
     let mut c = ctx.cluster();
     c.start(p.slot)?;
     let id = c.nodes[p.slot - 1].id;
-    Ok(map(vec![("joined", i(id)), ("slot", i(p.slot as u64)), ("via", s(format!("n{}", p.via)))]))
+    Ok(map(vec![
+        ("joined", i(id)),
+        ("slot", i(p.slot as u64)),
+        ("via", s(format!("n{}", p.via))),
+    ]))
 }

@@ -44,9 +44,9 @@ impl Kind {
                 "pause" => Kind::Pause,
                 "clock" => Kind::Clock,
                 "membership" => Kind::Membership,
-                other => anyhow::bail!(
-                    "unknown nemesis {other:?} (partition, packet, kill, pause, clock, membership, none)"
-                ),
+                other => {
+                    anyhow::bail!("unknown nemesis {other:?} (partition, packet, kill, pause, clock, membership, none)")
+                }
             });
         }
         Ok(out)

@@ -36,7 +36,10 @@ pub fn start(ctx: &mut Ctx) -> anyhow::Result<(Active, V)> {
         }
     }
     let nodes = V::Vec(slots.iter().map(|&x| i(x as u64)).collect());
-    Ok((Active::Packet(slots), map(vec![("mode", s(mode)), ("how", s(how)), ("nodes", nodes)])))
+    Ok((
+        Active::Packet(slots),
+        map(vec![("mode", s(mode)), ("how", s(how)), ("nodes", nodes)]),
+    ))
 }
 
 /// Removes the fault.

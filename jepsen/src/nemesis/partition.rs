@@ -81,7 +81,12 @@ pub fn start(ctx: &mut Ctx) -> anyhow::Result<(Active, V)> {
     }
     let desc = grudge
         .iter()
-        .map(|(x, d)| format!("n{x}x{}", d.iter().map(|y| format!("n{y}")).collect::<Vec<_>>().join("+")))
+        .map(|(x, d)| {
+            format!(
+                "n{x}x{}",
+                d.iter().map(|y| format!("n{y}")).collect::<Vec<_>>().join("+")
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     Ok((Active::Partition, map(vec![("mode", s(mode)), ("grudge", s(desc))])))

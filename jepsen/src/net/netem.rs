@@ -19,7 +19,12 @@ pub enum Fault {
 pub fn available(ns: &str) -> bool {
     static PROBE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *PROBE.get_or_init(|| {
-        let ok = in_ns(ns, "tc", &["qdisc", "replace", "dev", "eth0", "root", "netem", "delay", "1ms"]).is_ok();
+        let ok = in_ns(
+            ns,
+            "tc",
+            &["qdisc", "replace", "dev", "eth0", "root", "netem", "delay", "1ms"],
+        )
+        .is_ok();
         let _ = heal(ns);
         ok
     })
@@ -43,7 +48,9 @@ pub fn apply(ns: &str, f: Fault) -> anyhow::Result<String> {
     match f {
         Fault::Delay => {
             // A 200 kbit/s link with a deep queue: packets wait behind each other.
-            let tbf = ["qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "200kbit", "burst", "4kb", "latency", "400ms"];
+            let tbf = [
+                "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "200kbit", "burst", "4kb", "latency", "400ms",
+            ];
             in_ns(ns, "tc", &tbf)?;
             Ok("tbf rate 200kbit latency 400ms (no sch_netem in this kernel)".into())
         }

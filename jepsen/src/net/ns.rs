@@ -58,7 +58,9 @@ pub fn setup(nodes: usize) -> anyhow::Result<()> {
             in_ns(
                 BRIDGE,
                 "ip",
-                &["link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns", &ns],
+                &[
+                    "link", "add", &peer, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+                ],
             )?;
         }
         in_ns(BRIDGE, "ip", &["link", "set", &peer, "master", "br0", "up"])?;

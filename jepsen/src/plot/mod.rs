@@ -84,7 +84,13 @@ pub fn render(ops: &[Op]) -> Vec<u8> {
         let f = (ms.log10() + 1.0) / 5.0;
         lat_bot - (f * (lat_bot - lat_top) as f64) as i64
     };
-    for (ms, label) in [(1u64, "1ms"), (10, "10ms"), (100, "100ms"), (1000, "1s"), (10_000, "10s")] {
+    for (ms, label) in [
+        (1u64, "1ms"),
+        (10, "10ms"),
+        (100, "100ms"),
+        (1000, "1s"),
+        (10_000, "10s"),
+    ] {
         let y = ly(ms * 1_000_000);
         c.rect(left, y, right, y, GRID);
         text(&mut c, 4, y - 5, label, AXIS);
@@ -99,7 +105,9 @@ pub fn render(ops: &[Op]) -> Vec<u8> {
             invoked.insert(op.process, op.time);
             continue;
         }
-        let Some(t0) = invoked.remove(&op.process) else { continue };
+        let Some(t0) = invoked.remove(&op.process) else {
+            continue;
+        };
         let color = match op.typ {
             Type::Ok => OK,
             Type::Fail => FAIL,

@@ -25,7 +25,6 @@ pub async fn run(mut wk: Worker) {
             continue;
         };
         let mut waiters = tokio::task::JoinSet::new();
-        let mut confirmed = 0;
         for k in 0..WAITERS {
             let mut ww = Worker::new(wk.shared.clone(), wk.w);
             let owner = format!("w{}-r{round}-{k}", wk.w);
@@ -36,7 +35,7 @@ pub async fn run(mut wk: Worker) {
             let mut ok = false;
             while Instant::now() < deadline {
                 if let Some(Some((_, _, n))) = lock::info(&mut wk, &name).await {
-                    if n as usize >= confirmed + 1 {
+                    if n as usize > k {
                         ok = true;
                         break;
                     }
@@ -46,14 +45,16 @@ pub async fn run(mut wk: Worker) {
             if !ok {
                 break;
             }
-            confirmed += 1;
             let req = map(vec![("round", i(rid)), ("owner", s(owner)), ("seq", i(k as u64))]);
             let p = Proc::Client(wk.process);
             wk.shared.recorder.record(Type::Invoke, p, "confirmed", req.clone());
             wk.shared.recorder.record(Type::Ok, p, "confirmed", req);
         }
         lock::release(&mut wk, &name, token).await;
-        let _ = tokio::time::timeout(Duration::from_secs(12), async { while waiters.join_next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(Duration::from_secs(12), async {
+            while waiters.join_next().await.is_some() {}
+        })
+        .await;
         waiters.abort_all();
         wk.pace().await;
     }
@@ -63,12 +64,22 @@ pub async fn run(mut wk: Worker) {
 async fn wait_for(wk: &mut Worker, name: &str, owner: &str, rid: u64) {
     let ttl = 300u64;
     let wait = 8000u64;
-    let req = map(vec![("name", s(name)), ("owner", s(owner)), ("ttl", i(ttl)), ("round", i(rid))]);
+    let req = map(vec![
+        ("name", s(name)),
+        ("owner", s(owner)),
+        ("ttl", i(ttl)),
+        ("round", i(rid)),
+    ]);
     // The call blocks while queued: give it the wait plus the usual timeout.
     let cmd = args(&[&"LOCK", &"ACQUIRE", &name, &owner, &ttl, &"WAIT", &wait]);
     wk.shared.ops_left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    wk.shared.recorder.record(Type::Invoke, Proc::Client(wk.process), "acquire-wait", req.clone());
-    let mut slow = crate::client::Client::new(crate::cluster::addr(wk.w % wk.shared.nodes + 1), Duration::from_millis(wait + 2500));
+    wk.shared
+        .recorder
+        .record(Type::Invoke, Proc::Client(wk.process), "acquire-wait", req.clone());
+    let mut slow = crate::client::Client::new(
+        crate::cluster::addr(wk.w % wk.shared.nodes + 1),
+        Duration::from_millis(wait + 2500),
+    );
     let o = slow.call(&cmd).await;
     match o {
         Outcome::Ok(Value::Nil) => wk.done(Type::Ok, "acquire-wait", req.with("token", V::Nil)),
@@ -76,9 +87,15 @@ async fn wait_for(wk: &mut Worker, name: &str, owner: &str, rid: u64) {
             let t = as_int(&v).unwrap_or(0) as u64;
             wk.done(Type::Ok, "acquire-wait", req.with("token", i(t)));
             let rq = map(vec![("name", s(name)), ("owner", s(owner)), ("token", i(t))]);
-            wk.shared.recorder.record(Type::Invoke, Proc::Client(wk.process), "release", rq.clone());
+            wk.shared
+                .recorder
+                .record(Type::Invoke, Proc::Client(wk.process), "release", rq.clone());
             match slow.call(&args(&[&"LOCK", &"RELEASE", &name, &owner, &t])).await {
-                Outcome::Ok(v) => wk.done(Type::Ok, "release", rq.with("released", V::Int(as_int(&v).unwrap_or(0)))),
+                Outcome::Ok(v) => wk.done(
+                    Type::Ok,
+                    "release",
+                    rq.with("released", V::Int(as_int(&v).unwrap_or(0))),
+                ),
                 other => wk.done_other("release", &rq, &other),
             }
         }

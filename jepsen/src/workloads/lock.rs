@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use redis::Value;
 use rand::Rng;
+use redis::Value;
 
 use super::{args, Worker};
 use crate::client::{as_int, as_items, as_text, Outcome};
@@ -20,7 +20,9 @@ pub const TTL_MS: u64 = 5000;
 pub async fn acquire(wk: &mut Worker, name: &str, ttl: u64) -> Option<u64> {
     let owner = wk.owner();
     let req = map(vec![("name", s(name)), ("owner", s(owner.clone())), ("ttl", i(ttl))]);
-    let o = wk.call("acquire", &req, &args(&[&"LOCK", &"ACQUIRE", &name, &owner, &ttl])).await;
+    let o = wk
+        .call("acquire", &req, &args(&[&"LOCK", &"ACQUIRE", &name, &owner, &ttl]))
+        .await;
     match o {
         Outcome::Ok(Value::Nil) => {
             wk.done(Type::Ok, "acquire", req.with("token", V::Nil));
@@ -41,8 +43,14 @@ pub async fn acquire(wk: &mut Worker, name: &str, ttl: u64) -> Option<u64> {
 /// RELEASE name owner token; records it.
 pub async fn release(wk: &mut Worker, name: &str, token: u64) -> Option<bool> {
     let owner = wk.owner();
-    let req = map(vec![("name", s(name)), ("owner", s(owner.clone())), ("token", i(token))]);
-    let o = wk.call("release", &req, &args(&[&"LOCK", &"RELEASE", &name, &owner, &token])).await;
+    let req = map(vec![
+        ("name", s(name)),
+        ("owner", s(owner.clone())),
+        ("token", i(token)),
+    ]);
+    let o = wk
+        .call("release", &req, &args(&[&"LOCK", &"RELEASE", &name, &owner, &token]))
+        .await;
     match o {
         Outcome::Ok(v) if as_int(&v).is_some() => {
             let r = as_int(&v).unwrap_or(0);
@@ -86,7 +94,9 @@ pub async fn info(wk: &mut Worker, name: &str) -> Option<Option<(String, u64, u6
             wk.done(
                 Type::Ok,
                 "info",
-                req.with("holder", s(h.clone())).with("token", i(token)).with("waiters", i(waiters)),
+                req.with("holder", s(h.clone()))
+                    .with("token", i(token))
+                    .with("waiters", i(waiters)),
             );
             Some(Some((h, token, waiters)))
         }
@@ -102,7 +112,9 @@ pub async fn run(mut wk: Worker) {
     // A name this worker may hold without knowing its token.
     let mut unsure: Option<String> = None;
     while wk.live() {
-        let name = unsure.take().unwrap_or_else(|| format!("lk{}", wk.rng.random_range(0..NAMES)));
+        let name = unsure
+            .take()
+            .unwrap_or_else(|| format!("lk{}", wk.rng.random_range(0..NAMES)));
         let granted = acquire(&mut wk, &name, TTL_MS).await;
         match granted {
             Some(t) => {

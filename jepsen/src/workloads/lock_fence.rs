@@ -39,8 +39,16 @@ async fn read(wk: &mut Worker, f: &'static str, res: &str) -> Option<Vec<i64>> {
         Outcome::Ok(v) if as_items(&v).is_some() => {
             let items = as_items(&v).unwrap_or_default();
             let token = items.first().and_then(as_int).unwrap_or(0);
-            let list = items.get(1).and_then(as_text).map(|t| parse_list(&t)).unwrap_or_default();
-            wk.done(Type::Ok, f, req.with("elements", list_v(&list)).with("token", V::Int(token)));
+            let list = items
+                .get(1)
+                .and_then(as_text)
+                .map(|t| parse_list(&t))
+                .unwrap_or_default();
+            wk.done(
+                Type::Ok,
+                f,
+                req.with("elements", list_v(&list)).with("token", V::Int(token)),
+            );
             Some(list)
         }
         other => {
@@ -77,7 +85,11 @@ pub async fn run(mut wk: Worker) {
                 ("elements", list_v(&next)),
             ]);
             let o = wk
-                .call("write", &req, &args(&[&"FENCE", &"SET", &res, &token, &text, &"LOCK", &name]))
+                .call(
+                    "write",
+                    &req,
+                    &args(&[&"FENCE", &"SET", &res, &token, &text, &"LOCK", &name]),
+                )
                 .await;
             match o {
                 Outcome::Ok(_) => wk.done(Type::Ok, "write", req),

@@ -38,7 +38,9 @@ pub async fn run(mut wk: Worker) {
         let p = Proc::Client(wk.process);
         wk.shared.recorder.record(Type::Invoke, p, "read", req.clone());
         let list = register(&wk.shared, &res);
-        wk.shared.recorder.record(Type::Ok, p, "read", req.with("elements", list_v(&list)));
+        wk.shared
+            .recorder
+            .record(Type::Ok, p, "read", req.with("elements", list_v(&list)));
         let work = if wk.rng.random_bool(0.1) {
             super::lock_fence::TTL_MS + wk.rng.random_range(100..400)
         } else {
@@ -74,6 +76,8 @@ pub async fn final_reads(shared: Arc<Shared>) {
         let req = map(vec![("res", s(res.clone()))]);
         shared.recorder.record(Type::Invoke, p, "final-read", req.clone());
         let list = register(&shared, &res);
-        shared.recorder.record(Type::Ok, p, "final-read", req.with("elements", list_v(&list)));
+        shared
+            .recorder
+            .record(Type::Ok, p, "final-read", req.with("elements", list_v(&list)));
     }
 }

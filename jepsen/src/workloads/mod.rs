@@ -138,7 +138,15 @@ pub struct Shared {
 
 impl Shared {
     /// State for one run.
-    pub fn new(recorder: Arc<Recorder>, deadline: Instant, nodes: usize, concurrency: usize, rate: f64, seed: u64, max_ops: i64) -> Shared {
+    pub fn new(
+        recorder: Arc<Recorder>,
+        deadline: Instant,
+        nodes: usize,
+        concurrency: usize,
+        rate: f64,
+        seed: u64,
+        max_ops: i64,
+    ) -> Shared {
         let interval = Duration::from_secs_f64(concurrency as f64 / rate.max(0.1));
         Shared {
             recorder,
@@ -209,7 +217,9 @@ impl Worker {
     pub async fn call(&mut self, f: &'static str, req: &V, args: &[String]) -> Outcome {
         self.shared.ops_left.fetch_sub(1, Ordering::Relaxed);
         self.sent += 1;
-        self.shared.recorder.record(Type::Invoke, Proc::Client(self.process), f, req.clone());
+        self.shared
+            .recorder
+            .record(Type::Invoke, Proc::Client(self.process), f, req.clone());
         self.client.call(args).await
     }
 

@@ -5,7 +5,7 @@ use rand::Rng;
 use redis::Value;
 
 use super::{args, lock, Worker};
-use crate::client::{as_items, as_int, as_text, Outcome};
+use crate::client::{as_int, as_items, as_text, Outcome};
 use crate::history::{i, map, s, Type, V};
 
 /// The client loop.
@@ -20,7 +20,9 @@ pub async fn run(mut wk: Worker) {
                 complete(&mut wk, &key, t, &format!("r{n}")).await;
             }
         } else {
-            let name = unsure.take().unwrap_or_else(|| format!("tl{}", wk.rng.random_range(0..20)));
+            let name = unsure
+                .take()
+                .unwrap_or_else(|| format!("tl{}", wk.rng.random_range(0..20)));
             if let Some(t) = lock::acquire(&mut wk, &name, lock::TTL_MS).await {
                 if lock::release(&mut wk, &name, t).await.is_none() {
                     unsure = Some(name);
@@ -47,11 +49,19 @@ pub async fn begin(wk: &mut Worker, key: &str, lease: u64) -> Option<u64> {
                     return Some(t);
                 }
                 Some("pending") => {
-                    wk.done(Type::Ok, "begin", req.with("pending", V::Int(as_int(&val).unwrap_or(0))));
+                    wk.done(
+                        Type::Ok,
+                        "begin",
+                        req.with("pending", V::Int(as_int(&val).unwrap_or(0))),
+                    );
                     return None;
                 }
                 Some("done") => {
-                    wk.done(Type::Ok, "begin", req.with("done", s(as_text(&val).unwrap_or_default())));
+                    wk.done(
+                        Type::Ok,
+                        "begin",
+                        req.with("done", s(as_text(&val).unwrap_or_default())),
+                    );
                     return None;
                 }
                 _ => {}
@@ -65,7 +75,13 @@ pub async fn begin(wk: &mut Worker, key: &str, lease: u64) -> Option<u64> {
 /// IDEMP COMPLETE key token response; -STALE is a definite refusal (`:fail`).
 pub async fn complete(wk: &mut Worker, key: &str, token: u64, response: &str) -> Option<bool> {
     let req = map(vec![("key", s(key)), ("token", i(token)), ("response", s(response))]);
-    let o = wk.call("complete", &req, &args(&[&"IDEMP", &"COMPLETE", &key, &token, &response])).await;
+    let o = wk
+        .call(
+            "complete",
+            &req,
+            &args(&[&"IDEMP", &"COMPLETE", &key, &token, &response]),
+        )
+        .await;
     match o {
         Outcome::Ok(_) => {
             wk.done(Type::Ok, "complete", req);

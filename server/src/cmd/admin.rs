@@ -2,7 +2,11 @@
 //! RAFT INFO                          -> map (RESP3) / flat array (RESP2)
 //! RAFT SNAPSHOT                      -> +OK (a snapshot is being built)
 //! RAFT ADD <id> <raft-addr> <resp-addr> | RAFT REMOVE <id> | RAFT TRANSFER <id>
+//! RAFT STATEHASH                     -> {applied-index, state-hash} of this node's
+//!                                       state machine (local, not linearizable)
 //! ```
+//! STATEHASH lets tests check that replicas agree bit for bit: equal applied indexes
+//! must give equal hashes (the hash is the SHA-1 of the snapshot encoding).
 
 use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::Arc;
@@ -11,58 +15,74 @@ use bytes::Bytes;
 use openraft::ServerState;
 
 use super::args::{self, arity};
-use super::Dispatched;
+use super::{Command, Dispatched, Limits};
 use crate::node::Node;
 use crate::peer::wire::AdminOp;
 use crate::raft::types::PeerNode;
 use crate::reply::Reply;
 use crate::server::ServerCtx;
 
-pub fn dispatch(a: &[Bytes], ctx: &Arc<ServerCtx>) -> Dispatched {
+/// A RAFT subcommand.
+#[derive(Debug)]
+pub enum RaftCmd {
+    Info,
+    Snapshot,
+    StateHash,
+    Add { id: u64, node: PeerNode },
+    Remove { id: u64 },
+    Transfer { id: u64 },
+}
+
+pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
     let Some(sub) = a.first() else {
-        return Dispatched::Now(arity("raft"));
+        return Err(arity("raft"));
     };
+    let rest = &a[1..];
+    let cmd = match (args::keyword(sub).as_str(), rest) {
+        ("INFO", []) => RaftCmd::Info,
+        ("SNAPSHOT", []) => RaftCmd::Snapshot,
+        ("STATEHASH", []) => RaftCmd::StateHash,
+        ("INFO" | "SNAPSHOT" | "STATEHASH", _) => {
+            return Err(arity(&format!("raft|{}", args::show(sub).to_lowercase())))
+        }
+        ("ADD", [id, raft_addr, resp_addr]) => RaftCmd::Add {
+            id: args::uint(id)?,
+            node: PeerNode {
+                raft_addr: args::show(raft_addr),
+                resp_addr: args::show(resp_addr),
+            },
+        },
+        ("ADD", _) => return Err(arity("raft|add")),
+        ("REMOVE", [id]) => RaftCmd::Remove { id: args::uint(id)? },
+        ("REMOVE", _) => return Err(arity("raft|remove")),
+        ("TRANSFER", [id]) => RaftCmd::Transfer { id: args::uint(id)? },
+        ("TRANSFER", _) => return Err(arity("raft|transfer")),
+        _ => {
+            return Err(Reply::err(format!(
+                "ERR unknown subcommand '{}' for 'raft'",
+                args::show(sub)
+            )))
+        }
+    };
+    Ok(Command::Raft(cmd))
+}
+
+pub fn execute(c: RaftCmd, ctx: &Arc<ServerCtx>) -> Dispatched {
     let node = ctx.node.clone();
-    match args::keyword(sub).as_str() {
-        "INFO" if a.len() == 1 => Dispatched::Now(info(&node)),
-        "SNAPSHOT" if a.len() == 1 => Dispatched::later(async move {
+    match c {
+        RaftCmd::Info => Dispatched::Now(info(&node)),
+        RaftCmd::StateHash => Dispatched::Now(state_hash(&node)),
+        RaftCmd::Snapshot => Dispatched::later(async move {
             match node.raft.trigger().snapshot().await {
                 Ok(()) => Reply::ok(),
                 Err(e) => Reply::err(format!("ERR {e}")),
             }
         }),
-        "INFO" | "SNAPSHOT" => Dispatched::Now(arity(&format!("raft|{}", args::show(sub).to_lowercase()))),
-        "ADD" => match &a[1..] {
-            [id, raft_addr, resp_addr] => match args::uint(id) {
-                Ok(id) => {
-                    let node_info = PeerNode {
-                        raft_addr: args::show(raft_addr),
-                        resp_addr: args::show(resp_addr),
-                    };
-                    admin_reply(async move { node.admin(AdminOp::Add { id, node: node_info }).await })
-                }
-                Err(e) => Dispatched::Now(e),
-            },
-            _ => Dispatched::Now(arity("raft|add")),
-        },
-        "REMOVE" => match &a[1..] {
-            [id] => match args::uint(id) {
-                Ok(id) => admin_reply(async move { node.admin(AdminOp::Remove { id }).await }),
-                Err(e) => Dispatched::Now(e),
-            },
-            _ => Dispatched::Now(arity("raft|remove")),
-        },
-        "TRANSFER" => match &a[1..] {
-            [id] => match args::uint(id) {
-                Ok(id) => admin_reply(async move { node.transfer_to(id).await }),
-                Err(e) => Dispatched::Now(e),
-            },
-            _ => Dispatched::Now(arity("raft|transfer")),
-        },
-        _ => Dispatched::Now(Reply::err(format!(
-            "ERR unknown subcommand '{}' for 'raft'",
-            args::show(sub)
-        ))),
+        RaftCmd::Add { id, node: peer } => {
+            admin_reply(async move { node.admin(AdminOp::Add { id, node: peer }).await })
+        }
+        RaftCmd::Remove { id } => admin_reply(async move { node.admin(AdminOp::Remove { id }).await }),
+        RaftCmd::Transfer { id } => admin_reply(async move { node.transfer_to(id).await }),
     }
 }
 
@@ -118,4 +138,17 @@ fn info(node: &Node) -> Reply {
         ("voters", ids(voters)),
         ("learners", ids(learners)),
     ])
+}
+
+/// The applied index and a hash of the state machine's snapshot encoding.
+fn state_hash(node: &Node) -> Reply {
+    let st = node.sm.read();
+    let applied = st.last_applied.map_or(0, |l| l.index);
+    match postcard::to_allocvec(&st.sm) {
+        Ok(bytes) => Reply::map(vec![
+            ("applied-index", Reply::Int(applied as i64)),
+            ("state-hash", Reply::text(&crate::sm::script::sha1::sha1_hex(&bytes))),
+        ]),
+        Err(e) => Reply::err(format!("ERR state encoding failed: {e}")),
+    }
 }

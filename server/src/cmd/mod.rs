@@ -1,13 +1,21 @@
-//! Commands: parse a request into a typed command, run it against the node, reply.
-//! Nothing here touches a socket; connection state changes go through `ConnState`.
+//! Commands: a table drives parsing (`table.rs`), every request becomes a typed
+//! [`Command`], and one executor runs it: writes through the log (`node.write`), reads
+//! after ReadIndex (`node.read`), connection commands against the connection's state.
+//! Replies are made from the node's answers in one place (`outcome.rs`). Nothing here
+//! touches a socket.
 
 mod admin;
 mod args;
 mod bucket;
-mod compat;
+mod cluster;
+mod conn;
+mod data;
 mod fence;
 mod idemp;
+mod introspect;
 mod lock;
+pub mod multi;
+mod outcome;
 pub mod table;
 
 use std::sync::Arc;
@@ -17,10 +25,10 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use crate::connection::ConnState;
-use crate::node::NodeError;
+use crate::query::ReadQuery;
 use crate::reply::Reply;
 use crate::server::ServerCtx;
-use crate::sm::{Response, StaleReason};
+use crate::sm::Op;
 
 /// What dispatch produced: a reply now, one later (Raft), or a last reply before close.
 pub enum Dispatched {
@@ -35,16 +43,63 @@ impl Dispatched {
     }
 }
 
-impl From<Result<Dispatched, Reply>> for Dispatched {
-    fn from(r: Result<Dispatched, Reply>) -> Self {
-        r.unwrap_or_else(Dispatched::Now)
-    }
+/// How a node's answer becomes a reply when the answer alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Plain,
+    /// CL.THROTTLE: the bucket's reply in seconds, as redis-cell gives it.
+    Throttle,
+}
+
+/// A parsed request.
+#[derive(Debug)]
+pub enum Command {
+    /// A mutation: one log entry.
+    Write(Op, Shape),
+    /// A linearizable read.
+    Read(ReadQuery, Shape),
+    /// Answered by this node from the connection's state or its own (PING, HELLO,
+    /// CLIENT, INFO, COMMAND, CLUSTER...).
+    Conn(conn::ConnCmd),
+    /// Cluster administration (RAFT ...).
+    Raft(admin::RaftCmd),
+    /// MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+    Tx(multi::TxCmd),
+}
+
+/// Limits parsing needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// --max-value-bytes: largest stored value.
+    pub max_value_bytes: usize,
 }
 
 /// Commands served before AUTH (SPEC.md "Limits and security").
 const PRE_AUTH: [&str; 5] = ["HELLO", "AUTH", "PING", "QUIT", "RESET"];
 
-/// Routes one request by its command name.
+/// Parses one request: pure, so it is unit-tested without a server.
+pub fn parse(args: &[Bytes], limits: &Limits) -> Result<Command, Reply> {
+    let Some(first) = args.first() else {
+        return Err(Reply::err("ERR empty command"));
+    };
+    let rest = &args[1..];
+    match table::lookup(first) {
+        Some(table::Entry::Native(spec)) => (spec.parse)(rest, limits),
+        Some(table::Entry::Data(spec)) => data::parse(spec, rest, limits),
+        None => Err(unknown_command(first, rest)),
+    }
+}
+
+pub(crate) fn unknown_command(name: &[u8], rest: &[Bytes]) -> Reply {
+    let shown: Vec<String> = rest.iter().take(8).map(|x| format!("'{}'", args::show(x))).collect();
+    Reply::err(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        args::show(name),
+        shown.join(" ")
+    ))
+}
+
+/// Routes one request: parse, then execute (or queue, inside MULTI).
 pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Dispatched {
     let Some(first) = args.first() else {
         return Dispatched::Now(Reply::err("ERR empty command"));
@@ -53,58 +108,101 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
     if !conn.authed && !PRE_AUTH.contains(&name.as_str()) {
         return Dispatched::Now(Reply::err("NOAUTH Authentication required."));
     }
-    let rest = &args[1..];
-    match name.as_str() {
-        "LOCK" => lock::dispatch(rest, ctx),
-        "FENCE" => fence::dispatch(rest, ctx),
-        "TOKENBUCKET" => bucket::dispatch(rest, ctx),
-        "IDEMP" => idemp::dispatch(rest, ctx),
-        "RAFT" => admin::dispatch(rest, ctx),
-        _ => compat::dispatch(&name, rest, conn, ctx),
+    let limits = Limits {
+        max_value_bytes: ctx.config.max_value_bytes,
+    };
+    if conn.tx.queuing() && !multi::runs_inside_multi(&name) {
+        return Dispatched::Now(conn.tx.queue(&args, &limits));
+    }
+    match parse(&args, &limits) {
+        Ok(cmd) => execute(cmd, conn, ctx),
+        Err(reply) => Dispatched::Now(reply),
     }
 }
 
-/// The reply for a node that could not produce an answer. `key` picks the hash slot
-/// of a -MOVED redirect, so cluster-aware clients route it like Redis Cluster's.
-fn node_error(e: NodeError, key: &[u8]) -> Reply {
-    match e {
-        NodeError::Redirect { addr } => Reply::err(format!("MOVED {} {addr}", redis_protocol::redis_keyslot(key))),
-        other => Reply::err(other.to_string()),
-    }
-}
-
-/// A read answered with another query's answer: a bug, reported rather than hidden.
-fn mismatched(a: crate::query::ReadAnswer) -> Reply {
-    Reply::err(format!("ERR internal: mismatched read answer {a:?}"))
-}
-
-/// Replies shared by every family for state-machine answers that are errors.
-fn error_response(r: Response, subject: &[u8]) -> Reply {
-    match r {
-        Response::WrongType => wrongtype(),
-        Response::Stale(reason) => stale(subject, &reason),
-        Response::Mismatch => Reply::err(format!(
-            "MISMATCH idempotency key '{}' was used with another fingerprint",
-            args::show(subject)
-        )),
-        Response::Invalid(why) => Reply::err(format!("ERR {why}")),
-        other => Reply::err(format!("ERR internal: unexpected state-machine answer {other:?}")),
-    }
-}
-
-fn wrongtype() -> Reply {
-    Reply::err("WRONGTYPE Operation against a key holding the wrong kind of value")
-}
-
-fn stale(subject: &[u8], reason: &StaleReason) -> Reply {
-    let s = args::show(subject);
-    Reply::err(match reason {
-        StaleReason::Older { token, highest } => format!("STALE {s} token {token} < {highest}"),
-        StaleReason::NotHolder { lock, token } => {
-            format!("STALE {s} lock '{}' token {token} not the holder", args::show(lock))
+/// Runs a parsed command.
+pub fn execute(cmd: Command, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Dispatched {
+    match cmd {
+        Command::Write(op, shape) => {
+            let node = ctx.node.clone();
+            Dispatched::later(outcome::write(node, op, shape))
         }
-        StaleReason::ClaimLost { token } => {
-            format!("STALE {s} token {token} no longer holds the claim")
+        Command::Read(q, shape) => {
+            let node = ctx.node.clone();
+            Dispatched::later(outcome::read(node, q, shape))
         }
-    })
+        Command::Conn(c) => conn::execute(c, conn, ctx),
+        Command::Raft(c) => admin::execute(c, ctx),
+        Command::Tx(c) => multi::execute(c, conn, ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(words: &[&str]) -> Result<Command, Reply> {
+        let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        parse(&args, &Limits { max_value_bytes: 16 })
+    }
+
+    fn err(words: &[&str]) -> String {
+        match p(words) {
+            Err(Reply::Error(e)) => e,
+            other => panic!("{words:?} parsed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_table_routes_every_family() {
+        assert!(matches!(
+            p(&["lock", "acquire", "n", "o", "100"]),
+            Ok(Command::Write(Op::LockAcquire { .. }, _))
+        ));
+        assert!(matches!(
+            p(&["LOCK", "INFO", "n"]),
+            Ok(Command::Read(ReadQuery::LockInfo { .. }, _))
+        ));
+        assert!(matches!(
+            p(&["fence", "get", "k"]),
+            Ok(Command::Read(ReadQuery::FenceGet { .. }, _))
+        ));
+        assert!(matches!(
+            p(&["tokenbucket", "k", "5", "1", "1000", "COST", "0"]),
+            Ok(Command::Read(..))
+        ));
+        assert!(matches!(
+            p(&["CL.THROTTLE", "k", "5", "1", "1"]),
+            Ok(Command::Write(Op::Bucket { .. }, Shape::Throttle))
+        ));
+        assert!(matches!(
+            p(&["idemp", "begin", "k", "f", "1000"]),
+            Ok(Command::Write(Op::IdempBegin { .. }, _))
+        ));
+        assert!(matches!(p(&["set", "k", "v"]), Ok(Command::Write(Op::Data(_), _))));
+        assert!(matches!(p(&["get", "k"]), Ok(Command::Read(ReadQuery::Data(_), _))));
+        assert!(matches!(p(&["ping"]), Ok(Command::Conn(_))));
+        assert!(matches!(p(&["multi"]), Ok(Command::Tx(_))));
+        assert!(matches!(p(&["raft", "info"]), Ok(Command::Raft(_))));
+    }
+
+    #[test]
+    fn errors_are_redis_texts() {
+        assert_eq!(
+            err(&["nosuch", "a"]),
+            "ERR unknown command 'nosuch', with args beginning with: 'a'"
+        );
+        assert_eq!(err(&["get"]), "ERR wrong number of arguments for 'get' command");
+        assert_eq!(err(&["lock"]), "ERR wrong number of arguments for 'lock' command");
+        assert_eq!(
+            err(&["lock", "acquire", "n", "o", "x"]),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(err(&["lock", "nope"]), "ERR unknown subcommand 'nope' for 'lock'");
+        // Values are capped by --max-value-bytes, keys by the 1024-byte name limit.
+        assert!(err(&["set", "k", "01234567890123456789"]).contains("--max-value-bytes"));
+        assert!(err(&["fence", "set", "k", "1", "01234567890123456789"]).contains("--max-value-bytes"));
+        let long = "k".repeat(1025);
+        assert_eq!(err(&["get", &long]), "ERR key must be 1..=1024 bytes");
+    }
 }

@@ -1,7 +1,19 @@
-//! What COMMAND reports about each command: arity, flags, key positions, a summary.
-//! Cluster-aware clients use the key positions to route requests.
+//! The command table: for each command its parser and what COMMAND reports (arity,
+//! flags, key positions, a summary; cluster-aware clients route by the key positions).
+//! fencepost's own commands and connection commands are listed here; the Redis data
+//! commands come from the state machine's table (`sm::data::parse`), which scripts use
+//! too, so a command parses the same from a client or from `redis.call`.
 
-/// One command as COMMAND INFO / DOCS describe it.
+use bytes::Bytes;
+
+use super::{bucket, conn, data, fence, idemp, lock, multi, Command, Limits};
+use crate::reply::Reply;
+use crate::sm::data::parse::{self as data_parse, DataSpec};
+
+/// Parses the arguments after the command's name.
+pub type ParseFn = fn(&[Bytes], &Limits) -> Result<Command, Reply>;
+
+/// One of fencepost's own commands or a connection command.
 pub struct CommandSpec {
     pub name: &'static str,
     /// Redis convention: positive = exact argument count (name included), negative = at least.
@@ -12,6 +24,7 @@ pub struct CommandSpec {
     pub step: i64,
     pub group: &'static str,
     pub summary: &'static str,
+    pub parse: ParseFn,
 }
 
 const fn spec(
@@ -21,6 +34,7 @@ const fn spec(
     key: i64,
     group: &'static str,
     summary: &'static str,
+    parse: ParseFn,
 ) -> CommandSpec {
     let step = if key > 0 { 1 } else { 0 };
     CommandSpec {
@@ -32,6 +46,7 @@ const fn spec(
         step,
         group,
         summary,
+        parse,
     }
 }
 
@@ -43,6 +58,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         2,
         "fencepost",
         "Leases with fencing tokens: ACQUIRE, RELEASE, EXTEND, INFO",
+        lock::parse,
     ),
     spec(
         "fence",
@@ -51,6 +67,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         2,
         "fencepost",
         "Fencing gates: ADVANCE, SET, GET",
+        fence::parse,
     ),
     spec(
         "tokenbucket",
@@ -59,6 +76,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         1,
         "fencepost",
         "Token-bucket rate limiting",
+        bucket::parse,
+    ),
+    spec(
+        "cl.throttle",
+        -5,
+        &["write"],
+        1,
+        "fencepost",
+        "redis-cell's rate limiter on the token-bucket engine",
+        bucket::parse_throttle,
     ),
     spec(
         "idemp",
@@ -67,6 +94,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         2,
         "fencepost",
         "Idempotency keys: BEGIN, COMPLETE, ABORT, GET",
+        idemp::parse,
     ),
     spec(
         "raft",
@@ -75,9 +103,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "fencepost",
         "Raft cluster: INFO, ADD, REMOVE, SNAPSHOT, TRANSFER",
+        super::admin::parse,
     ),
-    spec("ping", -1, &["fast"], 0, "connection", "Returns PONG or the argument"),
-    spec("echo", 2, &["fast"], 0, "connection", "Returns the argument"),
+    spec(
+        "ping",
+        -1,
+        &["fast"],
+        0,
+        "connection",
+        "Returns PONG or the argument",
+        conn::parse_ping,
+    ),
+    spec(
+        "echo",
+        2,
+        &["fast"],
+        0,
+        "connection",
+        "Returns the argument",
+        conn::parse_echo,
+    ),
     spec(
         "hello",
         -1,
@@ -85,6 +130,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "connection",
         "Handshake: protocol version, auth, name",
+        conn::parse_hello,
     ),
     spec(
         "auth",
@@ -93,6 +139,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "connection",
         "Authenticates the connection",
+        conn::parse_auth,
     ),
     spec(
         "select",
@@ -101,6 +148,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "connection",
         "Selects database 0 (the only one)",
+        conn::parse_select,
     ),
     spec(
         "quit",
@@ -109,6 +157,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "connection",
         "Closes the connection",
+        conn::parse_quit,
     ),
     spec(
         "reset",
@@ -117,6 +166,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "connection",
         "Resets the connection state",
+        conn::parse_reset,
     ),
     spec(
         "client",
@@ -125,8 +175,17 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "connection",
         "Connection management: ID, SETNAME, GETNAME, SETINFO, INFO, LIST",
+        conn::parse_client,
     ),
-    spec("command", -1, &["loading"], 0, "server", "Describes the commands"),
+    spec(
+        "command",
+        -1,
+        &["loading"],
+        0,
+        "server",
+        "Describes the commands",
+        conn::parse_command,
+    ),
     spec(
         "info",
         -1,
@@ -134,6 +193,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "server",
         "Server information and statistics",
+        conn::parse_info,
     ),
     spec(
         "dbsize",
@@ -142,6 +202,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "server",
         "Number of live objects",
+        data::parse_dbsize,
     ),
     spec(
         "cluster",
@@ -150,9 +211,119 @@ pub const COMMANDS: &[CommandSpec] = &[
         0,
         "cluster",
         "Cluster topology: INFO, MYID, SLOTS, SHARDS, NODES",
+        conn::parse_cluster,
+    ),
+    spec(
+        "multi",
+        1,
+        &["fast"],
+        0,
+        "transactions",
+        "Starts a transaction",
+        multi::parse_multi,
+    ),
+    spec(
+        "exec",
+        1,
+        &["write"],
+        0,
+        "transactions",
+        "Applies the queued commands as one log entry",
+        multi::parse_exec,
+    ),
+    spec(
+        "discard",
+        1,
+        &["fast"],
+        0,
+        "transactions",
+        "Drops the queued commands",
+        multi::parse_discard,
+    ),
+    spec(
+        "watch",
+        -2,
+        &["fast"],
+        1,
+        "transactions",
+        "EXEC only if these keys are unchanged",
+        multi::parse_watch,
+    ),
+    spec(
+        "unwatch",
+        1,
+        &["fast"],
+        0,
+        "transactions",
+        "Forgets the watched keys",
+        multi::parse_unwatch,
     ),
 ];
 
-pub fn find(name: &str) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+/// A command as the table knows it.
+#[derive(Clone, Copy)]
+pub enum Entry {
+    Native(&'static CommandSpec),
+    Data(&'static DataSpec),
+}
+
+const WRITE: &[&str] = &["write"];
+const READONLY: &[&str] = &["readonly"];
+
+impl Entry {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Entry::Native(s) => s.name,
+            Entry::Data(s) => s.name,
+        }
+    }
+    pub fn arity(&self) -> i64 {
+        match self {
+            Entry::Native(s) => s.arity,
+            Entry::Data(s) => s.arity,
+        }
+    }
+    pub fn flags(&self) -> &'static [&'static str] {
+        match self {
+            Entry::Native(s) => s.flags,
+            Entry::Data(s) if s.write => WRITE,
+            Entry::Data(_) => READONLY,
+        }
+    }
+    /// (first key, last key, step), Redis's COMMAND INFO key specification.
+    pub fn keys(&self) -> (i64, i64, i64) {
+        match self {
+            Entry::Native(s) => (s.first_key, s.last_key, s.step),
+            Entry::Data(s) => (s.first_key, s.last_key, s.step),
+        }
+    }
+    pub fn group(&self) -> &'static str {
+        match self {
+            Entry::Native(s) => s.group,
+            Entry::Data(s) => s.group,
+        }
+    }
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Entry::Native(s) => s.summary,
+            Entry::Data(s) => s.summary,
+        }
+    }
+}
+
+/// The entry for a command name, any case.
+pub fn lookup(name: &[u8]) -> Option<Entry> {
+    COMMANDS
+        .iter()
+        .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+        .map(Entry::Native)
+        .or_else(|| data_parse::lookup(name).map(Entry::Data))
+}
+
+/// Every command, fencepost's own first.
+pub fn all() -> impl Iterator<Item = Entry> {
+    COMMANDS
+        .iter()
+        .map(Entry::Native)
+        .chain(data_parse::DATA_COMMANDS.iter().map(Entry::Data))
 }

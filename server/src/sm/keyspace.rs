@@ -65,6 +65,12 @@ impl Keyspace {
         self.get(key).filter(|o| o.is_live(now))
     }
 
+    /// Every stored name and object, live or not, in slab order: that order differs
+    /// between replicas, so callers sort or otherwise make results order-independent.
+    pub fn iter(&self) -> impl Iterator<Item = (&SmallBytes, &Object)> {
+        self.slots.iter().map(|(_, s)| (&s.key, &s.obj))
+    }
+
     /// Number of objects that exist at `now`.
     pub fn live_count(&self, now: Millis) -> usize {
         self.slots.iter().filter(|(_, s)| s.obj.is_live(now)).count()

@@ -7,6 +7,7 @@ pub use types::*;
 
 mod bucket;
 mod ctx;
+pub mod data;
 mod fence;
 mod gc_index;
 mod idemp;
@@ -14,6 +15,8 @@ mod keyspace;
 mod keyspace_serde;
 mod lock;
 mod object;
+pub mod rval;
+pub mod script;
 mod slab;
 mod small_bytes;
 mod tick;
@@ -26,12 +29,64 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use ctx::Ctx;
+use data::cmd::{DataCmd, ScriptRef};
 use keyspace::Keyspace;
+use rval::RVal;
+use script::{ScriptCache, Store};
 
 /// The name exists as another kind of object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
 pub struct WrongType;
+
+fn noscript() -> RVal {
+    RVal::err("NOSCRIPT No matching script. Please use EVAL.")
+}
+
+/// A data command inside an entry; scripts and the script cache need the state
+/// machine's cache as well as the keyspace.
+fn run_data(ks: &mut Keyspace, cx: &mut Ctx<'_>, scripts: &mut ScriptCache, c: &DataCmd) -> RVal {
+    match c {
+        DataCmd::Eval { script, keys, args, .. } => {
+            let (body, sha) = match script {
+                ScriptRef::Body(b) => (b.clone(), scripts.load(b)),
+                ScriptRef::Sha(s) => match scripts.get(s) {
+                    Some(b) => (b.clone(), String::from_utf8_lossy(s).into_owned()),
+                    None => return noscript(),
+                },
+            };
+            // Seeded by the entry: the same on every replica, new for every entry.
+            let seed = cx.index;
+            script::run(Store::Write(ks, cx), &body, &sha, keys, args, seed)
+        }
+        DataCmd::ScriptLoad(body) => RVal::Bulk(Bytes::from(scripts.load(body))),
+        DataCmd::ScriptFlush => {
+            scripts.flush();
+            RVal::Ok
+        }
+        DataCmd::ScriptExists(shas) => RVal::Array(
+            shas.iter()
+                .map(|s| RVal::Int(scripts.get(&s.to_ascii_lowercase()).is_some() as i64))
+                .collect(),
+        ),
+        other => data::exec(ks, cx, other),
+    }
+}
+
+/// A hash of the live object under `key` (0 if absent): its serde form, so any change
+/// of value, kind or expiry changes it. FNV-1a: the same on every node.
+fn fingerprint(ks: &Keyspace, key: &[u8], now: Millis) -> u64 {
+    let Some(obj) = ks.get_live(key, now) else {
+        return 0;
+    };
+    let bytes = postcard::to_allocvec(obj).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h.max(1)
+}
 
 /// All replicated state: the clock, the token sequence and the keyspace. Its serde form
 /// is the snapshot (the deadline indexes are rebuilt on decode, not stored).
@@ -44,6 +99,10 @@ pub struct StateMachine {
     #[serde(default)]
     last_waiter: u64,
     keys: Keyspace,
+    /// EVAL's script cache: replicated, so EVALSHA works on every node and after
+    /// failover.
+    #[serde(default)]
+    scripts: ScriptCache,
 }
 
 impl StateMachine {
@@ -57,6 +116,7 @@ impl StateMachine {
     /// waiting clients are pushed onto `events`.
     pub fn apply(&mut self, index: u64, req: &Request, events: &mut Vec<Event>) -> Response {
         self.now = self.now.max(req.time);
+        let scripts = &mut self.scripts;
         let ks = &mut self.keys;
         let cx = &mut Ctx {
             now: self.now,
@@ -97,7 +157,50 @@ impl StateMachine {
             Op::IdempComplete { key, token, response } => idemp::complete(ks, cx, key, *token, response),
             Op::IdempAbort { key, token } => idemp::abort(ks, cx, key, *token),
             Op::Tick => tick::tick(ks, cx),
+            Op::Data(c) => Response::Value(run_data(ks, cx, scripts, c)),
+            Op::Multi { watched, cmds } => {
+                let now = cx.now;
+                if watched.iter().any(|(k, fp)| fingerprint(ks, k, now) != *fp) {
+                    return Response::Value(RVal::NilArray);
+                }
+                Response::Value(RVal::Array(
+                    cmds.iter()
+                        .map(|c| match c {
+                            Ok(c) => run_data(ks, cx, scripts, c),
+                            Err(e) => RVal::Err(e.clone()),
+                        })
+                        .collect(),
+                ))
+            }
         }
+    }
+
+    /// A read-only data command (or EVAL_RO) at `now`, after ReadIndex.
+    pub fn data_read(&self, c: &DataCmd, now: Millis) -> RVal {
+        let now = now.max(self.now);
+        match c {
+            DataCmd::Eval { script, keys, args, .. } => {
+                let (body, sha) = match script {
+                    ScriptRef::Body(b) => (b.clone(), script::sha1::sha1_hex(b)),
+                    ScriptRef::Sha(s) => match self.scripts.get(s) {
+                        Some(b) => (b.clone(), String::from_utf8_lossy(s).into_owned()),
+                        None => return noscript(),
+                    },
+                };
+                script::run(Store::Read(&self.keys, now), &body, &sha, keys, args, now)
+            }
+            DataCmd::ScriptExists(shas) => RVal::Array(
+                shas.iter()
+                    .map(|s| RVal::Int(self.scripts.get(&s.to_ascii_lowercase()).is_some() as i64))
+                    .collect(),
+            ),
+            other => data::read(&self.keys, now, other),
+        }
+    }
+
+    /// What WATCH remembers of `key` at `now`; EXEC proceeds only if it is unchanged.
+    pub fn watch_fingerprint(&self, key: &[u8], now: Millis) -> u64 {
+        fingerprint(&self.keys, key, now.max(self.now))
     }
 
     /// The state machine's "now": max of all stamps applied so far (0 initially).

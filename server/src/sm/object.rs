@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::Bucket;
 use super::ctx::Ctx;
+use super::data::Data;
 use super::fence::Fence;
 use super::idemp::Idemp;
 use super::lock::Lock;
@@ -21,6 +22,8 @@ pub(crate) enum Object {
     Fence(Box<Fence>),
     Bucket(Box<Bucket>),
     Idemp(Box<Idemp>),
+    /// A Redis data object (string, hash, list, sorted set) with its expiry.
+    Data(Box<Data>),
 }
 
 // Every keyspace slot holds one: growing it costs that many bytes per object.
@@ -35,6 +38,7 @@ impl Object {
             Object::Fence(f) => Some(Object::Fence(f)),
             Object::Bucket(b) => b.is_live(cx.now).then_some(Object::Bucket(b)),
             Object::Idemp(i) => i.is_live(cx.now).then_some(Object::Idemp(i)),
+            Object::Data(d) => d.is_live(cx.now).then_some(Object::Data(d)),
         }
     }
 
@@ -45,6 +49,7 @@ impl Object {
             Object::Fence(_) => true,
             Object::Bucket(b) => b.is_live(now),
             Object::Idemp(i) => i.is_live(now),
+            Object::Data(d) => d.is_live(now),
         }
     }
 
@@ -63,6 +68,8 @@ impl Object {
             Object::Fence(_) => None,
             Object::Bucket(b) => Some(b.full_at()),
             Object::Idemp(i) => Some(i.forget_at()),
+            // Expired keys are invisible at once (is_live) and reclaimed by Ticks.
+            Object::Data(d) => d.expires_at,
         }
     }
 }
@@ -121,3 +128,4 @@ macro_rules! boxed_kind {
 boxed_kind!(Fence);
 boxed_kind!(Bucket);
 boxed_kind!(Idemp);
+boxed_kind!(Data);

@@ -4,6 +4,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::data::cmd::DataCmd;
+use super::rval::RVal;
+
 /// Milliseconds since the Unix epoch, as stamped by the leader on a log entry.
 pub type Millis = u64;
 
@@ -78,6 +81,15 @@ pub enum Op {
     /// Proposed by the leader when a deadline falls due (lock expiry with waiters,
     /// waiter timeout) and periodically to forget expired objects. Carries only time.
     Tick,
+    /// A Redis data command or script (EVAL runs inside apply on every replica).
+    Data(DataCmd),
+    /// MULTI ... EXEC: the queued commands, applied together in one entry, unless a
+    /// WATCHed key's fingerprint (see `StateMachine::watch_fingerprint`) changed.
+    /// A queued command whose arguments were refused carries its error reply.
+    Multi {
+        watched: Vec<(Bytes, u64)>,
+        cmds: Vec<Result<DataCmd, String>>,
+    },
 }
 
 /// TOKENBUCKET parameters as given on each call (they may change between calls).
@@ -167,6 +179,8 @@ pub enum Response {
     WrongType,
     /// Arguments that the state machine rejects (e.g. COST > capacity).
     Invalid(String),
+    /// The reply of a Redis data command, script or transaction.
+    Value(RVal),
 }
 
 /// Side effects of an entry that concern clients other than its proposer: queued

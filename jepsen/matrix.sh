@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The results matrix of jepsen/README.md: every workload under the full nemesis mix on
+# 3 nodes, plus one 5-node row. Usage: jepsen/matrix.sh [SECONDS] [OUT_DIR]. Needs root.
+# Prints one summary line per run (the harness's last line) with its command.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+T=${1:-300}
+OUT=${2:-target/jepsen/matrix}
+J=target/debug/fencepost-jepsen
+MIX=partition,packet,kill,pause,clock,membership
+mkdir -p "$OUT"
+run() {
+  local name=$1; shift
+  local cmd="fencepost-jepsen run $* --time-limit $T --out $OUT/$name"
+  local last
+  last=$(timeout $((T + 240)) $J run "$@" --time-limit "$T" --out "$OUT/$name" 2>"$OUT/$name.stderr" | tee "$OUT/$name.stdout" | tail -1)
+  echo "$name | $cmd | $last" | tee -a "$OUT/summary.txt"
+}
+for w in lock tokens lock-fence lock-unfenced lease fifo bucket idemp; do
+  run "$w-3n" --workload "$w" --nemesis "$MIX" --nodes 3
+done
+run "lock-fence-5n" --workload lock-fence --nemesis "$MIX" --nodes 5
