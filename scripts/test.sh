@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command: unit tests of every crate, the integration suites
-# (real fencepost processes driven by redis-cli, the redis crate and raw RESP) and the
-# redis-py suites (RESP2 and RESP3; RedisCluster against a 3-node cluster). Exits
-# non-zero on any failure.
+# (real fencepost processes driven by redis-cli, the redis crate and raw RESP; the
+# clock suite under libfaketime), the redis-py suites (RESP2 and RESP3; RedisCluster
+# against a 3-node cluster) and the fault harness's CI step (jepsen/ci.sh: network
+# namespaces, nftables partitions, kill -9, one mutation; needs root). Exits non-zero
+# on any failure. JEPSEN=0 skips the fault harness (e.g. without root).
 #
 #   ./scripts/test.sh                 everything
 #   CARGO_TEST_ARGS='--test lock' ./scripts/test.sh   (extra args for cargo test)
@@ -36,6 +38,11 @@ python3 tests/py/test_fencepost.py || status=1
 
 echo "==> redis-py RedisCluster suite (3 nodes, leader killed)"
 python3 tests/py/test_cluster.py || status=1
+
+if [ "${JEPSEN:-1}" != 0 ]; then
+  echo "==> fault harness (jepsen/ci.sh)"
+  bash jepsen/ci.sh || status=1
+fi
 
 if [ "$status" -ne 0 ]; then
   echo "==> FAILED" >&2

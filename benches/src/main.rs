@@ -305,6 +305,7 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                         None
                     };
                     let run_started = Instant::now();
+                    let cpu_before = t.cpu_seconds();
                     let stats = match tokio::time::timeout(limit, runner::run(plan, t.addr, cfg(clients))).await {
                         Ok(r) => r?,
                         Err(_) => bail!("run did not finish within {limit:?}"),
@@ -318,18 +319,21 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                         }
                         None => None,
                     };
-                    Ok((stats, anatomy))
+                    let cpu = t.cpu_seconds() - cpu_before;
+                    Ok((stats, anatomy, cpu))
                 };
                 match r.await {
-                    Ok((stats, anatomy)) => {
+                    Ok((stats, anatomy, cpu)) => {
                         let mut row = Row::measured(tn, wn, clients, pipe, &stats);
                         row.load_1min = load;
+                        row.cpu_us_per_op = (stats.all_ops > 0).then(|| cpu * 1e6 / stats.all_ops as f64);
                         row.anatomy = anatomy;
                         eprintln!(
-                            "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms{}",
+                            "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, cpu {:.1} µs/op{}",
                             row.ops_per_sec,
                             row.p50_ms,
                             row.p99_ms,
+                            row.cpu_us_per_op.unwrap_or(f64::NAN),
                             match &row.first_error {
                                 Some(e) => format!(", {} failed, first: {e}", row.failed),
                                 None => String::new(),

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::report::{Report, Status, HEADLINE_CLIENTS};
-use crate::table::{load_cell, ms_cell, ops_cell, present_targets, ratio_cell, short, sorted};
+use crate::table::{cpu_cell, load_cell, ms_cell, ops_cell, present_targets, ratio_cell, short, sorted};
 
 /// Markdown for the section between the README's bench markers; `results` is the results
 /// directory relative to the README (for the plot links).
@@ -59,11 +59,11 @@ pub fn render(rep: &Report, results: &str) -> String {
 
     let peers = present_targets(&rep.rows);
     let header = |s: &mut String, first: &str| {
-        let _ = write!(s, "| {first} | ops/s | p50 ms | p99 ms |");
+        let _ = write!(s, "| {first} | ops/s | p50 ms | p99 ms | cpu µs/op |");
         for p in &peers {
             let _ = write!(s, " ÷{} |", short(p));
         }
-        let _ = write!(s, "\n|---|---:|---:|---:|");
+        let _ = write!(s, "\n|---|---:|---:|---:|---:|");
         for _ in &peers {
             let _ = write!(s, "---:|");
         }
@@ -72,10 +72,11 @@ pub fn render(rep: &Report, results: &str) -> String {
     let line = |s: &mut String, first: String, r: &crate::report::Row| {
         let _ = write!(
             s,
-            "| {first} | {} | {} | {} |",
+            "| {first} | {} | {} | {} | {} |",
             ops_cell(r),
             ms_cell(r.p50_ms),
-            ms_cell(r.p99_ms)
+            ms_cell(r.p99_ms),
+            cpu_cell(r)
         );
         for p in &peers {
             let _ = write!(s, " {} |", ratio_cell(r, p));
@@ -202,12 +203,12 @@ pub fn render(rep: &Report, results: &str) -> String {
     );
     let _ = write!(
         s,
-        "| target | workload | clients | pipe | ops/s | p50 ms | p99 ms | load |"
+        "| target | workload | clients | pipe | ops/s | p50 ms | p99 ms | cpu µs/op | load |"
     );
     for p in &peers {
         let _ = write!(s, " ÷{} |", short(p));
     }
-    let _ = write!(s, "\n|---|---|---:|---:|---:|---:|---:|---:|");
+    let _ = write!(s, "\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for _ in &peers {
         let _ = write!(s, "---:|");
     }
@@ -215,7 +216,7 @@ pub fn render(rep: &Report, results: &str) -> String {
     for r in sorted(&rep.rows) {
         let _ = write!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.target,
             r.workload,
             r.clients,
@@ -223,6 +224,7 @@ pub fn render(rep: &Report, results: &str) -> String {
             ops_cell(r),
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
+            cpu_cell(r),
             load_cell(r.load_1min)
         );
         for p in &peers {

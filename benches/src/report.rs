@@ -55,6 +55,9 @@ pub struct Row {
     pub cdf: Vec<(f64, f64)>,
     /// This row's ops/s divided by each other target's in the same workload, clients and pipeline.
     pub ops_ratio: BTreeMap<String, f64>,
+    /// Server CPU time (user + system, every process of the target) per op, in µs.
+    #[serde(default)]
+    pub cpu_us_per_op: Option<f64>,
     /// fencepost only: where its writes spent their time during this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anatomy: Option<crate::anatomy::Anatomy>,
@@ -82,6 +85,7 @@ impl Row {
             first_error: None,
             cdf: Vec::new(),
             ops_ratio: BTreeMap::new(),
+            cpu_us_per_op: None,
             anatomy: None,
         }
     }

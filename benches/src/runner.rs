@@ -37,6 +37,9 @@ pub struct Stats {
     pub hist: Histogram<u64>,
     /// Length of the measured window in seconds.
     pub seconds: f64,
+    /// Every op completed from the first to the last (warm-up and stragglers too):
+    /// what the servers' CPU time over the whole run is divided by.
+    pub all_ops: u64,
 }
 
 impl Stats {
@@ -47,6 +50,7 @@ impl Stats {
             first_error: None,
             hist: Histogram::new_with_bounds(1, MAX_US, 3)?,
             seconds,
+            all_ops: 0,
         })
     }
 }
@@ -72,6 +76,7 @@ pub async fn run(plan: Arc<Plan>, addr: SocketAddr, cfg: RunConfig) -> Result<St
         match t.await.context("client task panicked")? {
             Ok((s, c)) => {
                 total.ops += s.ops;
+                total.all_ops += s.all_ops;
                 total.failed += s.failed;
                 total.hist.add(&s.hist)?;
                 if total.first_error.is_none() {
@@ -122,6 +127,7 @@ async fn client(
             .await
             .with_context(|| format!("client {id}"))?;
         let t1 = Instant::now();
+        s.all_ops += b.ok + b.failed;
         if t0 < warm_end || t1 > end {
             continue;
         }

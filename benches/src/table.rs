@@ -66,6 +66,11 @@ pub fn load_cell(x: f64) -> String {
 }
 
 /// A latency in ms, blank when not measured.
+/// Server CPU per op in µs, or a dash when not measured.
+pub fn cpu_cell(r: &Row) -> String {
+    r.cpu_us_per_op.map_or_else(|| "–".into(), |c| format!("{c:.1}"))
+}
+
 pub fn ms_cell(x: f64) -> String {
     if x.is_nan() {
         "-".into()
@@ -99,8 +104,8 @@ pub fn print(rep: &Report) {
     println!();
     let peers = present_targets(&rep.rows);
     print!(
-        "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>6} {:>5}",
-        "target", "workload", "clients", "pipe", "ops/s", "p50 ms", "p99 ms", "failed", "load"
+        "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>5}",
+        "target", "workload", "clients", "pipe", "ops/s", "p50 ms", "p99 ms", "cpu µs", "failed", "load"
     );
     for p in &peers {
         print!(" {:>7}", format!("÷{}", short(p)));
@@ -109,7 +114,7 @@ pub fn print(rep: &Report) {
     let mut notes: Vec<&str> = Vec::new();
     for r in sorted(&rep.rows) {
         print!(
-            "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>6} {:>5}",
+            "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>5}",
             r.target,
             r.workload,
             r.clients,
@@ -117,6 +122,7 @@ pub fn print(rep: &Report) {
             ops_cell(r),
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
+            cpu_cell(r),
             r.failed,
             load_cell(r.load_1min)
         );

@@ -148,10 +148,33 @@ impl Running {
         Some((old, now))
     }
 
+    /// CPU seconds (user + system) every process of the target has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.procs.iter().map(|p| proc_cpu_seconds(p.pid())).sum()
+    }
+
     /// Fails if any process of the target has exited.
     pub fn check_alive(&mut self) -> Result<()> {
         self.procs.iter_mut().try_for_each(Proc::check_alive)
     }
+}
+
+/// utime + stime of process `pid` from /proc/<pid>/stat (0 when it cannot be read).
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    // Linux reports both in clock ticks of USER_HZ, which is 100 on every kernel built
+    // for x86_64 and arm64.
+    const TICKS_PER_SEC: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces: fields are counted after its ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / TICKS_PER_SEC
 }
 
 /// A port nobody listens on right now (another process may take it before we do; rare on loopback).
