@@ -72,7 +72,7 @@ pub fn run_all(m: &MutOpts) -> anyhow::Result<bool> {
             Ok(o) if o.valid == Validity::Invalid => (
                 "CAUGHT".to_string(),
                 o.first_anomaly_s
-                    .map(|t| format!("{t:.1} s"))
+                    .map(|t| format!("{t:.2} s"))
                     .unwrap_or_else(|| "final read".into()),
             ),
             Ok(o) => (format!("not caught (valid: {})", o.valid.word()), "-".into()),

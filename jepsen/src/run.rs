@@ -186,6 +186,7 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         ("fail", i(counts.2)),
         ("info", i(counts.3)),
         ("faults", i(faults as u64)),
+        ("fault-kinds", fault_kinds(&ops)),
         ("recovered", V::Sym(if recovered { "true" } else { "false" })),
         ("anomaly-count", i(anomalies as u64)),
         ("checkers", V::Vec(reports.iter().map(|r| r.edn()).collect())),
@@ -217,6 +218,25 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         first_anomaly_s: first.map(|t| t as f64 / 1e9),
         reports,
     })
+}
+
+/// How many faults of each kind were started (skipped ones are not counted).
+fn fault_kinds(ops: &[Op]) -> V {
+    let mut counts: Vec<(&'static str, u64)> = Vec::new();
+    for op in ops
+        .iter()
+        .filter(|o| o.process == Proc::Nemesis && o.f.starts_with("start-"))
+    {
+        if matches!(op.value, V::Str(_)) {
+            continue; // "skipped: ..."
+        }
+        let kind = op.f.trim_start_matches("start-");
+        match counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    map(counts.into_iter().map(|(k, n)| (k, i(n))).collect())
 }
 
 /// (ops, ok, fail, info) over client ops.

@@ -46,7 +46,7 @@ fn replicas_agree_after_every_kind_of_script() {
             "ERR script killed: instruction budget",
         ),
         (
-            "local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 4096) .. i end",
+            "local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 1048576) .. i end",
             "ERR script killed",
         ),
         (

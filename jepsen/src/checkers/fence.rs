@@ -73,6 +73,28 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
                 }
             }
         }
+        if tokens {
+            // The other half of "accepts a token exactly when it is >= the highest seen":
+            // a refusal as older must name a highest token some write had already sent.
+            for w in ws.iter().filter(|p| p.typ == Type::Fail) {
+                let Some(err) = w.resp.str("error") else { continue };
+                let Some(h) = err.rsplit("< ").next().and_then(|x| x.trim().parse::<i64>().ok()) else {
+                    continue;
+                };
+                if !err.contains(" < ") {
+                    continue;
+                }
+                let t = w.req.int("token").unwrap_or(0);
+                let seen = ws.iter().any(|x| x.inv < w.ret && x.req.int("token") == Some(h));
+                if t >= h || !seen {
+                    anomalies.push(Anomaly {
+                        kind: "stale-refusal-wrong",
+                        at: w.ret,
+                        detail: format!("{res}: token {t} refused as older than {h} ({err})"),
+                    });
+                }
+            }
+        }
         let Some(Some(final_list)) = finals.get(res) else {
             unknown.push(res.clone());
             continue;
@@ -174,6 +196,47 @@ pub(crate) mod tests {
         let kinds: Vec<_> = r.anomalies.iter().map(|a| a.kind).collect();
         assert!(kinds.contains(&"stale-write-accepted"), "{kinds:?}");
         assert!(kinds.contains(&"lost-write"), "{kinds:?}");
+    }
+
+    #[test]
+    fn refusal_must_name_a_token_that_was_sent() {
+        let mut ops = Vec::new();
+        write(&mut ops, 1, 0, 10, 7, &[1], Type::Ok);
+        let req = map(vec![
+            ("res", s("r")),
+            ("token", i(5)),
+            ("element", V::Int(2)),
+            ("elements", V::Vec(vec![])),
+        ]);
+        push(
+            &mut ops,
+            2,
+            "write",
+            20,
+            30,
+            Type::Fail,
+            req.clone(),
+            req.with("error", s("STALE r token 5 < 7")),
+        );
+        final_read(&mut ops, 100, &[1]);
+        assert_eq!(check(&ops).valid, Validity::Valid);
+        let req = map(vec![
+            ("res", s("r")),
+            ("token", i(8)),
+            ("element", V::Int(3)),
+            ("elements", V::Vec(vec![])),
+        ]);
+        push(
+            &mut ops,
+            3,
+            "write",
+            40,
+            50,
+            Type::Fail,
+            req.clone(),
+            req.with("error", s("STALE r token 8 < 7")),
+        );
+        assert_eq!(check(&ops).valid, Validity::Invalid);
     }
 
     #[test]

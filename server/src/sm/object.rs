@@ -22,8 +22,9 @@ pub(crate) enum Object {
     Fence(Box<Fence>),
     Bucket(Box<Bucket>),
     Idemp(Box<Idemp>),
-    /// A Redis data object (string, hash, list, sorted set) with its expiry.
-    Data(Box<Data>),
+    /// A Redis data object (string, hash, list, sorted set) with its expiry: inline,
+    /// since millions of string keys are as likely as millions of locks.
+    Data(Data),
 }
 
 // Every keyspace slot holds one: growing it costs that many bytes per object.
@@ -69,7 +70,7 @@ impl Object {
             Object::Bucket(b) => Some(b.full_at()),
             Object::Idemp(i) => Some(i.forget_at()),
             // Expired keys are invisible at once (is_live) and reclaimed by Ticks.
-            Object::Data(d) => d.expires_at,
+            Object::Data(d) => d.expires_at(),
         }
     }
 }
@@ -128,4 +129,21 @@ macro_rules! boxed_kind {
 boxed_kind!(Fence);
 boxed_kind!(Bucket);
 boxed_kind!(Idemp);
-boxed_kind!(Data);
+
+impl Kind for Data {
+    fn from_object(obj: Object) -> Result<Self, Object> {
+        match obj {
+            Object::Data(x) => Ok(x),
+            other => Err(other),
+        }
+    }
+    fn view(obj: &Object) -> Option<&Self> {
+        match obj {
+            Object::Data(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn into_object(self) -> Object {
+        Object::Data(self)
+    }
+}

@@ -15,7 +15,7 @@ use super::{get as get_data, put, take_kind, wrongtype, Data, Val};
 
 fn hash_of(d: &Data) -> Option<&BTreeMap<Bytes, Bytes>> {
     match &d.val {
-        Val::Hash(h) => Some(h),
+        Val::Hash(h) => Some(&**h),
         _ => None,
     }
 }
@@ -38,7 +38,7 @@ fn modify(
     let mut d = match take_kind!(ks, cx, key, Hash) {
         Err(e) => return e,
         Ok(Some(d)) => d,
-        Ok(None) => Data::new(Val::Hash(BTreeMap::new())),
+        Ok(None) => Data::new(Val::Hash(Box::default())),
     };
     let reply = match &mut d.val {
         Val::Hash(h) => f(h),

@@ -55,7 +55,7 @@ pub fn expire(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], at: Expiry, cond:
         Ok(Some(d)) => d,
     };
     let new_at = deadline(cx.now, at);
-    let ok = match (cond, d.expires_at) {
+    let ok = match (cond, d.expires_at()) {
         (ExpireCond::Always, _) => true,
         (ExpireCond::Nx, cur) => cur.is_none(),
         (ExpireCond::Xx, cur) => cur.is_some(),
@@ -64,7 +64,7 @@ pub fn expire(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], at: Expiry, cond:
         (ExpireCond::Lt, cur) => cur.is_none_or(|c| new_at < c),
     };
     if ok {
-        d.expires_at = Some(new_at);
+        d.set_expires_at(Some(new_at));
     }
     // An expiry at or before now deletes the key (put drops it).
     put(ks, cx, key, d);
@@ -78,7 +78,7 @@ pub fn ttl(ks: &Keyspace, now: Millis, key: &[u8], ms: bool) -> RVal {
     let Object::Data(d) = o else {
         return RVal::Int(-1);
     };
-    match d.expires_at {
+    match d.expires_at() {
         None => RVal::Int(-1),
         Some(at) => {
             let left = at.saturating_sub(now) as i64;
@@ -92,7 +92,8 @@ pub fn persist(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8]) -> RVal {
         Err(e) => e,
         Ok(None) => RVal::Int(0),
         Ok(Some(mut d)) => {
-            let had = d.expires_at.take().is_some();
+            let had = d.expires_at().is_some();
+            d.set_expires_at(None);
             put(ks, cx, key, d);
             RVal::Int(had as i64)
         }

@@ -14,7 +14,7 @@ fn read<'a>(ks: &'a Keyspace, now: Millis, key: &[u8]) -> Result<Option<&'a VecD
     match get_data(ks, now, key)? {
         None => Ok(None),
         Some(d) => match &d.val {
-            Val::List(l) => Ok(Some(l)),
+            Val::List(l) => Ok(Some(&**l)),
             _ => Err(wrongtype()),
         },
     }
@@ -53,7 +53,7 @@ pub fn push(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], vals: &[Bytes], lef
     let mut d = match take_kind!(ks, cx, key, List) {
         Err(e) => return e,
         Ok(None) if only_existing => return RVal::Int(0),
-        Ok(None) => Data::new(Val::List(VecDeque::new())),
+        Ok(None) => Data::new(Val::List(Box::default())),
         Ok(Some(d)) => d,
     };
     let n = match &mut d.val {

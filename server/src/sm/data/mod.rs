@@ -147,7 +147,7 @@ pub(crate) fn put(ks: &mut Keyspace, cx: &Ctx<'_>, key: &[u8], d: Data) {
     if d.is_empty_collection() || !d.is_live(cx.now) {
         return;
     }
-    ks.put(key, Object::Data(Box::new(d)));
+    ks.put(key, Object::Data(d));
 }
 
 /// The instant an expiry names, on the cluster clock.

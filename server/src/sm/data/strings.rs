@@ -20,10 +20,7 @@ fn str_of(d: &Data) -> Option<&[u8]> {
 }
 
 fn string(v: &[u8], expires_at: Option<Millis>) -> Data {
-    Data {
-        expires_at,
-        val: Val::Str(SmallBytes::from(v)),
-    }
+    Data::with_expiry(Val::Str(SmallBytes::from(v)), expires_at)
 }
 
 pub fn get(ks: &Keyspace, now: Millis, key: &[u8]) -> RVal {
@@ -83,7 +80,7 @@ pub fn set(
         }
         return reply(false);
     }
-    let at = new_expiry(cx.now, ttl, old.and_then(|d| d.expires_at));
+    let at = new_expiry(cx.now, ttl, old.and_then(|d| d.expires_at()));
     put(ks, cx, key, string(val, at));
     reply(true)
 }
@@ -120,7 +117,7 @@ pub fn getex(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], ttl: Option<TtlCha
                 return wrongtype();
             };
             if let Some(t) = ttl {
-                d.expires_at = new_expiry(cx.now, t, d.expires_at);
+                d.set_expires_at(new_expiry(cx.now, t, d.expires_at()));
             }
             put(ks, cx, key, d);
             v
@@ -173,7 +170,7 @@ pub fn incrby(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], by: i64) -> RVal 
         None => Some(0),
         Some(v) => v,
     };
-    let at = d.as_ref().and_then(|d| d.expires_at);
+    let at = d.as_ref().and_then(|d| d.expires_at());
     let restore = |ks: &mut Keyspace, cx: &Ctx<'_>, d: Option<Data>| {
         if let Some(d) = d {
             put(ks, cx, key, d);
@@ -200,7 +197,7 @@ pub fn incrbyfloat(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], by: f64) -> 
         None => Some(0.0),
         Some(v) => float(v),
     };
-    let at = d.as_ref().and_then(|d| d.expires_at);
+    let at = d.as_ref().and_then(|d| d.expires_at());
     let n = cur.map(|c| c + by);
     let err = match n {
         None => Some("ERR value is not a valid float"),
@@ -225,7 +222,7 @@ pub fn append(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &[u8], val: &[u8]) -> RV
         Ok(d) => d,
     };
     let (mut cur, at) = match &d {
-        Some(d) => (str_of(d).unwrap_or_default().to_vec(), d.expires_at),
+        Some(d) => (str_of(d).unwrap_or_default().to_vec(), d.expires_at()),
         None => (Vec::new(), None),
     };
     if cur.len() + val.len() > MAX_STRING {

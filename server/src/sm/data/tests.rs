@@ -302,7 +302,7 @@ fn runaway_scripts_stop_identically_and_keep_earlier_writes() {
             0,
             &[
                 "EVAL",
-                "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end",
+                "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1048576) .. i end",
                 "0",
             ],
         ));

@@ -5,6 +5,7 @@
 //! (BTreeMap/BTreeSet/VecDeque), never on a hasher, so replies agree on every replica.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::num::NonZeroU64;
 
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -12,31 +13,52 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::super::small_bytes::SmallBytes;
 use super::super::types::Millis;
 
-/// One Redis data object.
+/// One Redis data object. 32 bytes, so it sits inline in a keyspace slot like a lock
+/// does (a string key costs its slot and, past 22 bytes, its value's allocation);
+/// collections are boxed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Data {
-    /// First instant (cluster clock) at which the key no longer exists.
-    pub expires_at: Option<Millis>,
+    /// First instant (cluster clock) at which the key no longer exists. Instant 0 is
+    /// stored as 1: the clock reads as Unix milliseconds, so it never matters.
+    expires: Option<NonZeroU64>,
     pub val: Val,
 }
+
+// Inline in every slot that holds a Redis value: see `object.rs`.
+const _: () = assert!(std::mem::size_of::<Data>() <= 32);
 
 /// The value of a data object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Val {
     Str(SmallBytes),
-    Hash(BTreeMap<Bytes, Bytes>),
-    List(VecDeque<Bytes>),
+    Hash(Box<BTreeMap<Bytes, Bytes>>),
+    List(Box<VecDeque<Bytes>>),
     Zset(Box<Zset>),
 }
 
 impl Data {
     /// A value with no expiry.
     pub fn new(val: Val) -> Data {
-        Data { expires_at: None, val }
+        Data { expires: None, val }
+    }
+
+    /// A value expiring at `at` (or never).
+    pub fn with_expiry(val: Val, at: Option<Millis>) -> Data {
+        let mut d = Data::new(val);
+        d.set_expires_at(at);
+        d
+    }
+
+    pub fn expires_at(&self) -> Option<Millis> {
+        self.expires.map(NonZeroU64::get)
+    }
+
+    pub fn set_expires_at(&mut self, at: Option<Millis>) {
+        self.expires = at.map(|t| NonZeroU64::new(t).unwrap_or(NonZeroU64::MIN));
     }
 
     pub fn is_live(&self, now: Millis) -> bool {
-        self.expires_at.is_none_or(|t| now < t)
+        self.expires_at().is_none_or(|t| now < t)
     }
 
     /// Redis's TYPE name.

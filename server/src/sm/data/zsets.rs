@@ -16,7 +16,7 @@ fn read<'a>(ks: &'a Keyspace, now: Millis, key: &[u8]) -> Result<Option<&'a Zset
     match get_data(ks, now, key)? {
         None => Ok(None),
         Some(d) => match &d.val {
-            Val::Zset(z) => Ok(Some(z)),
+            Val::Zset(z) => Ok(Some(&**z)),
             _ => Err(wrongtype()),
         },
     }
