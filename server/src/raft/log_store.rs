@@ -233,7 +233,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> std::io::Result<Option<Vote>> {
-        Ok(self.mem().meta.vote.clone())
+        Ok(self.mem().meta.vote)
     }
 }
 
@@ -242,13 +242,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> std::io::Result<LogState<TypeConfig>> {
         let mem = self.mem();
-        let last_purged_log_id = mem.meta.last_purged.clone();
+        let last_purged_log_id = mem.meta.last_purged;
         let last_log_id = mem
             .entries
             .values()
             .next_back()
-            .map(|e| e.log_id.clone())
-            .or_else(|| last_purged_log_id.clone());
+            .map(|e| e.log_id)
+            .or_else(|| last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,
@@ -262,7 +262,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> std::io::Result<()> {
         let meta = {
             let mut mem = self.mem();
-            mem.meta.vote = Some(vote.clone());
+            mem.meta.vote = Some(*vote);
             mem.meta.clone()
         };
         self.save_meta(&meta)
@@ -323,7 +323,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> std::io::Result<()> {
         let meta = {
             let mut mem = self.mem();
-            mem.meta.last_purged = Some(log_id.clone());
+            mem.meta.last_purged = Some(log_id);
             let keep = mem.entries.split_off(&(log_id.index + 1));
             mem.entries = keep;
             mem.meta.clone()

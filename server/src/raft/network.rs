@@ -103,8 +103,8 @@ impl PeerClient {
 fn last_of(req: &AppendEntriesRequest<TypeConfig>) -> Option<LogId> {
     req.entries
         .last()
-        .map(|e| e.log_id.clone())
-        .or_else(|| req.prev_log_id.clone())
+        .map(|e| e.log_id)
+        .or_else(|| req.prev_log_id)
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
@@ -327,8 +327,7 @@ where
                 crate::timings::REPLICATION_RPC.record(sent.since, sent.entries);
                 // A conflict, a higher vote, or only part of the request made durable:
                 // this stream is done; openraft starts another from the right place.
-                let complete = matches!(&r, Ok(Some(l)) if Some(l) == sent.last.as_ref())
-                    || matches!(&r, Ok(None) if sent.last.is_none());
+                let complete = matches!(&r, Ok(durable) if *durable == sent.last);
                 if !complete {
                     self.stopped = true;
                 }

@@ -67,7 +67,7 @@ impl StateMachineStore {
         if let Some(bytes) = durable_file::read_checked(&snapshot_path)? {
             let stored: StoredSnapshot = postcard::from_bytes(&bytes)?;
             state.sm = postcard::from_bytes(&stored.data)?;
-            state.last_applied = stored.meta.last_log_id.clone();
+            state.last_applied = stored.meta.last_log_id;
             state.membership = stored.meta.last_membership.clone();
             tracing::info!(last_applied = ?state.last_applied, "snapshot loaded");
         }
@@ -103,7 +103,7 @@ impl StateMachineStore {
                     waiter: st.sm.next_waiter_deadline(),
                     gc: st.sm.next_gc_deadline(),
                 },
-                st.last_applied.clone(),
+                st.last_applied,
             )
         };
         self.shared.observer.applied(events, deadlines, last_applied);
@@ -139,7 +139,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             me.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
             let data = postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?;
             let meta = SnapshotMeta {
-                last_log_id: st.last_applied.clone(),
+                last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
             };
             Ok::<_, std::io::Error>((meta, data))
@@ -161,7 +161,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn applied_state(&mut self) -> std::io::Result<(Option<LogId>, StoredMembership)> {
         let st = self.read();
-        Ok((st.last_applied.clone(), st.membership.clone()))
+        Ok((st.last_applied, st.membership.clone()))
     }
 
     /// Applies what is ready in one write-lock hold, then answers the proposers and
@@ -176,7 +176,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let (entry, responder) = item?;
             let reply = {
                 let mut st = self.write();
-                st.last_applied = Some(entry.log_id.clone());
+                st.last_applied = Some(entry.log_id);
                 match entry.payload {
                     EntryPayload::Blank => Vec::new(),
                     EntryPayload::Normal(ref batch) => {
@@ -187,7 +187,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         batch.0.iter().map(|req| st.sm.apply(index, req, &mut events)).collect()
                     }
                     EntryPayload::Membership(ref m) => {
-                        st.membership = StoredMembership::new(Some(entry.log_id.clone()), m.clone());
+                        st.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                         Vec::new()
                     }
                 }
@@ -217,7 +217,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         .await?;
         let old = {
             let mut st = self.write();
-            st.last_applied = meta.last_log_id.clone();
+            st.last_applied = meta.last_log_id;
             st.membership = meta.last_membership.clone();
             std::mem::replace(&mut st.sm, sm)
         };
