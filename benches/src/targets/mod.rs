@@ -23,6 +23,10 @@ pub enum TargetKind {
     /// fencepost as a 3-node cluster on loopback: fsynced on a majority before every reply.
     #[value(name = "fencepost-3")]
     Fencepost3,
+    /// The same 3-node cluster driven with plain Redis commands and Lua scripts (SET NX
+    /// PX + EVALSHA release, ...), as an unchanged Redis library would.
+    #[value(name = "fencepost-3-redis")]
+    Fencepost3Redis,
     /// redis-server, AOF with fsync before every reply: the durable single-node baseline.
     RedisAlways,
     /// redis-server with no persistence: the in-memory ceiling.
@@ -47,6 +51,7 @@ impl TargetKind {
         match self {
             TargetKind::Fencepost1 => "fencepost-1",
             TargetKind::Fencepost3 => "fencepost-3",
+            TargetKind::Fencepost3Redis => "fencepost-3-redis",
             TargetKind::RedisAlways => "redis-always",
             TargetKind::RedisNone => "redis-none",
             TargetKind::Etcd3 => "etcd-3",
@@ -57,7 +62,7 @@ impl TargetKind {
     pub fn dialect(self) -> Dialect {
         match self {
             TargetKind::Fencepost1 | TargetKind::Fencepost3 => Dialect::Fencepost,
-            TargetKind::RedisAlways | TargetKind::RedisNone => Dialect::Redis,
+            TargetKind::RedisAlways | TargetKind::RedisNone | TargetKind::Fencepost3Redis => Dialect::Redis,
             TargetKind::Etcd3 => Dialect::Etcd,
         }
     }
@@ -137,7 +142,7 @@ impl Running {
     pub async fn refresh_leader(&mut self) -> Option<(SocketAddr, SocketAddr)> {
         let addrs: Vec<SocketAddr> = self.procs.iter().map(|p| p.addr).collect();
         let now = match self.kind {
-            TargetKind::Fencepost3 => fencepost::leader_among(&addrs).await,
+            TargetKind::Fencepost3 | TargetKind::Fencepost3Redis => fencepost::leader_among(&addrs).await,
             TargetKind::Etcd3 => etcd::leader_of(&addrs).await,
             _ => None,
         }?;
@@ -195,7 +200,7 @@ pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
     let mut procs = Vec::new();
     let started = match kind {
         TargetKind::Fencepost1 => fencepost::start(1, opts, dir.path(), &mut procs).await,
-        TargetKind::Fencepost3 => fencepost::start(3, opts, dir.path(), &mut procs).await,
+        TargetKind::Fencepost3 | TargetKind::Fencepost3Redis => fencepost::start(3, opts, dir.path(), &mut procs).await,
         TargetKind::RedisAlways | TargetKind::RedisNone => redis::start(kind, opts, dir.path(), &mut procs).await,
         TargetKind::Etcd3 => etcd::start(3, opts, dir.path(), &mut procs).await,
     };

@@ -344,6 +344,19 @@ impl DataCmd {
         }
     }
 
+    /// Every key the command names (what a script's undo log saves before a write).
+    pub fn keys(&self) -> Vec<&[u8]> {
+        use DataCmd::*;
+        match self {
+            Del(k) | Exists(k) | MGet(k) => k.iter().map(|b| b.as_ref()).collect(),
+            MSet(p) => p.iter().map(|(k, _)| k.as_ref()).collect(),
+            Eval { keys, .. } => keys.iter().map(|b| b.as_ref()).collect(),
+            Rename { src, dst, .. } => vec![src.as_ref(), dst.as_ref()],
+            Keys(_) | Scan { .. } | Time | ScriptLoad(_) | ScriptExists(_) | ScriptFlush => vec![],
+            other => vec![other.first_key()],
+        }
+    }
+
     /// Turns absolute expiry times into durations against `wall_ms`, the receiving
     /// node's wall clock (the one place a wall clock is read: SPEC "Time").
     pub fn resolve_wall_clock(&mut self, wall_ms: i64) {

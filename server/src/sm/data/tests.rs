@@ -316,6 +316,54 @@ fn runaway_scripts_stop_identically_and_keep_earlier_writes() {
 }
 
 #[test]
+fn scripts_leave_no_trace_for_the_next_one() {
+    let mut s = Sim::new();
+    let e = err_text(s.run(0, &["EVAL", "string.rep = nil", "0"]));
+    assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+    let e = err_text(s.run(0, &["EVAL", "rawset(string, 'x', 1)", "0"]));
+    assert!(e.contains("nonexistent global variable 'rawset'"), "{e}");
+    let e = err_text(s.run(0, &["EVAL", "redis.call = nil", "0"]));
+    assert!(e.contains("Attempt to modify a readonly table"), "{e}");
+    assert_eq!(
+        s.run(0, &["EVAL", "_G.KEYS = 1 return 1", "1", "k"]),
+        RVal::Int(1),
+        "a script's own globals are its own"
+    );
+    assert_eq!(s.run(0, &["EVAL", "return KEYS[1]", "1", "k"]), bulk("k"));
+    assert_eq!(s.run(0, &["EVAL", "return string.rep('a', 3)", "0"]), bulk("aaa"));
+    assert_eq!(s.run(0, &["EVAL", "return getmetatable('')", "0"]), RVal::Nil);
+    assert_eq!(s.run(0, &["EVAL", "return ('ab'):upper()", "0"]), bulk("AB"));
+}
+
+#[test]
+fn a_memory_bomb_is_rerun_fresh_and_keeps_its_earlier_writes() {
+    let mut a = Sim::new();
+    // Warm this thread's engine with garbage, so its memory differs from a new one's.
+    for i in 0..50 {
+        a.run(
+            0,
+            &[
+                "EVAL",
+                "local t = {} for i = 1, 1000 do t[i] = tostring(i) .. ARGV[1] end return #t",
+                "0",
+                &i.to_string(),
+            ],
+        );
+    }
+    let bomb = "redis.call('SET', 'mb', 1) local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 1048576) .. i end";
+    let e = err_text(a.run(0, &["EVAL", bomb, "0"]));
+    assert!(e.contains("memory cap"), "{e}");
+    assert_eq!(a.run(0, &["GET", "mb"]), bulk("1"));
+    let mut b = Sim::new();
+    b.index = a.index - 1;
+    let e2 = err_text(b.run(0, &["EVAL", bomb, "0"]));
+    assert_eq!(e, e2);
+    // 20 MiB (under half the cap) answers from the reused engine without a rerun.
+    let big = "local t = {} for i = 1, 20 do t[i] = string.rep('y', 1048576) .. i end return #t";
+    assert_eq!(a.run(0, &["EVAL", big, "0"]), RVal::Int(20));
+}
+
+#[test]
 fn read_only_scripts_refuse_writes() {
     let mut s = Sim::new();
     s.run(0, &["SET", "k", "v"]);
@@ -388,4 +436,22 @@ fn keys_and_scan_see_every_key_once() {
     seen.sort_by_key(|v| format!("{v:?}"));
     seen.dedup();
     assert_eq!(seen.len(), 50);
+}
+
+/// Cost of one script on an empty keyspace (run with --release --ignored --nocapture).
+#[test]
+#[ignore]
+fn script_cost() {
+    let mut s = Sim::new();
+    let n = 2000;
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        s.run(0, &["EVAL", RELEASE, "1", &format!("k{i}"), "me"]);
+    }
+    println!("EVAL release script: {:?} per run", t.elapsed() / n);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        s.run(0, &["SET", &format!("k{i}"), "me", "PX", "1000"]);
+    }
+    println!("SET: {:?} per run", t.elapsed() / n);
 }
