@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 
 JOBS="${JOBS:-2}"
 
-echo "==> test dependencies (redis-cli, redis-py)"
+echo "==> test dependencies (redis-cli, redis-py, libfaketime; redis-server and the Redis libraries)"
 ./scripts/install-test-deps.sh
+./scripts/install-compat-deps.sh
 
 echo "==> cargo build --workspace --bins"
 cargo build -j"$JOBS" --workspace --bins
