@@ -131,7 +131,8 @@ fn info(node: &Node) -> Reply {
         ),
         ("leader-addr", leader_addr),
         ("commit-index", Reply::Int(node.committed_index() as i64)),
-        ("applied-index", idx(m.last_applied.map(|l| l.index))),
+        // From the state machine itself: openraft's metrics may lag an applied write.
+        ("applied-index", idx(node.sm.read().last_applied.map(|l| l.index))),
         ("last-log-index", idx(m.last_log_index)),
         ("snapshot-index", idx(m.snapshot.map(|l| l.index))),
         ("purged-index", idx(m.purged.map(|l| l.index))),
