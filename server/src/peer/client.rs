@@ -88,19 +88,27 @@ impl Reply {
 
 /// All outgoing peer connections of this node, by peer address.
 pub struct PeerPool {
+    dialer: Dialer,
+    conns: DashMap<String, Arc<tokio::sync::Mutex<Option<Arc<PeerConn>>>>>,
+}
+
+/// What opening a peer connection takes.
+#[derive(Clone)]
+struct Dialer {
     my_id: NodeId,
     secret: Arc<Vec<u8>>,
     /// `Some`: every connection is TLS (mutual) before the secret handshake.
     tls: Option<Arc<PeerTls>>,
-    conns: DashMap<String, Arc<tokio::sync::Mutex<Option<Arc<PeerConn>>>>>,
 }
 
 impl PeerPool {
     pub fn new(my_id: NodeId, secret: &[u8], tls: Option<Arc<PeerTls>>) -> Self {
         Self {
-            my_id,
-            secret: Arc::new(secret.to_vec()),
-            tls,
+            dialer: Dialer {
+                my_id,
+                secret: Arc::new(secret.to_vec()),
+                tls,
+            },
             conns: DashMap::new(),
         }
     }
@@ -136,11 +144,20 @@ impl PeerPool {
                 return Ok(c.clone());
             }
         }
-        let conn = Arc::new(self.connect(addr).await?);
+        // Dialled in a task of its own: a caller that gives up (an RPC past its timeout)
+        // must not cut a TLS or secret handshake half-way, which the peer would rightly
+        // log as a failed handshake. A connection nobody waits for any more closes cleanly.
+        let (dialer, to) = (self.dialer.clone(), addr.to_string());
+        let dialled = tokio::spawn(async move { dialer.connect(&to).await })
+            .await
+            .map_err(|e| WireError::Io(std::io::Error::other(e)))?;
+        let conn = Arc::new(dialled?);
         *guard = Some(conn.clone());
         Ok(conn)
     }
+}
 
+impl Dialer {
     async fn connect(&self, addr: &str) -> Result<PeerConn, WireError> {
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
