@@ -61,8 +61,19 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         let _ = crate::net::nft::heal(&ns);
         let _ = crate::net::netem::heal(&ns);
     }
+    // Run a private copy of the server: the shared target/ may be rebuilt by someone
+    // else mid-run, and a node restarted by the nemesis would exec the new build, making
+    // a mixed-version cluster that the results would not mention.
+    let bin = nodes_dir.join("fencepost");
+    std::fs::copy(&o.bin, &bin).with_context(|| format!("copying {}", o.bin.display()))?;
+    let built = std::fs::metadata(&o.bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let settings = Settings {
-        bin: o.bin.clone(),
+        bin: bin.clone(),
         nodes: o.nodes,
         dir: nodes_dir.clone(),
         mutation: o.mutation.clone(),
@@ -181,6 +192,8 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         ("time-limit", i(o.time_limit)),
         ("seed", i(o.seed)),
         ("mutation", o.mutation.clone().map(s).unwrap_or(V::Nil)),
+        ("server-bin", s(o.bin.display().to_string())),
+        ("server-bin-mtime", i(built)),
         ("ops", i(counts.0)),
         ("ok", i(counts.1)),
         ("fail", i(counts.2)),
@@ -193,7 +206,8 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     ]);
     std::fs::write(o.out.join("results.edn"), edn::value(&results) + "\n")?;
     std::fs::write(o.out.join("latency-throughput.png"), crate::plot::render(&ops))?;
-    // Node data is large and useless after the run; the logs stay.
+    // Node data and the server copy are large and useless after the run; the logs stay.
+    let _ = std::fs::remove_file(&bin);
     for slot in 1..=o.nodes {
         let d = nodes_dir.join(format!("n{slot}"));
         if d.exists() {
