@@ -19,6 +19,7 @@ pub mod rval;
 pub mod script;
 mod slab;
 mod small_bytes;
+mod snapshot_compat;
 mod tick;
 mod wait_queue;
 
@@ -26,7 +27,7 @@ mod wait_queue;
 mod tests;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use ctx::Ctx;
 use data::cmd::{DataCmd, ScriptRef};
@@ -89,8 +90,9 @@ fn fingerprint(ks: &Keyspace, key: &[u8], now: Millis) -> u64 {
 }
 
 /// All replicated state: the clock, the token sequence and the keyspace. Its serde form
-/// is the snapshot (the deadline indexes are rebuilt on decode, not stored).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// is the snapshot (the deadline indexes are rebuilt on decode, not stored); see
+/// `snapshot_compat` for how snapshots of earlier releases still decode.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StateMachine {
     now: Millis,
     last_token: u64,
