@@ -192,8 +192,20 @@ fn fake_cluster() -> TestCluster {
     TestCluster::builder(3).fake_clocks().start()
 }
 
-/// Runs each scenario on its own cluster, all at once (each takes ~30 s of real time).
+/// A cluster with movable clocks and its leader.
+fn fake_cluster_and_leader() -> (TestCluster, u64) {
+    let c = fake_cluster();
+    let l = c.leader(Duration::from_secs(10));
+    (c, l)
+}
+
+/// Prints the table header, then runs each scenario on its own cluster, all at once
+/// (each takes ~30 s of real time); each prints its row.
 fn run_all(scenarios: Vec<Box<dyn FnOnce() + Send>>) {
+    println!(
+        "| scenario | held 1 s later | 30 s lease lasted | 30 s IDEMP lease lasted | 5 s WAIT lasted | refill (10/s) |"
+    );
+    println!("|---|---|---|---|---|---|");
     let handles: Vec<_> = scenarios.into_iter().map(thread::spawn).collect();
     let mut failed = Vec::new();
     for h in handles {
@@ -224,29 +236,21 @@ fn strobe(c: &TestCluster, id: u64, stop: std::sync::Arc<std::sync::atomic::Atom
 
 #[test]
 fn the_leaders_wall_clock_moves_no_lease_deadline_or_refill() {
-    println!(
-        "| scenario | held 1 s later | 30 s lease lasted | 30 s IDEMP lease lasted | 5 s WAIT lasted | refill (10/s) |"
-    );
-    println!("|---|---|---|---|---|---|");
     run_all(vec![
         Box::new(|| {
-            let c = fake_cluster();
-            let l = c.leader(Duration::from_secs(10));
+            let (c, l) = fake_cluster_and_leader();
             measure("no clock change", &c, l, || {}).check(Duration::ZERO);
         }),
         Box::new(|| {
-            let c = fake_cluster();
-            let l = c.leader(Duration::from_secs(10));
+            let (c, l) = fake_cluster_and_leader();
             measure("leader +1 h", &c, l, || c.clock(l).set_offset_secs(HOUR)).check(Duration::ZERO);
         }),
         Box::new(|| {
-            let c = fake_cluster();
-            let l = c.leader(Duration::from_secs(10));
+            let (c, l) = fake_cluster_and_leader();
             measure("leader -1 h", &c, l, || c.clock(l).set_offset_secs(-HOUR)).check(Duration::ZERO);
         }),
         Box::new(|| {
-            let c = fake_cluster();
-            let l = c.leader(Duration::from_secs(10));
+            let (c, l) = fake_cluster_and_leader();
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let mut strober = None;
             let m = measure("leader strobing +1 h / -1 h", &c, l, || {
@@ -263,14 +267,9 @@ fn the_leaders_wall_clock_moves_no_lease_deadline_or_refill() {
 
 #[test]
 fn skewed_followers_and_transfers_to_them_change_nothing() {
-    println!(
-        "| scenario | held 1 s later | 30 s lease lasted | 30 s IDEMP lease lasted | 5 s WAIT lasted | refill (10/s) |"
-    );
-    println!("|---|---|---|---|---|---|");
     run_all(vec![
         Box::new(|| {
-            let c = fake_cluster();
-            let l = c.leader(Duration::from_secs(10));
+            let (c, l) = fake_cluster_and_leader();
             let f = c.followers_of(l);
             measure("followers +1 h and -1 h", &c, l, || {
                 c.clock(f[0]).set_offset_secs(HOUR);

@@ -493,6 +493,15 @@ fn start_clients(
         .collect()
 }
 
+/// Stops the load clients and collects what each saw.
+fn stop_clients(shared: &Shared, clients: Vec<thread::JoinHandle<ClientLog>>) -> Vec<ClientLog> {
+    shared.stop.store(true, Ordering::SeqCst);
+    clients
+        .into_iter()
+        .map(|h| h.join().expect("client thread panicked"))
+        .collect()
+}
+
 /// Waits until at least `more` writes beyond the current count are acknowledged.
 fn wait_more_acks(shared: &Shared, more: usize, timeout: Duration, what: &str) {
     let n0 = shared.ack_count();
@@ -641,11 +650,7 @@ fn rolling_restart_under_load_fails_no_request() {
         eprintln!("rolling restart: node {id} (leader: {was_leader}) restarted");
     }
 
-    shared.stop.store(true, Ordering::SeqCst);
-    let logs: Vec<ClientLog> = clients
-        .into_iter()
-        .map(|h| h.join().expect("client thread panicked"))
-        .collect();
+    let logs = stop_clients(&shared, clients);
     let summary = totals(&logs);
     eprintln!("rolling restart: {summary}");
     let failed: usize = logs.iter().map(|l| l.clusterdown + l.uncertain + l.io_errors).sum();
@@ -703,11 +708,7 @@ fn leader_kill_loop() {
         );
     }
 
-    shared.stop.store(true, Ordering::SeqCst);
-    let logs: Vec<ClientLog> = clients
-        .into_iter()
-        .map(|h| h.join().expect("client thread panicked"))
-        .collect();
+    let logs = stop_clients(&shared, clients);
     let summary = totals(&logs);
     eprintln!("kill loop: {summary}");
 
@@ -949,11 +950,7 @@ fn membership_grow_and_shrink_under_load() {
         );
     }
 
-    shared.stop.store(true, Ordering::SeqCst);
-    let logs: Vec<ClientLog> = clients
-        .into_iter()
-        .map(|h| h.join().expect("client thread panicked"))
-        .collect();
+    let logs = stop_clients(&shared, clients);
     eprintln!("membership: {}", totals(&logs));
     c.kill9(4);
     c.kill9(5);
