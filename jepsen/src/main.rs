@@ -114,6 +114,17 @@ fn cleanup() -> anyhow::Result<()> {
 
 /// Runs this same command line inside the control namespace; returns its exit code.
 fn reenter(nodes: usize) -> anyhow::Result<u8> {
+    // Namespace names are fixed, so two runs on one host would tear down each other's
+    // network: refuse while another run's processes live in the control namespace.
+    if let Ok(pids) = fencepost_jepsen::net::sh("ip", &["netns", "pids", ns::CONTROL]) {
+        if !pids.trim().is_empty() {
+            anyhow::bail!(
+                "another fencepost-jepsen run is in progress (pids {} in {}); wait for it, or run `cleanup` if it is a leftover",
+                pids.split_whitespace().collect::<Vec<_>>().join(","),
+                ns::CONTROL
+            );
+        }
+    }
     ns::setup(nodes)?;
     let exe = std::env::current_exe()?;
     let status = std::process::Command::new("ip")
