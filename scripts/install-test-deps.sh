@@ -4,26 +4,8 @@
 # clock with it). Idempotent: does nothing when they are already present.
 set -euo pipefail
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    echo "need root (or sudo) to run: $*" >&2
-    return 1
-  fi
-}
-
-apt_updated=""
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if [ -z "$apt_updated" ]; then
-    as_root apt-get update -qq
-    apt_updated=1
-  fi
-  as_root apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
 
 if ! command -v redis-cli >/dev/null 2>&1; then
   echo "installing redis-tools (apt)"
