@@ -73,7 +73,13 @@ async fn join_loop(raft: Raft, my_id: NodeId, join: String, me: PeerNode, passwo
         let id = my_id.to_string();
         let cmd = ["RAFT", "ADD", id.as_str(), me.raft_addr.as_str(), me.resp_addr.as_str()];
         match resp_call(&join, password.as_deref(), &cmd).await {
-            Ok(reply) if reply.starts_with('+') => {}
+            // Added: done, even before this node's own view shows it. Asking again later
+            // would re-add a node that an operator removed meanwhile (seen under load:
+            // RAFT REMOVE, then this loop's next round put the node back).
+            Ok(reply) if reply.starts_with('+') => {
+                tracing::info!(via = %join, "joined the cluster");
+                return;
+            }
             Ok(reply) => {
                 tracing::warn!(via = %join, reply = %reply.trim_end(), "join refused; retrying")
             }
