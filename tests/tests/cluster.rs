@@ -834,6 +834,71 @@ fn restarted_follower_catches_up() {
     assert_eq!(info.field("leader-id"), Some(int(leader as i64)), "{info:?}");
 }
 
+/// Regression, found by the fault harness (lock-fence under kill, at 1fedec9): after a
+/// kill -9 of every node, the old leader came back as leader of its old term without an
+/// election (openraft's "leader restore", on by default). It had not yet learned how far
+/// the log was committed, so it answered linearizable reads from the state it had
+/// rebuilt from its snapshot alone: acknowledged writes looked lost. A restarted node
+/// must win a new term, and commit in it, before it serves a read.
+#[test]
+fn whole_cluster_restart_reads_see_every_acknowledged_write() {
+    let _g = heavy_lock();
+    let mut c = TestCluster::builder(3).arg("--snapshot-every").arg("200").start();
+    let leader = c.leader(CLUSTER_TIMEOUT);
+    let p = uniq("restore");
+    // Past a snapshot, with more entries after it that only the log holds.
+    let n = 400;
+    write_fences(&c, leader, &p, 1, n);
+    for id in c.ids() {
+        c.kill9(id);
+    }
+    // The old leader first, alone: it is up before anyone's election timer runs. Its
+    // peers come back while a reader asks it, again and again, for the last write.
+    c.restart(leader);
+    let last = format!("{p}-{}", n - 1);
+    let want = fence_val(n as i64 - 1, &format!("v{}", n - 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (port, stop, last) = (c.port(leader), stop.clone(), last.clone());
+        thread::spawn(move || {
+            let mut answers = Vec::new();
+            let mut conn = Conn::connect(port);
+            while !stop.load(Ordering::Relaxed) {
+                let r = conn.cmd(&["FENCE", "GET", &last]);
+                if !r.is_err_with("CLUSTERDOWN") {
+                    answers.push(r);
+                }
+            }
+            answers
+        })
+    };
+    for f in c.ids().into_iter().filter(|&id| id != leader) {
+        c.restart(f);
+    }
+    thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let answers = reader.join().expect("reader thread panicked");
+    assert!(!answers.is_empty(), "no read answered within a second of the restart");
+    let stale: Vec<_> = answers.iter().filter(|r| **r != want).collect();
+    assert!(
+        stale.is_empty(),
+        "{} of {} reads of {last} through the restarted leader {leader} missed an acknowledged write: {:?}\n{}",
+        stale.len(),
+        answers.len(),
+        stale.first(),
+        c.logs(20)
+    );
+    for i in (1..n).step_by(37) {
+        let k = format!("{p}-{i}");
+        let r = c.cmd_retry(leader, &["FENCE", "GET", &k], CLUSTER_TIMEOUT);
+        assert_eq!(
+            r,
+            fence_val(i as i64, &format!("v{i}")),
+            "FENCE GET {k} through node {leader}"
+        );
+    }
+}
+
 #[test]
 fn wiped_node_rejoins_by_snapshot() {
     let _g = heavy_lock();

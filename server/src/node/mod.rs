@@ -126,6 +126,14 @@ impl Node {
             broadcast_submitted_on_append: Some(true),
             // A node cut off for a while must not disrupt the cluster when it returns.
             enable_pre_vote: Some(true),
+            // A restarted leader must win a new term, and commit its blank entry in it,
+            // before it serves anything. openraft's default lets it resume its old term at
+            // once; it then knows only the commit point its snapshot holds, and answered
+            // linearizable reads from a state missing acknowledged writes (the fault
+            // harness found it; `cluster.rs::whole_cluster_restart_reads_see_every_
+            // acknowledged_write` keeps it found). With `broadcast_submitted_on_append`
+            // its log can also lack entries its followers hold in that same term.
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()?;
