@@ -26,11 +26,14 @@ pub enum Mutation {
     IdempStartsTwice,
     /// `wall-clock`: the leader stamps entries with its wall clock (the pre-fix clock).
     WallClockStamps,
+    /// `leader-restore`: a restarted leader resumes its old term without an election
+    /// (openraft's default) and serves reads before it knows the commit point.
+    LeaderRestore,
 }
 
 impl Mutation {
     /// Every mutation, in the order the harness reports them.
-    pub const ALL: [Mutation; 8] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::FenceAcceptsStale,
         Mutation::LocalTokens,
         Mutation::GrantAfterExpiry,
@@ -39,6 +42,7 @@ impl Mutation {
         Mutation::BucketResetOnFailover,
         Mutation::IdempStartsTwice,
         Mutation::WallClockStamps,
+        Mutation::LeaderRestore,
     ];
 
     /// The name `FENCEPOST_MUTATION` takes.
@@ -52,6 +56,7 @@ impl Mutation {
             Mutation::BucketResetOnFailover => "bucket-reset",
             Mutation::IdempStartsTwice => "idemp-twice",
             Mutation::WallClockStamps => "wall-clock",
+            Mutation::LeaderRestore => "leader-restore",
         }
     }
 

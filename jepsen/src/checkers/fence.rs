@@ -1,8 +1,9 @@
 //! `lock-fence`: the etcd lock-set test with fencing. Each holder reads a resource's
 //! list, appends its element and writes it back with FENCE SET ... LOCK. Then:
 //! every acknowledged element is in the final read, acknowledged writes form one chain
-//! (each is a prefix of the final list), no element appears twice, and a write whose
-//! token is below one already accepted earlier in real time is never accepted.
+//! (each is a prefix of the final list), no element appears twice, a write whose
+//! token is below one already accepted earlier in real time is never accepted, and a
+//! read holds every element acknowledged before it was sent (no stale read).
 //!
 //! The same list checks judge `lock-unfenced` (see `register.rs`), with no token rule.
 
@@ -32,8 +33,12 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
     let ps = pairs(ops);
     let mut writes: BTreeMap<String, Vec<&Pair>> = BTreeMap::new();
     let mut finals: BTreeMap<String, Option<Vec<i64>>> = BTreeMap::new();
+    let mut reads: BTreeMap<String, Vec<&Pair>> = BTreeMap::new();
     for p in &ps {
         let Some(res) = p.req.str("res") else { continue };
+        if p.typ == Type::Ok && matches!(p.f, "read" | "peek" | "final-read") {
+            reads.entry(res.to_string()).or_default().push(p);
+        }
         match p.f {
             "write" => writes.entry(res.to_string()).or_default().push(p),
             "final-read" => {
@@ -68,6 +73,31 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
                         detail: format!(
                             "{res}: write with token {t} accepted after token {} was",
                             h.req.int("token").unwrap_or(0)
+                        ),
+                    });
+                }
+            }
+        }
+        if tokens {
+            // Acknowledged fenced writes form one chain, so every later state holds
+            // them all: a read sent after an acknowledgement must show its element.
+            // (Unfenced writers clobber each other by design; that is not a stale read.)
+            for r in reads.get(res).map(Vec::as_slice).unwrap_or_default() {
+                let got: HashSet<i64> = elements(&r.resp, "elements").unwrap_or_default().into_iter().collect();
+                let missed: Vec<i64> = acked
+                    .iter()
+                    .filter(|w| w.ret < r.inv)
+                    .filter_map(|w| w.req.int("element"))
+                    .filter(|e| !got.contains(e))
+                    .collect();
+                if let Some(e) = missed.first() {
+                    anomalies.push(Anomaly {
+                        kind: "stale-read",
+                        at: r.ret,
+                        detail: format!(
+                            "{res}: {} missed element {e}, acknowledged before it was sent ({} such)",
+                            r.f,
+                            missed.len()
                         ),
                     });
                 }
@@ -237,6 +267,24 @@ pub(crate) mod tests {
             req.with("error", s("STALE r token 8 < 7")),
         );
         assert_eq!(check(&ops).valid, Validity::Invalid);
+    }
+
+    #[test]
+    fn a_read_missing_an_earlier_acknowledged_element_is_stale() {
+        let mut ops = Vec::new();
+        write(&mut ops, 1, 0, 10, 5, &[1], Type::Ok);
+        write(&mut ops, 2, 20, 30, 7, &[1, 2], Type::Ok);
+        let req = map(vec![("res", s("r"))]);
+        let seen = |list: &[i64]| req.with("elements", V::Vec(list.iter().map(|x| V::Int(*x)).collect()));
+        // Sent while write 2 was in flight: may or may not see it.
+        push(&mut ops, 3, "peek", 25, 26, Type::Ok, req.clone(), seen(&[1]));
+        final_read(&mut ops, 100, &[1, 2]);
+        assert_eq!(check(&ops).valid, Validity::Valid);
+        // Sent after write 2 was acknowledged: must see it.
+        push(&mut ops, 3, "peek", 40, 41, Type::Ok, req.clone(), seen(&[1]));
+        let r = check(&ops);
+        assert_eq!(r.valid, Validity::Invalid);
+        assert_eq!(r.anomalies[0].kind, "stale-read", "{:?}", r.anomalies);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! kill -9 and restart: one node, the leader, a majority, or all.
+//! kill -9 and restart: one node, the leader, a majority, or all (`kill`); or always
+//! all (`kill-all`, a power cut: every node restarts at once, the old leader included).
 
 use rand::Rng;
 
@@ -14,6 +15,16 @@ pub fn start(ctx: &mut Ctx) -> anyhow::Result<(Active, V)> {
         2 => ("majority", ctx.pick(n / 2 + 1)),
         _ => ("all", (1..=n).collect()),
     };
+    kill_slots(ctx, mode, slots)
+}
+
+/// Kills every node.
+pub fn start_all(ctx: &mut Ctx) -> anyhow::Result<(Active, V)> {
+    let all = (1..=ctx.n()).collect();
+    kill_slots(ctx, "all", all)
+}
+
+fn kill_slots(ctx: &mut Ctx, mode: &str, slots: Vec<usize>) -> anyhow::Result<(Active, V)> {
     let ids: Vec<V> = {
         let mut c = ctx.cluster();
         slots

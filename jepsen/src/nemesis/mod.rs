@@ -26,6 +26,8 @@ pub enum Kind {
     Partition,
     Packet,
     Kill,
+    /// kill -9 of every node at once, then all restart together (a power cut).
+    KillAll,
     Pause,
     Clock,
     Membership,
@@ -41,11 +43,14 @@ impl Kind {
                 "partition" => Kind::Partition,
                 "packet" | "netem" => Kind::Packet,
                 "kill" => Kind::Kill,
+                "kill-all" => Kind::KillAll,
                 "pause" => Kind::Pause,
                 "clock" => Kind::Clock,
                 "membership" => Kind::Membership,
                 other => {
-                    anyhow::bail!("unknown nemesis {other:?} (partition, packet, kill, pause, clock, membership, none)")
+                    anyhow::bail!(
+                        "unknown nemesis {other:?} (partition, packet, kill, kill-all, pause, clock, membership, none)"
+                    )
                 }
             });
         }
@@ -58,6 +63,7 @@ impl Kind {
             Kind::Partition => "partition",
             Kind::Packet => "packet",
             Kind::Kill => "kill",
+            Kind::KillAll => "kill-all",
             Kind::Pause => "pause",
             Kind::Clock => "clock",
             Kind::Membership => "membership",
@@ -117,7 +123,7 @@ fn start_f(k: Kind) -> &'static str {
     match k {
         Kind::Partition => "start-partition",
         Kind::Packet => "start-packet",
-        Kind::Kill => "start-kill",
+        Kind::Kill | Kind::KillAll => "start-kill",
         Kind::Pause => "start-pause",
         Kind::Clock => "start-clock",
         Kind::Membership => "start-membership",
@@ -128,7 +134,7 @@ fn stop_f(k: Kind) -> &'static str {
     match k {
         Kind::Partition => "stop-partition",
         Kind::Packet => "stop-packet",
-        Kind::Kill => "stop-kill",
+        Kind::Kill | Kind::KillAll => "stop-kill",
         Kind::Pause => "stop-pause",
         Kind::Clock => "stop-clock",
         Kind::Membership => "stop-membership",
@@ -140,6 +146,7 @@ fn start(ctx: &mut Ctx, k: Kind) -> anyhow::Result<(Active, V)> {
         Kind::Partition => partition::start(ctx),
         Kind::Packet => packet::start(ctx),
         Kind::Kill => kill::start(ctx),
+        Kind::KillAll => kill::start_all(ctx),
         Kind::Pause => pause::start(ctx),
         Kind::Clock => clock::start(ctx),
         Kind::Membership => membership::start(ctx),

@@ -1,7 +1,8 @@
 //! `lock-fence`: the etcd lock-set test with fencing. Acquire a short lease, FENCE GET
 //! the resource's list, sometimes pause past the TTL (as a GC pause would), FENCE SET
-//! the list plus one new element with `LOCK <name>`, release. The final read after the
-//! heal must hold every acknowledged element, in one chain.
+//! the list plus one new element with `LOCK <name>`, release. Now and then a client
+//! also peeks at a resource without the lock. Every read, peeks and the final read after
+//! the heal included, must hold every element acknowledged before it was sent.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +65,11 @@ pub async fn run(mut wk: Worker) {
     while wk.live() {
         let k = unsure.take().unwrap_or_else(|| wk.rng.random_range(0..RESOURCES));
         let (name, res) = (format!("lf{k}"), format!("r{k}"));
+        if wk.rng.random_bool(0.2) {
+            // A read with no write of this client's before it: only a linearizable read
+            // path can answer it right (a restarted leader must not serve its snapshot).
+            read(&mut wk, "peek", &res).await;
+        }
         let Some(token) = lock::acquire(&mut wk, &name, TTL_MS).await else {
             wk.pace().await;
             continue;

@@ -133,7 +133,7 @@ impl Node {
             // harness found it; `cluster.rs::whole_cluster_restart_reads_see_every_
             // acknowledged_write` keeps it found). With `broadcast_submitted_on_append`
             // its log can also lack entries its followers hold in that same term.
-            enable_leader_restore: Some(false),
+            enable_leader_restore: Some(mutation::active(Mutation::LeaderRestore)),
             ..Default::default()
         }
         .validate()?;
