@@ -27,14 +27,8 @@ done
 # Other work on the machine skews every figure; the report repeats this.
 echo "uptime: $(uptime)"
 
-apt_updated=0
-apt_install() {
-  if [ "$apt_updated" = 0 ]; then
-    apt-get update -qq
-    apt_updated=1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-}
+# shellcheck source=lib/apt.sh
+. scripts/lib/apt.sh
 command -v redis-server >/dev/null || apt_install redis-server
 command -v etcd >/dev/null || apt_install etcd-server
 if ! python3 -c 'import matplotlib' 2>/dev/null; then

@@ -11,7 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-benches/results/leader-flamegraph.svg}
 
-command -v perf >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf; }
+# shellcheck source=lib/apt.sh
+. scripts/lib/apt.sh
+command -v perf >/dev/null || apt_install linux-perf
 command -v inferno-flamegraph >/dev/null || cargo install -j2 --locked inferno
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   cargo build --release -j2 -p fencepost-server -p fencepost-benches
