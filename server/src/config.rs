@@ -87,6 +87,11 @@ pub struct Config {
     /// whole segments, so this bounds the log's disk use beyond the snapshot.
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+    /// Threads that serve clients, peers and Raft (0: one per CPU). Nodes that share a
+    /// machine (tests, benchmarks, a laptop cluster) each do best with one: more only
+    /// add hand-offs between threads that compete for the same cores.
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
     /// This node's certificate chain (PEM) for TLS between peers. With --peer-tls-key
     /// and --peer-tls-ca, every peer connection is mutually authenticated TLS 1.3; the
     /// certificate must name the host of this node's peer address (IP or DNS SAN).

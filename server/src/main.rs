@@ -25,7 +25,11 @@ fn run() -> anyhow::Result<()> {
         eprintln!("fencepost: {why}");
         std::process::exit(2);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(fencepost_server::server::run(config, shutdown_signal()))
 }
 

@@ -31,6 +31,9 @@ pub async fn start(n: usize, opts: &TargetOpts, dir: &Path, procs: &mut Vec<Proc
         let mut c = Command::new(bin);
         c.args(["--port", &port.to_string(), "--raft-port", &raft_port.to_string()]);
         c.arg("--data-dir").arg(dir.join(format!("node-{}", i + 1)));
+        // Every node and the load generator share this machine's cores, as redis-server's
+        // one thread does: one worker each (see the README's benchmark notes).
+        c.args(["--worker-threads", "1"]);
         if n > 1 {
             c.args(["--node-id", &(i + 1).to_string()]);
             c.args(["--initial-cluster", &members.join(",")]);
