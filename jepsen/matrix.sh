@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 T=${1:-300}
 OUT=${2:-target/jepsen/matrix}
 J=target/debug/fencepost-jepsen
-MIX=partition,packet,kill,pause,clock,membership
+MIX=partition,packet,kill,kill-all,pause,clock,membership
 mkdir -p "$OUT"
 run() {
   local name=$1; shift
