@@ -251,7 +251,7 @@ fn write_anatomy(s: &mut String, rep: &Report) {
     );
     let _ = writeln!(
         s,
-        "Means over each run (warm-up included), from every node's `INFO latency` read before and after. A batch's commit on the leader is its own fsync, then (with followers) one AppendEntries round trip, whose follower side holds the follower's fsync; openraft 0.9 finishes the leader's fsync before it replicates, and keeps one AppendEntries in flight per follower. Busy: the share of the run the leader's core spent in its own fsyncs, and that each follower's AppendEntries stream had a request in flight (near 100%, replication is the bottleneck).\n"
+        "Means over each run (warm-up included), from every node's `INFO latency` read before and after. A batch commits once the leader's fsync and a follower's acknowledgement are both in; openraft 0.10 replicates a batch as soon as it is queued for the leader's WAL, so the two overlap, and keeps up to 16 AppendEntries in flight per follower (a replication RPC's time holds the follower's append and fsync). Busy: the share of the run the leader's WAL thread spent in fsyncs, and the summed time each follower's AppendEntries were in flight over the run (above 100%: pipelined).\n"
     );
     let _ = writeln!(
         s,
