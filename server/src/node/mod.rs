@@ -129,10 +129,11 @@ impl Node {
             // A restarted leader must win a new term, and commit its blank entry in it,
             // before it serves anything. openraft's default lets it resume its old term at
             // once; it then knows only the commit point its snapshot holds, and answered
-            // linearizable reads from a state missing acknowledged writes (the fault
-            // harness found it; `cluster.rs::whole_cluster_restart_reads_see_every_
-            // acknowledged_write` keeps it found). With `broadcast_submitted_on_append`
-            // its log can also lack entries its followers hold in that same term.
+            // linearizable reads from a state missing acknowledged writes. The fault
+            // harness found it; this test keeps it found:
+            // `cluster.rs::whole_cluster_restart_reads_see_every_acknowledged_write`.
+            // With `broadcast_submitted_on_append` its log could also lack entries its
+            // followers hold in that same term.
             enable_leader_restore: Some(mutation::active(Mutation::LeaderRestore)),
             ..Default::default()
         }
