@@ -10,7 +10,6 @@ import inspect
 from typing import Any, Optional, Protocol
 
 
-
 class SyncClient(Protocol):
     """A redis-py style sync client."""
 

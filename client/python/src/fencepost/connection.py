@@ -24,7 +24,7 @@ class MultiAddressConnection(Connection):
         self._addresses = list(addresses)
         self._next = 0
         host, port = self._addresses[0]
-        super().__init__(host=host, port=port, **kwargs)
+        super().__init__(host=host, port=port, **kwargs)  # type: ignore[no-untyped-call]
 
     def _connect(self) -> socket.socket:
         last: OSError = OSError("no address")
@@ -33,7 +33,7 @@ class MultiAddressConnection(Connection):
             idx = (self._next + i) % n
             self.host, self.port = self._addresses[idx]
             try:
-                sock: socket.socket = super()._connect()
+                sock: socket.socket = super()._connect()  # type: ignore[no-untyped-call]
             except OSError as e:
                 last = e
                 continue
@@ -49,7 +49,7 @@ def no_resend() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def connect(addresses: addr.Addresses = "127.0.0.1:6379", **kwargs: Any) -> "redis.Redis[bytes]":
+def connect(addresses: addr.Addresses = "127.0.0.1:6379", **kwargs: Any) -> redis.Redis:
     """A sync client for the given node(s). kwargs go to redis-py's Connection (password,
     username, protocol, socket_timeout, ...); socket_timeout defaults to 10 s."""
     nodes = addr.parse(addresses)

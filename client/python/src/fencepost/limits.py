@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
+from . import _script
 from ._core import errmap, limits, replies
 from ._core.replies import Decision
 from ._types import SyncClient
@@ -67,8 +68,4 @@ class SlidingWindowLimiter:
             else:
                 limits.remember(self.client, True)
                 return reply
-        try:
-            return self.client.execute_command(*self.spec.script_args(key, cost))
-        except NoScriptError:
-            self.client.execute_command(*limits.SCRIPT_LOAD)
-            return self.client.execute_command(*self.spec.script_args(key, cost))
+        return _script.run(self.client, limits.SLIDING, (key,), self.spec.script_args(cost))

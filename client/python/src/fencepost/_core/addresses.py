@@ -11,10 +11,7 @@ Addresses = Union[Address, Sequence[Address]]
 def parse(addresses: Addresses, default_port: int = 6379) -> List[Tuple[str, int]]:
     """Normalise to a non-empty list of (host, port)."""
     items: Sequence[Address]
-    if isinstance(addresses, (str, tuple)):
-        items = [addresses]
-    else:
-        items = list(addresses)
+    items = [addresses] if isinstance(addresses, (str, tuple)) else list(addresses)
     out: List[Tuple[str, int]] = []
     for a in items:
         if isinstance(a, tuple):

@@ -39,10 +39,7 @@ def translate(exc: BaseException) -> BaseException:
         else:
             out = fe.AuthenticationFailed(_with_code("WRONGPASS", msg))
     elif isinstance(exc, (rx.ConnectionError, rx.TimeoutError)):
-        if sent_nothing(exc):
-            out = fe.ConnectionRefused(msg)
-        else:
-            out = fe.ConnectionLost(msg)
+        out = fe.ConnectionRefused(msg) if sent_nothing(exc) else fe.ConnectionLost(msg)
     elif isinstance(exc, rx.ResponseError):
         code = msg.split(" ", 1)[0]
         cls = _BY_CODE.get(code)

@@ -3,14 +3,15 @@ whether the server has RATELIMIT SLIDING."""
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import uuid
 import weakref
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
 from . import commands
+from .scripts import Script
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,14 @@ class SlidingSpec:
         """The RATELIMIT SLIDING command."""
         return commands.ratelimit_sliding(key, self.limit, self.window_ms, cost)
 
-    def script_args(self, key: str, cost: int) -> commands.Args:
-        """EVALSHA of the fallback script; the nonce names this call's admission stamps."""
-        return ("EVALSHA", SLIDING_SHA, 1, key, self.limit, self.window_ms, cost, uuid.uuid4().hex)
+    def script_args(self, cost: int) -> commands.Args:
+        """ARGV of the fallback script; the nonce names this call's admission stamps."""
+        return (self.limit, self.window_ms, cost, uuid.uuid4().hex)
 
 
 # Exact sliding window over a sorted set of admission stamps (the cluster clock: TIME in a
 # script is the entry's stamp). Same reply as RATELIMIT SLIDING.
-SLIDING_LUA = """
+SLIDING = Script("""
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -85,12 +86,10 @@ if count > 0 then
   redis.call('PEXPIRE', KEYS[1], reset)
 end
 return {limited, limit, limit - count, retry, reset}
-"""
-SLIDING_SHA = hashlib.sha1(SLIDING_LUA.encode()).hexdigest()
-SCRIPT_LOAD: Tuple[str, str, str] = ("SCRIPT", "LOAD", SLIDING_LUA)
+""")
 
 # client -> has RATELIMIT SLIDING; asked once per client, forgotten with the client.
-_native: "weakref.WeakKeyDictionary[object, bool]" = weakref.WeakKeyDictionary()
+_native: weakref.WeakKeyDictionary[object, bool] = weakref.WeakKeyDictionary()
 
 
 def native(client: object) -> Optional[bool]:
@@ -103,7 +102,5 @@ def native(client: object) -> Optional[bool]:
 
 def remember(client: object, has_it: bool) -> None:
     """Record what the first RATELIMIT SLIDING told us."""
-    try:
+    with contextlib.suppress(TypeError):
         _native[client] = has_it
-    except TypeError:
-        pass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from .._core import errmap, limits, replies
 from .._core.replies import Decision
 from .._types import AsyncClient
+from . import _script
 
 
 class TokenBucketLimiter:
@@ -66,8 +67,4 @@ class SlidingWindowLimiter:
             else:
                 limits.remember(self.client, True)
                 return reply
-        try:
-            return await self.client.execute_command(*self.spec.script_args(key, cost))
-        except NoScriptError:
-            await self.client.execute_command(*limits.SCRIPT_LOAD)
-            return await self.client.execute_command(*self.spec.script_args(key, cost))
+        return await _script.run(self.client, limits.SLIDING, (key,), self.spec.script_args(cost))
