@@ -26,6 +26,11 @@ class TokenBucketLimiter:
         self.client = client
         self.spec = limits.TokenBucketSpec.of(capacity, refill_rate, period_ms)
 
+    @classmethod
+    def from_spec(cls, client: AsyncClient, spec: limits.TokenBucketSpec) -> TokenBucketLimiter:
+        """The async twin of a limiter with these parameters (the ASGI middleware uses it)."""
+        return cls(client, spec.capacity, spec.refill, period_ms=spec.period_ms)
+
     async def check(self, key: str, cost: int = 1) -> Decision:
         """Take `cost` tokens if there; the full Decision either way (cost 0 peeks)."""
         try:
@@ -44,6 +49,11 @@ class SlidingWindowLimiter:
     def __init__(self, client: AsyncClient, limit: int, window_ms: int) -> None:
         self.client = client
         self.spec = limits.SlidingSpec(limit, window_ms)
+
+    @classmethod
+    def from_spec(cls, client: AsyncClient, spec: limits.SlidingSpec) -> SlidingWindowLimiter:
+        """The async twin of a limiter with these parameters (the ASGI middleware uses it)."""
+        return cls(client, spec.limit, spec.window_ms)
 
     async def check(self, key: str, cost: int = 1) -> Decision:
         """Admit `cost` calls if the window has room; the full Decision either way."""
