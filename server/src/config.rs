@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use clap::{Parser, ValueEnum};
 
 use crate::raft::types::{NodeId, PeerNode};
+use crate::tls::{AuthClients, ClientTlsFiles};
 
 /// How a follower serves clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,9 +27,27 @@ pub struct Config {
     /// Address to listen on for clients.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Client (RESP) port.
+    /// Client (RESP) port; 0 turns plaintext off (clients then use --tls-port).
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
+    /// Client port for RESP over TLS 1.2/1.3 (needs --tls-cert-file and --tls-key-file).
+    #[arg(long)]
+    pub tls_port: Option<u16>,
+    /// The server's certificate chain (PEM) for client TLS; also this node's client
+    /// certificate when it calls a TLS-only member (--join).
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert-file.
+    #[arg(long, value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to; also what this node trusts
+    /// when it calls a TLS-only member.
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Whether clients must present a certificate: yes, no, optional (default: yes
+    /// when --tls-ca-cert-file is given, else no).
+    #[arg(long, value_enum, value_name = "yes|no|optional")]
+    pub tls_auth_clients: Option<AuthClients>,
     /// Where the Raft log, vote and snapshots live.
     #[arg(long, default_value = "./fencepost-data")]
     pub data_dir: PathBuf,
@@ -114,9 +133,6 @@ impl Config {
                 self.bind
             ));
         }
-        if self.raft_port.is_none() && self.port > u16::MAX - 10_000 {
-            return Err("--port is too high for the default --raft-port (port + 10000): give --raft-port".into());
-        }
         if self.max_value_bytes > self.max_bulk_bytes {
             return Err("--max-value-bytes must not exceed --max-bulk-bytes".into());
         }
@@ -129,6 +145,18 @@ impl Config {
         if self.max_args < 8 {
             return Err("--max-args must be at least 8".into());
         }
+        if self.tls_port.is_some() && (self.tls_cert_file.is_none() || self.tls_key_file.is_none()) {
+            return Err("--tls-port needs --tls-cert-file and --tls-key-file".into());
+        }
+        if self.port == 0 && self.tls_port.is_none() {
+            return Err("--port 0 turns plaintext off: give --tls-port for clients".into());
+        }
+        if self.tls_auth_clients.is_some_and(|a| a != AuthClients::No) && self.tls_ca_cert_file.is_none() {
+            return Err("--tls-auth-clients yes|optional needs --tls-ca-cert-file".into());
+        }
+        if self.raft_port.is_none() && self.client_port() > u16::MAX - 10_000 {
+            return Err("--port is too high for the default --raft-port (port + 10000): give --raft-port".into());
+        }
         let tls = [&self.peer_tls_cert, &self.peer_tls_key, &self.peer_tls_ca];
         // Half a TLS setup would silently fall back to plain TCP, or fail only when the
         // first peer connects: refuse it at startup.
@@ -139,12 +167,41 @@ impl Config {
     }
 
     pub fn raft_port(&self) -> u16 {
-        self.raft_port.unwrap_or(self.port.saturating_add(10_000))
+        self.raft_port.unwrap_or(self.client_port().saturating_add(10_000))
+    }
+
+    /// The port clients are told about: the plaintext one, or the TLS one when
+    /// plaintext is off.
+    pub fn client_port(&self) -> u16 {
+        match (self.port, self.tls_port) {
+            (0, Some(tls)) => tls,
+            (port, _) => port,
+        }
+    }
+
+    /// Whether this node's clients, and so its cluster's, speak TLS only.
+    pub fn tls_only(&self) -> bool {
+        self.port == 0 && self.tls_port.is_some()
+    }
+
+    /// The client TLS files, when --tls-port is given.
+    pub fn client_tls(&self) -> Option<ClientTlsFiles> {
+        self.tls_port?;
+        Some(ClientTlsFiles {
+            cert: self.tls_cert_file.clone()?,
+            key: self.tls_key_file.clone()?,
+            ca: self.tls_ca_cert_file.clone(),
+            auth_clients: self.tls_auth_clients.unwrap_or(if self.tls_ca_cert_file.is_some() {
+                AuthClients::Yes
+            } else {
+                AuthClients::No
+            }),
+        })
     }
 
     /// The client address peers and clients are told about.
     pub fn resp_addr(&self) -> String {
-        format!("{}:{}", self.bind, self.port)
+        format!("{}:{}", self.bind, self.client_port())
     }
 
     pub fn raft_addr(&self) -> String {

@@ -10,13 +10,13 @@ use bytes::BytesMut;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::cmd::{self, Dispatched};
+use crate::context::{ClientInfo, ServerCtx};
 use crate::frame::{self, FrameLimits};
 use crate::reply::{Proto, Reply};
-use crate::server::{ClientInfo, ServerCtx};
+use crate::session::ConnState;
 
 /// Commands of one connection in flight at once; past this we stop reading until some
 /// complete (back-pressure instead of unbounded queues).
@@ -28,27 +28,33 @@ const PRE_AUTH_LIMITS: FrameLimits = FrameLimits {
     max_frame: 16 * 1024,
 };
 
-/// Per-connection state that commands may change.
-pub struct ConnState {
-    pub id: u64,
-    pub addr: SocketAddr,
-    pub proto: Proto,
-    pub authed: bool,
-    /// MULTI / WATCH state (cmd/multi.rs).
-    pub tx: cmd::multi::TxState,
-}
-
 /// One reply on its way, with the protocol in force when its request was read
 /// (HELLO changes the encoding of later replies only).
 type Pending = BoxFuture<'static, (Proto, Reply, bool)>;
 
 /// Tells a client over the connection cap why it is being hung up on.
-pub async fn refuse(mut stream: TcpStream) {
+pub async fn refuse(mut stream: impl AsyncWrite + Unpin) {
     let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
 }
 
-pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
-    let _ = stream.set_nodelay(true);
+/// Serves one plaintext client until it leaves.
+pub async fn serve_tcp(stream: tokio::net::TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
+    let (rd, wr) = stream.into_split();
+    serve(rd, wr, addr, ctx).await
+}
+
+/// Serves one client over TLS until it leaves (the halves share the session through
+/// a lock, which plain TCP's owned halves do not need).
+pub async fn serve_tls<S: AsyncRead + AsyncWrite + Send>(stream: S, addr: SocketAddr, ctx: Arc<ServerCtx>) {
+    let (rd, wr) = tokio::io::split(stream);
+    serve(rd, wr, addr, ctx).await
+}
+
+async fn serve<R, W>(rd: R, wr: W, addr: SocketAddr, ctx: Arc<ServerCtx>)
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
     let id = ctx.new_client_id();
     ctx.clients.insert(
         id,
@@ -61,21 +67,26 @@ pub async fn serve(stream: TcpStream, addr: SocketAddr, ctx: Arc<ServerCtx>) {
             resp: 2,
         },
     );
+    let (authed, user) = cmd::initial_session(&ctx);
     let mut state = ConnState {
         id,
         addr,
         proto: Proto::Resp2,
-        authed: ctx.config.requirepass.is_none(),
+        authed,
+        user,
         tx: Default::default(),
     };
-    if let Err(e) = run(stream, &mut state, &ctx).await {
+    if let Err(e) = run(rd, wr, &mut state, &ctx).await {
         tracing::debug!(client = id, error = %e, "connection ended with an error");
     }
     ctx.clients.remove(&id);
 }
 
-async fn run(stream: TcpStream, state: &mut ConnState, ctx: &Arc<ServerCtx>) -> std::io::Result<()> {
-    let (mut rd, mut wr) = stream.into_split();
+async fn run<R, W>(mut rd: R, mut wr: W, state: &mut ConnState, ctx: &Arc<ServerCtx>) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
+{
     let full_limits = FrameLimits {
         max_bulk: ctx.config.max_bulk_bytes,
         max_args: ctx.config.max_args,

@@ -29,11 +29,14 @@ pub enum Mutation {
     /// `leader-restore`: a restarted leader resumes its old term without an election
     /// (openraft's default) and serves reads before it knows the commit point.
     LeaderRestore,
+    /// `acl-skip-keys`: the LOCK family skips the ACL key-pattern check, so a user
+    /// limited to some lock names can take any lock.
+    AclSkipLockKeys,
 }
 
 impl Mutation {
     /// Every mutation, in the order the harness reports them.
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 10] = [
         Mutation::FenceAcceptsStale,
         Mutation::LocalTokens,
         Mutation::GrantAfterExpiry,
@@ -43,6 +46,7 @@ impl Mutation {
         Mutation::IdempStartsTwice,
         Mutation::WallClockStamps,
         Mutation::LeaderRestore,
+        Mutation::AclSkipLockKeys,
     ];
 
     /// The name `FENCEPOST_MUTATION` takes.
@@ -57,6 +61,7 @@ impl Mutation {
             Mutation::IdempStartsTwice => "idemp-twice",
             Mutation::WallClockStamps => "wall-clock",
             Mutation::LeaderRestore => "leader-restore",
+            Mutation::AclSkipLockKeys => "acl-skip-keys",
         }
     }
 

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::sm::acl::AclTable;
 use crate::sm::data::cmd::DataCmd;
 use crate::sm::rval::RVal;
 use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, StateMachine, WrongType};
@@ -29,6 +30,13 @@ pub enum ReadQuery {
     Data(DataCmd),
     /// WATCH: the keys' fingerprints now.
     Watch(Vec<Bytes>),
+    /// EVAL_RO / EVALSHA_RO by a user whose permissions are limited (see `Op::Scripted`).
+    DataAs {
+        user: Bytes,
+        cmd: DataCmd,
+    },
+    /// ACL GETUSER, LIST, USERS: the replicated users.
+    Acl,
 }
 
 /// The answer to a [`ReadQuery`], variant for variant.
@@ -41,9 +49,23 @@ pub enum ReadAnswer {
     DbSize(u64),
     Value(RVal),
     Watch(Vec<u64>),
+    Acl(AclTable),
 }
 
 impl ReadQuery {
+    /// Every name the read touches, for the ACL key patterns.
+    pub fn keys(&self) -> Vec<&[u8]> {
+        match self {
+            ReadQuery::LockInfo { name: k }
+            | ReadQuery::FenceGet { key: k }
+            | ReadQuery::IdempGet { key: k }
+            | ReadQuery::BucketPeek { key: k, .. } => vec![k],
+            ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.keys(),
+            ReadQuery::Watch(keys) => keys.iter().map(|k| k.as_ref()).collect(),
+            ReadQuery::DbSize | ReadQuery::Acl => Vec::new(),
+        }
+    }
+
     /// Evaluates the query at `now` (the leader's stamp).
     pub fn run(&self, sm: &StateMachine, now: Millis) -> ReadAnswer {
         match self {
@@ -52,7 +74,9 @@ impl ReadQuery {
             ReadQuery::IdempGet { key } => ReadAnswer::IdempGet(sm.idemp_get(key, now)),
             ReadQuery::BucketPeek { key, params } => ReadAnswer::BucketPeek(sm.bucket_peek(key, *params, now)),
             ReadQuery::DbSize => ReadAnswer::DbSize(sm.len_live(now) as u64),
-            ReadQuery::Data(c) => ReadAnswer::Value(sm.data_read(c, now)),
+            ReadQuery::Data(c) => ReadAnswer::Value(sm.data_read(c, now, None)),
+            ReadQuery::DataAs { user, cmd } => ReadAnswer::Value(sm.data_read(cmd, now, Some(user))),
+            ReadQuery::Acl => ReadAnswer::Acl(sm.acl().clone()),
             ReadQuery::Watch(keys) => ReadAnswer::Watch(keys.iter().map(|k| sm.watch_fingerprint(k, now)).collect()),
         }
     }

@@ -1,102 +1,140 @@
-//! The client listener: accepts connections up to the cap, runs one task each (owned
-//! by the node), and shuts down gracefully (stop accepting, end the node's tasks, then
-//! stop Raft).
+//! The client listeners: plaintext (`--port`, unless 0) and TLS (`--tls-port`). Each
+//! accepts connections up to the one shared cap and runs one task per client (owned by
+//! the node). SIGHUP re-reads the TLS material of clients and peers. Shutdown is
+//! graceful: stop accepting, end the node's tasks, then stop Raft.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use bytes::Bytes;
-use dashmap::DashMap;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::connection;
+use crate::context::ServerCtx;
 use crate::node::Node;
+use crate::tls::{self, Reloadable};
 
-/// What one connected client looks like to CLIENT LIST / INFO.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub addr: SocketAddr,
-    pub name: Option<Bytes>,
-    pub lib_name: Option<Bytes>,
-    pub lib_ver: Option<Bytes>,
-    pub since: Instant,
-    pub resp: u8,
-}
-
-/// Counters for INFO stats.
-#[derive(Default)]
-pub struct Stats {
-    pub commands: AtomicU64,
-    pub connections: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub protocol_errors: AtomicU64,
-}
-
-/// Everything a connection task needs, shared.
-pub struct ServerCtx {
-    pub node: Arc<Node>,
-    pub config: Config,
-    pub clients: DashMap<u64, ClientInfo>,
-    pub stats: Stats,
-    pub started: Instant,
-    next_client_id: AtomicU64,
-}
-
-impl ServerCtx {
-    pub fn new_client_id(&self) -> u64 {
-        self.next_client_id.fetch_add(1, Ordering::Relaxed) + 1
-    }
-}
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    // Read before the node starts, so a bad file stops a start-up rather than a
+    // running node.
+    let client_tls = match config.client_tls() {
+        Some(files) => Some(Arc::new(
+            Reloadable::new(move || tls::client_acceptor(&files)).map_err(|e| anyhow::anyhow!("client TLS: {e}"))?,
+        )),
+        None => None,
+    };
     let node = Node::start(&config).await?;
-    let listener = TcpListener::bind((config.bind, config.port)).await?;
-    tracing::info!(addr = %listener.local_addr()?, node_id = config.node_id, "fencepost listening");
+    let plain = match config.port {
+        0 => None,
+        port => Some(TcpListener::bind((config.bind, port)).await?),
+    };
+    let secure = match config.tls_port {
+        Some(port) => Some(TcpListener::bind((config.bind, port)).await?),
+        None => None,
+    };
+    for (l, kind) in [(&plain, "plaintext"), (&secure, "tls")] {
+        if let Some(l) = l {
+            tracing::info!(addr = %l.local_addr()?, kind, node_id = config.node_id, "fencepost listening");
+        }
+    }
     let permits = Arc::new(Semaphore::new(config.max_clients));
-    let ctx = Arc::new(ServerCtx {
-        node: node.clone(),
-        config,
-        clients: DashMap::new(),
-        stats: Stats::default(),
-        started: Instant::now(),
-        next_client_id: AtomicU64::new(0),
-    });
+    let ctx = Arc::new(ServerCtx::new(node.clone(), config));
+    node.spawn(reload_on_sighup(node.clone(), client_tls.clone()));
     tokio::pin!(shutdown);
     loop {
-        let (stream, addr) = tokio::select! {
+        let (stream, addr, secure) = tokio::select! {
             _ = &mut shutdown => break,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
+            r = accept(&plain) => match r {
+                Ok((s, a)) => (s, a, false),
+                Err(e) => { backoff(e).await; continue; }
+            },
+            r = accept(&secure) => match r {
+                Ok((s, a)) => (s, a, true),
+                Err(e) => { backoff(e).await; continue; }
             },
         };
         ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
-        match permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let ctx2 = ctx.clone();
-                // A node task: it ends with the node at shutdown.
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            ctx.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            if !secure {
+                node.spawn(connection::refuse(stream));
+            }
+            continue;
+        };
+        let ctx2 = ctx.clone();
+        // A node task: it ends with the node at shutdown.
+        match (secure, &client_tls) {
+            (true, Some(tls)) => {
+                let acceptor: TlsAcceptor = (*tls.current()).clone();
                 node.spawn(async move {
-                    connection::serve(stream, addr, ctx2).await;
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => connection::serve_tls(s, addr, ctx2).await,
+                        Ok(Err(e)) => tracing::debug!(%addr, error = %e, "client TLS handshake failed"),
+                        Err(_) => tracing::debug!(%addr, "client TLS handshake timed out"),
+                    }
                     drop(permit);
                 });
             }
-            Err(_) => {
-                ctx.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                node.spawn(connection::refuse(stream));
-            }
+            _ => node.spawn(async move {
+                connection::serve_tcp(stream, addr, ctx2).await;
+                drop(permit);
+            }),
         }
     }
     tracing::info!("shutting down");
     node.shutdown().await;
     Ok(())
+}
+
+/// The next connection on `l`, or never when that listener is off.
+async fn accept(l: &Option<TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Out of file descriptors and the like: back off instead of spinning.
+async fn backoff(e: std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// SIGHUP re-reads the certificate, key and CA files of clients and peers.
+async fn reload_on_sighup(node: Arc<Node>, client_tls: Option<Arc<Reloadable<TlsAcceptor>>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: TLS material will not reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Some(t) = &client_tls {
+                match t.reload() {
+                    Ok(()) => tracing::info!("client TLS material reloaded"),
+                    Err(e) => tracing::error!(error = %e, "client TLS reload failed; the old material stays in force"),
+                }
+            }
+            if let Some(t) = &node.peer_tls {
+                match t.reload() {
+                    Ok(()) => tracing::info!("peer TLS material reloaded"),
+                    Err(e) => tracing::error!(error = %e, "peer TLS reload failed; the old material stays in force"),
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (node, client_tls);
+    }
 }

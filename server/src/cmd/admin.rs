@@ -16,11 +16,11 @@ use openraft::ServerState;
 
 use super::args::{self, arity};
 use super::{Command, Dispatched, Limits};
+use crate::context::ServerCtx;
 use crate::node::Node;
 use crate::peer::wire::AdminOp;
 use crate::raft::types::PeerNode;
 use crate::reply::Reply;
-use crate::server::ServerCtx;
 
 /// A RAFT subcommand.
 #[derive(Debug)]

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::args::{self, arity};
+use crate::context::ServerCtx;
 use crate::raft::types::PeerNode;
 use crate::reply::Reply;
-use crate::server::ServerCtx;
 
 /// Redis-style 40-hex-digit node id.
 fn hex_id(id: u64) -> String {

@@ -12,9 +12,9 @@ use bytes::Bytes;
 
 use super::args::{self, arity};
 use super::{cluster, introspect, Command, Dispatched, Limits};
-use crate::connection::ConnState;
+use crate::context::ServerCtx;
 use crate::reply::{Proto, Reply};
-use crate::server::ServerCtx;
+use crate::session::ConnState;
 
 /// Version reported to clients that gate features on the Redis version.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
@@ -121,7 +121,7 @@ pub fn execute(c: ConnCmd, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Dispat
         ConnCmd::Quit => Dispatched::Close(Reply::ok()),
         ConnCmd::Reset => {
             conn.proto = Proto::Resp2;
-            conn.authed = ctx.config.requirepass.is_none();
+            (conn.authed, conn.user) = super::acl::initial_session(ctx);
             conn.tx = Default::default();
             if let Some(mut c) = ctx.clients.get_mut(&conn.id) {
                 c.name = None;
@@ -136,30 +136,10 @@ pub fn execute(c: ConnCmd, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Dispat
     }
 }
 
-fn check_password(ctx: &ServerCtx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Reply> {
-    let Some(expected) = ctx.config.requirepass.as_deref() else {
-        return Err(Reply::err(
-            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        ));
-    };
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && constant_time_eq(pass, expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Reply::err(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
-    }
-}
-
-/// Compares secrets without leaking where they first differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn auth(user: Option<&[u8]>, pass: &[u8], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
-    match check_password(ctx, user, pass) {
-        Ok(()) => {
+    match super::acl::login(ctx, conn, user, pass) {
+        Ok(u) => {
+            conn.user = u;
             conn.authed = true;
             Reply::ok()
         }
@@ -182,10 +162,13 @@ fn hello(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
     while let Some(opt) = rest.first() {
         match (args::keyword(opt).as_str(), rest) {
             ("AUTH", [_, user, pass, ..]) => {
-                if let Err(e) = check_password(ctx, Some(user), pass) {
-                    return e;
+                match super::acl::login(ctx, conn, Some(user), pass) {
+                    Ok(u) => {
+                        conn.user = u;
+                        conn.authed = true;
+                    }
+                    Err(e) => return e,
                 }
-                conn.authed = true;
                 rest = &rest[3..];
             }
             ("SETNAME", [_, n, ..]) => {

@@ -14,8 +14,8 @@ use super::admin::role_name;
 use super::args;
 use super::conn::REDIS_COMPAT_VERSION;
 use super::table::{self, Entry};
+use crate::context::ServerCtx;
 use crate::reply::Reply;
-use crate::server::ServerCtx;
 
 fn command_info(c: Entry) -> Reply {
     let texts = |xs: &'static [&'static str]| Reply::Array(xs.iter().map(|x| Reply::Simple(x)).collect());
@@ -27,7 +27,7 @@ fn command_info(c: Entry) -> Reply {
         Reply::Int(first),
         Reply::Int(last),
         Reply::Int(step),
-        Reply::Array(vec![]),
+        Reply::Array(c.categories().iter().map(|k| Reply::Status(format!("@{k}"))).collect()),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
         Reply::Array(vec![]),
@@ -117,6 +117,7 @@ pub fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
                 ("redis_mode", "standalone".into()),
                 ("process_id", std::process::id().to_string()),
                 ("tcp_port", ctx.config.port.to_string()),
+                ("tls_port", ctx.config.tls_port.unwrap_or(0).to_string()),
                 ("uptime_in_seconds", ctx.started.elapsed().as_secs().to_string()),
             ],
         );
@@ -157,6 +158,18 @@ pub fn info_text(a: &[Bytes], ctx: &ServerCtx) -> String {
                 (
                     "total_protocol_errors",
                     s.protocol_errors.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "acl_access_denied_auth",
+                    s.acl_denied_auth.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "acl_access_denied_cmd",
+                    s.acl_denied_cmd.load(Ordering::Relaxed).to_string(),
+                ),
+                (
+                    "acl_access_denied_key",
+                    s.acl_denied_key.load(Ordering::Relaxed).to_string(),
                 ),
             ],
         );

@@ -4,6 +4,7 @@
 //! Replies are made from the node's answers in one place (`outcome.rs`). Nothing here
 //! touches a socket.
 
+pub mod acl;
 mod admin;
 mod args;
 mod bucket;
@@ -24,11 +25,14 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use crate::connection::ConnState;
+use crate::acl_log::Context;
+use crate::context::ServerCtx;
 use crate::query::ReadQuery;
 use crate::reply::Reply;
-use crate::server::ServerCtx;
+use crate::session::ConnState;
 use crate::sm::Op;
+
+pub use acl::initial_session;
 
 /// What dispatch produced: a reply now, one later (Raft), or a last reply before close.
 pub enum Dispatched {
@@ -65,6 +69,20 @@ pub enum Command {
     Raft(admin::RaftCmd),
     /// MULTI / EXEC / DISCARD / WATCH / UNWATCH.
     Tx(multi::TxCmd),
+    /// ACL users and permissions.
+    Acl(acl::AclCmd),
+}
+
+impl Command {
+    /// Every name the command touches, for the ACL key patterns.
+    pub fn keys(&self) -> Vec<&[u8]> {
+        match self {
+            Command::Write(op, _) => op.keys(),
+            Command::Read(q, _) => q.keys(),
+            Command::Tx(multi::TxCmd::Watch(keys)) => keys.iter().map(|k| k.as_ref()).collect(),
+            Command::Conn(_) | Command::Raft(_) | Command::Tx(_) | Command::Acl(_) => Vec::new(),
+        }
+    }
 }
 
 /// Limits parsing needs from the configuration.
@@ -104,6 +122,7 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
     let Some(first) = args.first() else {
         return Dispatched::Now(Reply::err("ERR empty command"));
     };
+    acl::refresh(conn, ctx);
     let name = args::keyword(first);
     if !conn.authed && !PRE_AUTH.contains(&name.as_str()) {
         return Dispatched::Now(Reply::err("NOAUTH Authentication required."));
@@ -112,9 +131,28 @@ pub fn dispatch(args: Vec<Bytes>, conn: &mut ConnState, ctx: &Arc<ServerCtx>) ->
         max_value_bytes: ctx.config.max_value_bytes,
     };
     if conn.tx.queuing() && !multi::runs_inside_multi(&name) {
-        return Dispatched::Now(conn.tx.queue(&args, &limits));
+        // A limited user's command is checked before it is queued, as Redis does; a
+        // refusal fails the whole transaction.
+        if let (Some(_), Some(entry), Ok(cmd)) = (&conn.user.perms, table::lookup(first), parse(&args, &limits)) {
+            let refused = if acl::is_script(&cmd) {
+                Err(Reply::err(
+                    "ERR scripts inside MULTI are not available to users with limited permissions",
+                ))
+            } else {
+                acl::authorize(entry, &args, cmd, conn, ctx, Context::Multi).map(drop)
+            };
+            if let Err(r) = refused {
+                conn.tx.dirty = true;
+                return Dispatched::Now(r);
+            }
+        }
+        return Dispatched::Now(multi::queue(&mut conn.tx, &args, &limits));
     }
-    match parse(&args, &limits) {
+    let checked = parse(&args, &limits).and_then(|cmd| match table::lookup(first) {
+        Some(entry) => acl::authorize(entry, &args, cmd, conn, ctx, Context::TopLevel),
+        None => Ok(cmd),
+    });
+    match checked {
         Ok(cmd) => execute(cmd, conn, ctx),
         Err(reply) => Dispatched::Now(reply),
     }
@@ -134,6 +172,7 @@ pub fn execute(cmd: Command, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Disp
         Command::Conn(c) => conn::execute(c, conn, ctx),
         Command::Raft(c) => admin::execute(c, ctx),
         Command::Tx(c) => multi::execute(c, conn, ctx),
+        Command::Acl(c) => acl::execute(c, conn, ctx),
     }
 }
 

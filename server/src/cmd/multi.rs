@@ -9,17 +9,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::{BoxFuture, Shared};
 use futures::FutureExt;
 
 use super::outcome::node_error;
 use super::table::Entry;
 use super::{Command, Dispatched, Limits, Shape};
-use crate::connection::ConnState;
+use crate::context::ServerCtx;
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
-use crate::server::ServerCtx;
-use crate::sm::data::cmd::DataCmd;
+use crate::session::{ConnState, TxState, WatchRead};
 use crate::sm::data::parse;
 use crate::sm::Op;
 
@@ -33,56 +31,34 @@ pub enum TxCmd {
     Unwatch,
 }
 
-/// Fingerprints of watched keys, read when WATCH ran (shared: EXEC in the same
-/// pipeline awaits the same read).
-type WatchRead = Shared<BoxFuture<'static, Result<Vec<(Bytes, u64)>, Reply>>>;
-
-/// A connection's transaction state.
-#[derive(Default)]
-pub struct TxState {
-    /// Commands queued since MULTI; an argument error other than arity is kept and
-    /// becomes that command's reply in EXEC, as Redis does.
-    queued: Option<Vec<Result<DataCmd, String>>>,
-    /// A command failed to queue: EXEC must refuse the whole transaction.
-    dirty: bool,
-    watches: Vec<WatchRead>,
-}
-
-impl TxState {
-    /// Whether commands are being queued (between MULTI and EXEC/DISCARD).
-    pub fn queuing(&self) -> bool {
-        self.queued.is_some()
-    }
-
-    /// Queues a request inside MULTI. As in Redis, an unknown command or a wrong
-    /// argument count is refused now (and EXEC will refuse the transaction); other
-    /// argument errors are answered in EXEC's reply, in the command's place.
-    pub fn queue(&mut self, args: &[Bytes], limits: &Limits) -> Reply {
-        let queued = match super::table::lookup(&args[0]) {
-            Some(Entry::Data(spec)) if !parse::arity_ok(spec.arity, args.len()) => {
-                self.dirty = true;
-                return Reply::Error(parse::arity_err(spec.name));
-            }
-            Some(Entry::Data(spec)) => match super::data::parse(spec, &args[1..], limits) {
-                Ok(Command::Write(Op::Data(c), _)) | Ok(Command::Read(ReadQuery::Data(c), _)) => Ok(c),
-                Ok(_) => Err("ERR internal: a data command parsed as another kind".to_string()),
-                Err(Reply::Error(e)) => Err(e),
-                Err(other) => Err(format!("ERR {other:?}")),
-            },
-            Some(Entry::Native(_)) => {
-                self.dirty = true;
-                return Reply::err("ERR command not allowed inside MULTI: only Redis data commands are queued");
-            }
-            None => {
-                self.dirty = true;
-                return super::unknown_command(&args[0], &args[1..]);
-            }
-        };
-        if let Some(q) = &mut self.queued {
-            q.push(queued);
+/// Queues a request inside MULTI. As in Redis, an unknown command or a wrong
+/// argument count is refused now (and EXEC will refuse the transaction); other
+/// argument errors are answered in EXEC's reply, in the command's place.
+pub fn queue(tx: &mut TxState, args: &[Bytes], limits: &Limits) -> Reply {
+    let queued = match super::table::lookup(&args[0]) {
+        Some(Entry::Data(spec)) if !parse::arity_ok(spec.arity, args.len()) => {
+            tx.dirty = true;
+            return Reply::Error(parse::arity_err(spec.name));
         }
-        Reply::Status("QUEUED".into())
+        Some(Entry::Data(spec)) => match super::data::parse(spec, &args[1..], limits) {
+            Ok(Command::Write(Op::Data(c), _)) | Ok(Command::Read(ReadQuery::Data(c), _)) => Ok(c),
+            Ok(_) => Err("ERR internal: a data command parsed as another kind".to_string()),
+            Err(Reply::Error(e)) => Err(e),
+            Err(other) => Err(format!("ERR {other:?}")),
+        },
+        Some(Entry::Native(_)) => {
+            tx.dirty = true;
+            return Reply::err("ERR command not allowed inside MULTI: only Redis data commands are queued");
+        }
+        None => {
+            tx.dirty = true;
+            return super::unknown_command(&args[0], &args[1..]);
+        }
+    };
+    if let Some(q) = &mut tx.queued {
+        q.push(queued);
     }
+    Reply::Status("QUEUED".into())
 }
 
 /// Commands that act on the transaction itself rather than being queued.

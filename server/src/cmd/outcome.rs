@@ -69,9 +69,9 @@ fn subject_of_op(op: &Op) -> &[u8] {
         | Op::IdempBegin { key, .. }
         | Op::IdempComplete { key, .. }
         | Op::IdempAbort { key, .. } => key,
-        Op::Data(c) => c.first_key(),
+        Op::Data(c) | Op::Scripted { cmd: c, .. } => c.first_key(),
         Op::Multi { cmds, .. } => cmds.iter().flatten().next().map_or(&[][..], |c| c.first_key()),
-        Op::Tick => &[],
+        Op::Tick | Op::AclSetUser { .. } | Op::AclDelUser { .. } => &[],
     }
 }
 
@@ -79,9 +79,9 @@ fn subject_of_query(q: &ReadQuery) -> &[u8] {
     match q {
         ReadQuery::LockInfo { name } => name,
         ReadQuery::FenceGet { key } | ReadQuery::IdempGet { key } | ReadQuery::BucketPeek { key, .. } => key,
-        ReadQuery::Data(c) => c.first_key(),
+        ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.first_key(),
         ReadQuery::Watch(keys) => keys.first().map_or(&[][..], |k| k),
-        ReadQuery::DbSize => &[],
+        ReadQuery::DbSize | ReadQuery::Acl => &[],
     }
 }
 
@@ -152,7 +152,7 @@ fn answer(a: ReadAnswer, shape: Shape) -> Reply {
         ReadAnswer::BucketPeek(Ok(b)) => bucket(b, shape),
         ReadAnswer::DbSize(n) => Reply::Int(n as i64),
         ReadAnswer::Value(v) => value(v),
-        ReadAnswer::Watch(_) => Reply::err("ERR internal: a WATCH answer reached a reply"),
+        ReadAnswer::Watch(_) | ReadAnswer::Acl(_) => Reply::err("ERR internal: a WATCH or ACL answer reached a reply"),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct CommandSpec {
     /// Redis convention: positive = exact argument count (name included), negative = at least.
     pub arity: i64,
     pub flags: &'static [&'static str],
+    /// ACL categories (without the `@`): `ACL CAT`, `+@category` and COMMAND read them.
+    pub acl: &'static [&'static str],
     pub first_key: i64,
     pub last_key: i64,
     pub step: i64,
@@ -31,6 +33,7 @@ const fn spec(
     name: &'static str,
     arity: i64,
     flags: &'static [&'static str],
+    acl: &'static [&'static str],
     key: i64,
     group: &'static str,
     summary: &'static str,
@@ -41,6 +44,7 @@ const fn spec(
         name,
         arity,
         flags,
+        acl,
         first_key: key,
         last_key: key,
         step,
@@ -55,6 +59,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "lock",
         -3,
         &["write"],
+        &["lock", "write", "fast"],
         2,
         "fencepost",
         "Leases with fencing tokens: ACQUIRE, RELEASE, EXTEND, INFO",
@@ -64,6 +69,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "fence",
         -3,
         &["write"],
+        &["fence", "write", "fast"],
         2,
         "fencepost",
         "Fencing gates: ADVANCE, SET, GET",
@@ -73,6 +79,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "tokenbucket",
         -5,
         &["write"],
+        &["ratelimit", "write", "fast"],
         1,
         "fencepost",
         "Token-bucket rate limiting",
@@ -82,6 +89,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "cl.throttle",
         -5,
         &["write"],
+        &["ratelimit", "write", "fast"],
         1,
         "fencepost",
         "redis-cell's rate limiter on the token-bucket engine",
@@ -91,6 +99,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "idemp",
         -3,
         &["write"],
+        &["idemp", "write", "fast"],
         2,
         "fencepost",
         "Idempotency keys: BEGIN, COMPLETE, ABORT, GET",
@@ -100,15 +109,27 @@ pub const COMMANDS: &[CommandSpec] = &[
         "raft",
         -2,
         &["admin"],
+        &["raft", "admin", "dangerous", "slow"],
         0,
         "fencepost",
         "Raft cluster: INFO, ADD, REMOVE, SNAPSHOT, TRANSFER",
         super::admin::parse,
     ),
     spec(
+        "acl",
+        -2,
+        &["admin"],
+        &["admin", "dangerous", "slow"],
+        0,
+        "server",
+        "Users and permissions: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, LOG",
+        super::acl::parse,
+    ),
+    spec(
         "ping",
         -1,
         &["fast"],
+        &["connection", "fast"],
         0,
         "connection",
         "Returns PONG or the argument",
@@ -118,6 +139,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "echo",
         2,
         &["fast"],
+        &["connection", "fast"],
         0,
         "connection",
         "Returns the argument",
@@ -127,6 +149,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "hello",
         -1,
         &["fast", "no_auth"],
+        &["connection", "fast"],
         0,
         "connection",
         "Handshake: protocol version, auth, name",
@@ -136,6 +159,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "auth",
         -2,
         &["fast", "no_auth"],
+        &["connection", "fast"],
         0,
         "connection",
         "Authenticates the connection",
@@ -145,6 +169,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "select",
         2,
         &["fast"],
+        &["connection", "fast"],
         0,
         "connection",
         "Selects database 0 (the only one)",
@@ -154,6 +179,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "quit",
         -1,
         &["fast", "no_auth"],
+        &["connection", "fast"],
         0,
         "connection",
         "Closes the connection",
@@ -163,6 +189,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "reset",
         1,
         &["fast", "no_auth"],
+        &["connection", "fast"],
         0,
         "connection",
         "Resets the connection state",
@@ -172,6 +199,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "client",
         -2,
         &["admin"],
+        &["connection", "slow"],
         0,
         "connection",
         "Connection management: ID, SETNAME, GETNAME, SETINFO, INFO, LIST",
@@ -181,6 +209,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "command",
         -1,
         &["loading"],
+        &["connection", "slow"],
         0,
         "server",
         "Describes the commands",
@@ -190,6 +219,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "info",
         -1,
         &["loading"],
+        &["slow", "dangerous"],
         0,
         "server",
         "Server information and statistics",
@@ -199,6 +229,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "dbsize",
         1,
         &["readonly", "fast"],
+        &["keyspace", "read", "fast"],
         0,
         "server",
         "Number of live objects",
@@ -208,6 +239,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "cluster",
         -2,
         &[],
+        &["slow"],
         0,
         "cluster",
         "Cluster topology: INFO, MYID, SLOTS, SHARDS, NODES",
@@ -217,6 +249,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "multi",
         1,
         &["fast"],
+        &["transaction", "fast"],
         0,
         "transactions",
         "Starts a transaction",
@@ -226,6 +259,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "exec",
         1,
         &["write"],
+        &["transaction", "slow"],
         0,
         "transactions",
         "Applies the queued commands as one log entry",
@@ -235,6 +269,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "discard",
         1,
         &["fast"],
+        &["transaction", "fast"],
         0,
         "transactions",
         "Drops the queued commands",
@@ -244,6 +279,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "watch",
         -2,
         &["fast"],
+        &["transaction", "fast"],
         1,
         "transactions",
         "EXEC only if these keys are unchanged",
@@ -253,12 +289,59 @@ pub const COMMANDS: &[CommandSpec] = &[
         "unwatch",
         1,
         &["fast"],
+        &["transaction", "fast"],
         0,
         "transactions",
         "Forgets the watched keys",
         multi::parse_unwatch,
     ),
 ];
+
+/// Every ACL category, Redis's and fencepost's (`coord` is reserved for SEMAPHORE and
+/// RWLOCK), in the order ACL CAT lists them.
+pub const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "string",
+    "hash",
+    "list",
+    "sortedset",
+    "scripting",
+    "transaction",
+    "connection",
+    "admin",
+    "dangerous",
+    "fast",
+    "slow",
+    "lock",
+    "fence",
+    "ratelimit",
+    "idemp",
+    "coord",
+    "raft",
+];
+
+/// A Redis data command's categories, from what its table entry declares (group,
+/// read or write), as Redis files them.
+fn data_categories(s: &DataSpec) -> &'static [&'static str] {
+    match (s.group, s.write, s.name) {
+        (_, _, "keys") => &["keyspace", "read", "slow", "dangerous"],
+        (_, _, "scan") => &["keyspace", "read", "slow"],
+        ("generic", true, _) => &["keyspace", "write", "slow"],
+        ("generic", false, _) => &["keyspace", "read", "fast"],
+        ("string", true, _) => &["string", "write", "fast"],
+        ("string", false, _) => &["string", "read", "fast"],
+        ("hash", true, _) => &["hash", "write", "fast"],
+        ("hash", false, _) => &["hash", "read", "fast"],
+        ("list", true, _) => &["list", "write", "fast"],
+        ("list", false, _) => &["list", "read", "fast"],
+        ("sorted-set", true, _) => &["sortedset", "write", "fast"],
+        ("sorted-set", false, _) => &["sortedset", "read", "fast"],
+        ("scripting", _, _) => &["scripting", "slow"],
+        _ => &["fast"],
+    }
+}
 
 /// A command as the table knows it.
 #[derive(Clone, Copy)]
@@ -296,6 +379,20 @@ impl Entry {
             Entry::Native(s) => (s.first_key, s.last_key, s.step),
             Entry::Data(s) => (s.first_key, s.last_key, s.step),
         }
+    }
+    /// ACL categories, without the `@`.
+    pub fn categories(&self) -> &'static [&'static str] {
+        match self {
+            Entry::Native(s) => s.acl,
+            Entry::Data(s) => data_categories(s),
+        }
+    }
+    /// Commands with subcommands are checked as `name|sub` too (`+lock|info`).
+    pub fn has_subcommands(&self) -> bool {
+        matches!(
+            self.name(),
+            "lock" | "fence" | "idemp" | "raft" | "acl" | "client" | "cluster" | "command" | "script"
+        )
     }
     pub fn group(&self) -> &'static str {
         match self {

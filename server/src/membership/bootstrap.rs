@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use openraft::async_runtime::watch::WatchReceiver;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
 use crate::raft::types::{NodeId, PeerNode, Raft};
@@ -33,7 +34,8 @@ pub async fn form_or_join(
             return Ok(None);
         }
         let (raft, id, join, password) = (raft.clone(), cfg.node_id, join.clone(), cfg.requirepass.clone());
-        return Ok(Some(join_loop(raft, id, join, me, password)));
+        let tls = join_tls(cfg)?;
+        return Ok(Some(join_loop(raft, id, join, me, password, tls)));
     }
     if raft.is_initialized().await? {
         return Ok(None);
@@ -56,8 +58,31 @@ pub async fn form_or_join(
     Ok(None)
 }
 
+/// How to reach the cluster's client port: over TLS when this node's own clients are
+/// TLS-only (the cluster's are then too), trusting `--tls-ca-cert-file` and presenting
+/// this node's `--tls-cert-file` as a client certificate.
+fn join_tls(cfg: &Config) -> anyhow::Result<Option<TlsConnector>> {
+    if !cfg.tls_only() {
+        return Ok(None);
+    }
+    let Some(ca) = &cfg.tls_ca_cert_file else {
+        anyhow::bail!("--join on a TLS-only node (--port 0) needs --tls-ca-cert-file to trust the cluster");
+    };
+    let identity = cfg.tls_cert_file.as_deref().zip(cfg.tls_key_file.as_deref());
+    Ok(Some(
+        crate::tls::client_connector(ca, identity).map_err(|e| anyhow::anyhow!("--join over TLS: {e}"))?,
+    ))
+}
+
 /// Asks the cluster at `join` (a client address) to add this node, until it is a member.
-async fn join_loop(raft: Raft, my_id: NodeId, join: String, me: PeerNode, password: Option<String>) {
+async fn join_loop(
+    raft: Raft,
+    my_id: NodeId,
+    join: String,
+    me: PeerNode,
+    password: Option<String>,
+    tls: Option<TlsConnector>,
+) {
     loop {
         let is_member = raft
             .metrics()
@@ -72,7 +97,7 @@ async fn join_loop(raft: Raft, my_id: NodeId, join: String, me: PeerNode, passwo
         }
         let id = my_id.to_string();
         let cmd = ["RAFT", "ADD", id.as_str(), me.raft_addr.as_str(), me.resp_addr.as_str()];
-        match resp_call(&join, password.as_deref(), &cmd).await {
+        match resp_call(&join, tls.as_ref(), password.as_deref(), &cmd).await {
             // Added: done, even before this node's own view shows it. Asking again later
             // would re-add a node that an operator removed meanwhile (seen under load:
             // RAFT REMOVE, then this loop's next round put the node back).
@@ -89,11 +114,34 @@ async fn join_loop(raft: Raft, my_id: NodeId, join: String, me: PeerNode, passwo
     }
 }
 
-/// Sends one command over RESP and returns the first reply line (enough for +OK/-ERR).
-async fn resp_call(addr: &str, password: Option<&str>, cmd: &[&str]) -> std::io::Result<String> {
-    let mut s = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+/// Sends one command over RESP (TLS when `tls` is given) and returns the first reply
+/// line (enough for +OK/-ERR).
+async fn resp_call(
+    addr: &str,
+    tls: Option<&TlsConnector>,
+    password: Option<&str>,
+    cmd: &[&str],
+) -> std::io::Result<String> {
+    let tcp = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::other("connect timed out"))??;
+    match tls {
+        Some(c) => {
+            let name = crate::tls::server_name(addr)?;
+            let s = tokio::time::timeout(Duration::from_secs(5), c.connect(name, tcp))
+                .await
+                .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+            exchange(s, password, cmd).await
+        }
+        None => exchange(tcp, password, cmd).await,
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    password: Option<&str>,
+    cmd: &[&str],
+) -> std::io::Result<String> {
     let mut out = BytesMut::new();
     let mut push = |args: &[&str]| {
         out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());

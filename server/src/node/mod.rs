@@ -54,6 +54,8 @@ pub struct Node {
     pub sm: StateMachineStore,
     pub waiters: Arc<Waiters>,
     pub pool: Arc<PeerPool>,
+    /// Peer mutual TLS, when configured: SIGHUP reloads it.
+    pub peer_tls: Option<Arc<crate::peer::tls::PeerTls>>,
     proposer: Proposer,
     pub(crate) deadlines: watch::Receiver<Deadlines>,
     forwarder: Forwarder,
@@ -141,6 +143,7 @@ impl Node {
         let secret = cfg.cluster_secret.clone().unwrap_or_default().into_bytes();
         let tls = crate::peer::tls::PeerTls::from_config(cfg)?.map(Arc::new);
         let pool = Arc::new(PeerPool::new(cfg.node_id, &secret, tls.clone()));
+        let peer_tls = tls.clone();
         let network = NetworkFactory::new(cfg.node_id, pool.clone());
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log, sm.clone()).await?;
         let time = Arc::new(Timekeeper::new(raft.clone(), log_for_clock, sm.clone()));
@@ -153,6 +156,7 @@ impl Node {
             sm,
             waiters,
             pool: pool.clone(),
+            peer_tls,
             proposer,
             deadlines: dl_rx,
             forwarder: Forwarder::new(pool.clone(), cfg.follower_mode),

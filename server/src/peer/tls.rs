@@ -5,49 +5,27 @@
 //! confidentiality and CA-based identity without replacing the secret.
 
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::Config;
+pub use crate::tls::server_name;
+use crate::tls::{provider, read_certs, read_key, read_roots, Reloadable};
 
-/// Why the TLS settings could not be loaded; each names the file at fault.
+/// Why the peer TLS settings could not be loaded; names the file at fault.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("peer TLS: cannot read {what} from {}: {error}", path.display())]
-    Read {
-        what: &'static str,
-        path: PathBuf,
-        error: rustls::pki_types::pem::Error,
-    },
-    #[error("peer TLS: {} holds no {what}", path.display())]
-    Empty { what: &'static str, path: PathBuf },
-    #[error("peer TLS: CA certificate in {} rejected: {error}", path.display())]
-    BadCa { path: PathBuf, error: rustls::Error },
-    #[error("peer TLS: certificate {} with key {} unusable: {error}", cert.display(), key.display())]
-    BadIdentity {
-        cert: PathBuf,
-        key: PathBuf,
-        error: rustls::Error,
-    },
-    #[error("peer TLS: CA in {}: {error}", path.display())]
-    Verifier {
-        path: PathBuf,
-        error: rustls::server::VerifierBuilderError,
-    },
-}
+#[error("peer TLS: {0}")]
+pub struct TlsError(#[from] crate::tls::TlsError);
 
-/// Both directions' TLS settings, loaded once at startup and shared by every connection.
+/// Both directions' TLS settings, shared by every peer connection and re-read on
+/// SIGHUP (`reload`).
 pub struct PeerTls {
-    acceptor: TlsAcceptor,
-    connector: TlsConnector,
+    material: Reloadable<(TlsAcceptor, TlsConnector)>,
 }
 
 impl PeerTls {
@@ -62,100 +40,67 @@ impl PeerTls {
 
     /// Loads this node's certificate chain and key and the cluster CA (PEM files).
     pub fn load(cert: &Path, key: &Path, ca: &Path) -> Result<Self, TlsError> {
-        let chain = read_certs(cert, "certificate")?;
-        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|error| TlsError::Read {
-            what: "a private key",
-            path: key.to_path_buf(),
-            error,
-        })?;
-        let mut roots = RootCertStore::empty();
-        for c in read_certs(ca, "CA certificate")? {
-            roots.add(c).map_err(|error| TlsError::BadCa {
-                path: ca.to_path_buf(),
-                error,
-            })?;
-        }
-        let roots = Arc::new(roots);
-        // An explicit provider: no process-wide default to install or to race over.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let identity_err = |error| TlsError::BadIdentity {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
-            error,
-        };
+        let (cert, key, ca) = (cert.to_path_buf(), key.to_path_buf(), ca.to_path_buf());
+        let material = Reloadable::new(move || build(&cert, &key, &ca))?;
+        Ok(PeerTls { material })
+    }
 
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|error| TlsError::Verifier {
-                path: ca.to_path_buf(),
-                error,
-            })?;
-        // with_single_cert also checks the key belongs to the certificate.
-        let server = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(identity_err)?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain.clone(), key_der.clone_key())
-            .map_err(identity_err)?;
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(identity_err)?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key_der)
-            .map_err(identity_err)?;
-        Ok(Self {
-            acceptor: TlsAcceptor::from(Arc::new(server)),
-            connector: TlsConnector::from(Arc::new(client)),
-        })
+    /// Re-reads the files: new peer connections use them, open ones keep theirs; on
+    /// an error the old material stays in force.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        Ok(self.material.reload()?)
     }
 
     /// Runs the server side of the handshake; fails unless the caller presents a
     /// certificate chaining to the CA.
     pub async fn accept(&self, tcp: TcpStream) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
-        self.acceptor.accept(tcp).await
+        let acceptor = self.material.current().0.clone();
+        acceptor.accept(tcp).await
     }
 
     /// Runs the client side of the handshake with the peer at `addr` (`HOST:PORT`):
     /// its certificate must chain to the CA and name HOST.
     pub async fn connect(&self, addr: &str, tcp: TcpStream) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let name = server_name(addr)?;
-        self.connector.connect(name, tcp).await
+        let connector = self.material.current().1.clone();
+        connector.connect(name, tcp).await
     }
 }
 
-/// The name a peer's certificate must carry: the host part of `HOST:PORT`, as an IP
-/// address SAN when it is one (`127.0.0.1`, `[::1]`), else as a DNS name.
-pub fn server_name(addr: &str) -> io::Result<ServerName<'static>> {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(ServerName::IpAddress(ip.into()));
-    }
-    ServerName::try_from(host.to_string()).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("'{host}' is not a valid peer host name"),
-        )
-    })
-}
-
-fn read_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let read_err = |error| TlsError::Read {
-        what,
-        path: path.to_path_buf(),
+fn build(cert: &PathBuf, key: &PathBuf, ca: &PathBuf) -> Result<(TlsAcceptor, TlsConnector), crate::tls::TlsError> {
+    use crate::tls::TlsError as E;
+    let chain = read_certs(cert, "certificate")?;
+    let key_der = read_key(key)?;
+    let roots = read_roots(ca)?;
+    let provider = provider();
+    let identity_err = |error| E::BadIdentity {
+        cert: cert.clone(),
+        key: key.clone(),
         error,
     };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(read_err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(read_err)?;
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            what,
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(certs)
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(|error| E::Verifier {
+            path: ca.clone(),
+            error,
+        })?;
+    // with_single_cert also checks the key belongs to the certificate.
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(identity_err)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain.clone(), key_der.clone_key())
+        .map_err(identity_err)?;
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(identity_err)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key_der)
+        .map_err(identity_err)?;
+    Ok((
+        TlsAcceptor::from(Arc::new(server)),
+        TlsConnector::from(Arc::new(client)),
+    ))
 }
 
 #[cfg(test)]
@@ -308,14 +253,5 @@ mod tests {
             .err()
             .expect("wrong key");
         assert!(mismatch.to_string().contains("b.key"), "{mismatch}");
-    }
-
-    #[test]
-    fn server_names_from_peer_addresses() {
-        let ip = |s: &str| matches!(server_name(s), Ok(ServerName::IpAddress(_)));
-        assert!(ip("127.0.0.1:9001"));
-        assert!(ip("[::1]:9001"));
-        assert!(matches!(server_name("localhost:9001"), Ok(ServerName::DnsName(_))));
-        assert!(server_name("bad host:1").is_err());
     }
 }

@@ -48,6 +48,10 @@ struct Shared {
     /// Client operations applied since the last snapshot: entries carry batches, so
     /// the snapshot cadence follows operations, not entries.
     ops_since_snapshot: AtomicU64,
+    /// Bumped whenever the ACL users may have changed (an ACL entry applied, a
+    /// snapshot installed): connections re-read their user when it moves, and never
+    /// look the user up otherwise.
+    acl_epoch: AtomicU64,
     observer: Arc<dyn ApplyObserver>,
     snapshot_path: PathBuf,
 }
@@ -75,6 +79,7 @@ impl StateMachineStore {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
                 ops_since_snapshot: AtomicU64::new(0),
+                acl_epoch: AtomicU64::new(1),
                 observer,
                 snapshot_path,
             }),
@@ -84,6 +89,11 @@ impl StateMachineStore {
     /// Client operations applied since the last snapshot was built or installed.
     pub fn ops_since_snapshot(&self) -> u64 {
         self.shared.ops_since_snapshot.load(Ordering::Relaxed)
+    }
+
+    /// The ACL epoch: it moves whenever the replicated users may have changed.
+    pub fn acl_epoch(&self) -> u64 {
+        self.shared.acl_epoch.load(Ordering::Acquire)
     }
 
     /// Read access for linearizable reads (taken after ReadIndex).
@@ -172,6 +182,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let mut events = Vec::new();
         let mut answers = Vec::new();
+        let mut acl_changed = false;
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let reply = {
@@ -184,6 +195,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         self.shared
                             .ops_since_snapshot
                             .fetch_add(batch.0.len() as u64, Ordering::Relaxed);
+                        if batch.0.iter().any(|req| req.op.changes_acl()) {
+                            // Published after the write lock is released below, so a
+                            // reader that sees the new epoch also sees the new users.
+                            acl_changed = true;
+                        }
                         batch.0.iter().map(|req| st.sm.apply(index, req, &mut events)).collect()
                     }
                     EntryPayload::Membership(ref m) => {
@@ -195,6 +211,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             if let Some(r) = responder {
                 answers.push((r, reply));
             }
+        }
+        if acl_changed {
+            self.shared.acl_epoch.fetch_add(1, Ordering::Release);
         }
         for (r, reply) in answers {
             r.send(reply);
@@ -223,6 +242,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         // Freeing a large state takes a while: not while holding the lock.
         drop(old);
+        self.shared.acl_epoch.fetch_add(1, Ordering::Release);
         self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
         self.notify(Vec::new());
         Ok(())

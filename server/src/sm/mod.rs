@@ -5,6 +5,7 @@
 pub mod types;
 pub use types::*;
 
+pub mod acl;
 mod bucket;
 mod ctx;
 pub mod data;
@@ -29,6 +30,7 @@ mod tests;
 use bytes::Bytes;
 use serde::Serialize;
 
+use acl::{AclTable, AclUser};
 use ctx::Ctx;
 use data::cmd::{DataCmd, ScriptRef};
 use keyspace::Keyspace;
@@ -46,7 +48,13 @@ fn noscript() -> RVal {
 
 /// A data command inside an entry; scripts and the script cache need the state
 /// machine's cache as well as the keyspace.
-fn run_data(ks: &mut Keyspace, cx: &mut Ctx<'_>, scripts: &mut ScriptCache, c: &DataCmd) -> RVal {
+fn run_data(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    scripts: &mut ScriptCache,
+    c: &DataCmd,
+    user: script::ScriptUser<'_>,
+) -> RVal {
     match c {
         DataCmd::Eval { script, keys, args, .. } => {
             let (body, sha) = match script {
@@ -58,7 +66,7 @@ fn run_data(ks: &mut Keyspace, cx: &mut Ctx<'_>, scripts: &mut ScriptCache, c: &
             };
             // Seeded by the entry: the same on every replica, new for every entry.
             let seed = cx.index;
-            script::run(Store::Write(ks, cx), &body, &sha, keys, args, seed)
+            script::run(Store::Write(ks, cx), user, &body, &sha, keys, args, seed)
         }
         DataCmd::ScriptLoad(body) => RVal::Bulk(Bytes::from(scripts.load(body))),
         DataCmd::ScriptFlush => {
@@ -71,6 +79,18 @@ fn run_data(ks: &mut Keyspace, cx: &mut Ctx<'_>, scripts: &mut ScriptCache, c: &
                 .collect(),
         ),
         other => data::exec(ks, cx, other),
+    }
+}
+
+/// Whom a script runs as: the user as the replicated ACL has it now. A user deleted
+/// since the script was sent may do nothing; the `default` user before any change
+/// may do anything (it is only sent here when it was limited, so that cannot happen
+/// unless the node's view was newer than this entry's: then limit it by nothing more).
+fn script_user(acl: &AclTable, name: &[u8]) -> AclUser {
+    match acl.get(name) {
+        Some(u) => u.clone(),
+        None if name == acl::DEFAULT_USER => AclUser::config_default(None),
+        None => AclUser::default(),
     }
 }
 
@@ -105,6 +125,9 @@ pub struct StateMachine {
     /// failover.
     #[serde(default)]
     scripts: ScriptCache,
+    /// ACL users (every one but an unchanged `default`).
+    #[serde(default)]
+    acl: AclTable,
 }
 
 impl StateMachine {
@@ -120,6 +143,7 @@ impl StateMachine {
         self.now = self.now.max(req.time);
         let scripts = &mut self.scripts;
         let ks = &mut self.keys;
+        let acl = &mut self.acl;
         let cx = &mut Ctx {
             now: self.now,
             index,
@@ -159,7 +183,7 @@ impl StateMachine {
             Op::IdempComplete { key, token, response } => idemp::complete(ks, cx, key, *token, response),
             Op::IdempAbort { key, token } => idemp::abort(ks, cx, key, *token),
             Op::Tick => tick::tick(ks, cx),
-            Op::Data(c) => Response::Value(run_data(ks, cx, scripts, c)),
+            Op::Data(c) => Response::Value(run_data(ks, cx, scripts, c, None)),
             Op::Multi { watched, cmds } => {
                 let now = cx.now;
                 if watched.iter().any(|(k, fp)| fingerprint(ks, k, now) != *fp) {
@@ -168,18 +192,29 @@ impl StateMachine {
                 Response::Value(RVal::Array(
                     cmds.iter()
                         .map(|c| match c {
-                            Ok(c) => run_data(ks, cx, scripts, c),
+                            Ok(c) => run_data(ks, cx, scripts, c, None),
                             Err(e) => RVal::Err(e.clone()),
                         })
                         .collect(),
                 ))
             }
+            Op::AclSetUser { user, if_absent, rules } => {
+                acl.set_user(user, if_absent, rules);
+                Response::Ok
+            }
+            Op::AclDelUser { users } => Response::Value(RVal::Int(acl.del_users(users) as i64)),
+            Op::Scripted { user, cmd } => {
+                let who = script_user(acl, user);
+                Response::Value(run_data(ks, cx, scripts, cmd, Some((user, &who))))
+            }
         }
     }
 
-    /// A read-only data command (or EVAL_RO) at `now`, after ReadIndex.
-    pub fn data_read(&self, c: &DataCmd, now: Millis) -> RVal {
+    /// A read-only data command (or EVAL_RO) at `now`, after ReadIndex; `user` limits
+    /// what a script's `redis.call` may touch (`None`: anything).
+    pub fn data_read(&self, c: &DataCmd, now: Millis, user: Option<&[u8]>) -> RVal {
         let now = now.max(self.now);
+        let who = user.map(|u| (u, script_user(&self.acl, u)));
         match c {
             DataCmd::Eval { script, keys, args, .. } => {
                 let (body, sha) = match script {
@@ -189,7 +224,15 @@ impl StateMachine {
                         None => return noscript(),
                     },
                 };
-                script::run(Store::Read(&self.keys, now), &body, &sha, keys, args, now)
+                script::run(
+                    Store::Read(&self.keys, now),
+                    who.as_ref().map(|(n, u)| (*n, u)),
+                    &body,
+                    &sha,
+                    keys,
+                    args,
+                    now,
+                )
             }
             DataCmd::ScriptExists(shas) => RVal::Array(
                 shas.iter()
@@ -198,6 +241,11 @@ impl StateMachine {
             ),
             other => data::read(&self.keys, now, other),
         }
+    }
+
+    /// The replicated ACL users.
+    pub fn acl(&self) -> &AclTable {
+        &self.acl
     }
 
     /// What WATCH remembers of `key` at `now`; EXEC proceeds only if it is unchanged.

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::StateMachine;
 
 /// The fields in snapshot order: the first four are in every snapshot, `scripts` was
-/// added with the Redis data commands.
-const FIELDS: &[&str] = &["now", "last_token", "last_waiter", "keys", "scripts"];
+/// added with the Redis data commands, `acl` with ACL users.
+const FIELDS: &[&str] = &["now", "last_token", "last_waiter", "keys", "scripts", "acl"];
 
 impl<'de> Deserialize<'de> for StateMachine {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -36,12 +36,14 @@ impl<'de> Visitor<'de> for Fields {
         let keys = seq.next_element()?.ok_or_else(|| missing(3))?;
         // An older snapshot ends here: postcard reports the end of its buffer as an error.
         let scripts = seq.next_element().ok().flatten().unwrap_or_default();
+        let acl = seq.next_element().ok().flatten().unwrap_or_default();
         Ok(StateMachine {
             now,
             last_token,
             last_waiter,
             keys,
             scripts,
+            acl,
         })
     }
 }

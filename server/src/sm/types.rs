@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::acl::AclRule;
 use super::data::cmd::DataCmd;
 use super::rval::RVal;
 
@@ -90,6 +91,52 @@ pub enum Op {
         watched: Vec<(Bytes, u64)>,
         cmds: Vec<Result<DataCmd, String>>,
     },
+    /// ACL SETUSER: `if_absent` builds the user when it does not exist yet (see
+    /// `AclTable::set_user`), then `rules` apply in order. Passwords are digests.
+    AclSetUser {
+        user: Bytes,
+        if_absent: Vec<AclRule>,
+        rules: Vec<AclRule>,
+    },
+    /// ACL DELUSER: replies with how many existed.
+    AclDelUser {
+        users: Vec<Bytes>,
+    },
+    /// A script run by a user whose permissions are limited: every `redis.call` is
+    /// checked against that user as the replicated ACL has it when the entry applies.
+    Scripted {
+        user: Bytes,
+        cmd: DataCmd,
+    },
+}
+
+impl Op {
+    /// Whether applying this may change the ACL users.
+    pub fn changes_acl(&self) -> bool {
+        matches!(self, Op::AclSetUser { .. } | Op::AclDelUser { .. })
+    }
+
+    /// Every name the op touches, for the ACL key patterns: lock names, fence
+    /// resources and the lock a fenced write names, bucket, idempotency and data keys.
+    pub fn keys(&self) -> Vec<&[u8]> {
+        match self {
+            Op::LockAcquire { name, .. }
+            | Op::LockRelease { name, .. }
+            | Op::LockExtend { name, .. }
+            | Op::LockCancelWait { name, .. } => vec![name],
+            Op::FenceAdvance {
+                resource: key, lock, ..
+            }
+            | Op::FenceSet { key, lock, .. } => std::iter::once(key.as_ref()).chain(lock.as_deref()).collect(),
+            Op::Bucket { key, .. }
+            | Op::IdempBegin { key, .. }
+            | Op::IdempComplete { key, .. }
+            | Op::IdempAbort { key, .. } => vec![key],
+            Op::Data(c) | Op::Scripted { cmd: c, .. } => c.keys(),
+            Op::Multi { cmds, .. } => cmds.iter().flatten().flat_map(|c| c.keys()).collect(),
+            Op::Tick | Op::AclSetUser { .. } | Op::AclDelUser { .. } => Vec::new(),
+        }
+    }
 }
 
 /// TOKENBUCKET parameters as given on each call (they may change between calls).

@@ -4,7 +4,7 @@
 //! (or the leader's read stamp), nothing iterates a hashed collection.
 
 pub mod cmd;
-mod glob;
+pub mod glob;
 mod hashes;
 mod keys;
 mod lists;

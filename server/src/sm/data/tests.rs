@@ -31,7 +31,7 @@ impl Sim {
             Err(e) => return RVal::Err(e),
         };
         if !cmd.is_write() {
-            return self.sm.data_read(&cmd, time);
+            return self.sm.data_read(&cmd, time, None);
         }
         self.apply(time, Op::Data(cmd))
     }

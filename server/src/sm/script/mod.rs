@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::acl::AclUser;
 use super::ctx::Ctx;
 use super::data::{self, parse};
 use super::keyspace::Keyspace;
@@ -83,14 +84,19 @@ struct Undo {
     events: usize,
 }
 
+/// Whom a script runs as when its permissions are limited: the user's name (for the
+/// error text) and its permissions.
+pub(crate) type ScriptUser<'a> = Option<(&'a [u8], &'a AclUser)>;
+
 /// A script run's access to the state machine.
 pub(crate) struct Session<'a, 'c> {
     store: Store<'a, 'c>,
+    user: ScriptUser<'a>,
     undo: Option<Undo>,
 }
 
 impl<'a, 'c> Session<'a, 'c> {
-    fn new(store: Store<'a, 'c>) -> Self {
+    fn new(store: Store<'a, 'c>, user: ScriptUser<'a>) -> Self {
         let undo = match &store {
             Store::Write(_, cx) => Some(Undo {
                 saved: Vec::new(),
@@ -101,7 +107,7 @@ impl<'a, 'c> Session<'a, 'c> {
             }),
             Store::Read(..) => None,
         };
-        Session { store, undo }
+        Session { store, user, undo }
     }
 
     /// One redis.call: parse, check, run.
@@ -116,6 +122,9 @@ impl<'a, 'c> Session<'a, 'c> {
             Ok(c) => c,
             Err(e) => return RVal::Err(e),
         };
+        if let Some(denied) = self.denial(spec.name, &cmd) {
+            return denied;
+        }
         match &mut self.store {
             Store::Write(ks, cx) => {
                 if let (Some(u), true) = (&mut self.undo, cmd.is_write()) {
@@ -132,6 +141,22 @@ impl<'a, 'c> Session<'a, 'c> {
             }
             Store::Read(ks, now) => data::read(ks, *now, &cmd),
         }
+    }
+
+    /// Redis's refusal when the script's user may not run `name` or touch one of its
+    /// keys (checked on every replica alike: the user comes from the replicated ACL).
+    fn denial(&self, name: &str, cmd: &data::cmd::DataCmd) -> Option<RVal> {
+        let (user, perms) = self.user?;
+        if !perms.can_run(name, None) {
+            return Some(RVal::err(format!(
+                "NOPERM User {} has no permissions to run the '{name}' command",
+                String::from_utf8_lossy(user)
+            )));
+        }
+        if cmd.keys().iter().any(|k| !perms.can_access(k)) {
+            return Some(RVal::err("NOPERM No permissions to access a key"));
+        }
+        None
     }
 
     /// Puts back everything the run changed.
@@ -166,8 +191,16 @@ thread_local! {
 }
 
 /// Runs `body` (named `sha`) with KEYS and ARGV; `seed` seeds math.random.
-pub(crate) fn run(store: Store<'_, '_>, body: &[u8], sha: &str, keys: &[Bytes], argv: &[Bytes], seed: u64) -> RVal {
-    let mut session = Session::new(store);
+pub(crate) fn run(
+    store: Store<'_, '_>,
+    user: ScriptUser<'_>,
+    body: &[u8],
+    sha: &str,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    seed: u64,
+) -> RVal {
+    let mut session = Session::new(store, user);
     let fast = ENGINE.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
