@@ -12,6 +12,12 @@ if ! command -v redis-cli >/dev/null 2>&1; then
   apt_install redis-tools
 fi
 
+# The TLS suite makes its CA and certificates with the openssl command line.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "installing openssl (apt)"
+  apt_install openssl
+fi
+
 if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && [ -z "${LIBFAKETIME:-}" ]; then
   echo "installing libfaketime (apt)"
   apt_install libfaketime

@@ -40,6 +40,9 @@ python3 tests/py/test_fencepost.py || status=1
 echo "==> redis-py RedisCluster suite (3 nodes, leader killed)"
 python3 tests/py/test_cluster.py || status=1
 
+echo "==> client TLS and ACL suite (TLS-only cluster: redis-cli --tls, redis-py, ioredis)"
+python3 tests/py/test_security.py || status=1
+
 if [ "${JEPSEN:-1}" != 0 ]; then
   echo "==> fault harness (jepsen/ci.sh)"
   bash jepsen/ci.sh || status=1
