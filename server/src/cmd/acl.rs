@@ -386,7 +386,7 @@ pub fn execute(c: AclCmd, conn: &ConnState, ctx: &Arc<ServerCtx>) -> Dispatched 
             Reply::Array(
                 all_users(t, ctx)
                     .into_iter()
-                    .map(|(n, u)| Reply::text(&format!("user {} {}", args::show(&n), u.describe())))
+                    .map(|(n, u)| Reply::Bulk([b"user ", n.as_ref(), b" ", &u.describe()].concat().into()))
                     .collect(),
             )
         }),
@@ -445,7 +445,7 @@ fn getuser(u: &AclUser) -> Reply {
             Reply::Array(u.passwords.iter().map(|h| Reply::text(&hex(h))).collect()),
         ),
         ("commands", Reply::text(&u.describe_commands())),
-        ("keys", Reply::text(&u.describe_keys())),
+        ("keys", Reply::Bulk(u.describe_keys().into())),
         ("channels", Reply::text("")),
         ("selectors", Reply::Array(vec![])),
     ])

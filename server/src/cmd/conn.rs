@@ -24,7 +24,7 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 pub enum ConnCmd {
     Ping(Option<Bytes>),
     Echo(Bytes),
-    Hello(Vec<Bytes>),
+    Hello(Hello),
     Auth { user: Option<Bytes>, pass: Bytes },
     Select(Bytes),
     Quit,
@@ -54,8 +54,47 @@ pub fn parse_echo(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
     }
 }
 
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub proto: Option<Proto>,
+    pub auth: Option<(Bytes, Bytes)>,
+    pub name: Option<Bytes>,
+}
+
 pub fn parse_hello(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
-    conn(ConnCmd::Hello(a.to_vec()))
+    let mut h = Hello {
+        proto: None,
+        auth: None,
+        name: None,
+    };
+    let Some((v, mut rest)) = a.split_first() else {
+        return conn(ConnCmd::Hello(h));
+    };
+    h.proto = Some(match v.as_ref() {
+        b"2" => Proto::Resp2,
+        b"3" => Proto::Resp3,
+        _ => return Err(Reply::err("NOPROTO unsupported protocol version")),
+    });
+    while let Some(opt) = rest.first() {
+        match (args::keyword(opt).as_str(), rest) {
+            ("AUTH", [_, user, pass, tail @ ..]) => {
+                h.auth = Some((user.clone(), pass.clone()));
+                rest = tail;
+            }
+            ("SETNAME", [_, n, tail @ ..]) => {
+                h.name = Some(n.clone());
+                rest = tail;
+            }
+            _ => {
+                return Err(Reply::err(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    args::show(opt)
+                )))
+            }
+        }
+    }
+    conn(ConnCmd::Hello(h))
 }
 
 pub fn parse_auth(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
@@ -114,7 +153,7 @@ pub fn execute(c: ConnCmd, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Dispat
     match c {
         ConnCmd::Ping(None) => now(Reply::Simple("PONG")),
         ConnCmd::Ping(Some(msg)) | ConnCmd::Echo(msg) => now(Reply::Bulk(msg)),
-        ConnCmd::Hello(a) => now(hello(&a, conn, ctx)),
+        ConnCmd::Hello(h) => now(hello(h, conn, ctx)),
         ConnCmd::Auth { user, pass } => now(auth(user.as_deref(), &pass, conn, ctx)),
         ConnCmd::Select(db) if db.as_ref() == b"0" => now(Reply::ok()),
         ConnCmd::Select(_) => now(Reply::err("ERR DB index is out of range")),
@@ -147,35 +186,16 @@ fn auth(user: Option<&[u8]>, pass: &[u8], conn: &mut ConnState, ctx: &ServerCtx)
     }
 }
 
-fn hello(a: &[Bytes], conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
-    let mut proto = conn.proto;
-    let mut rest = a;
-    if let Some(v) = a.first() {
-        proto = match v.as_ref() {
-            b"2" => Proto::Resp2,
-            b"3" => Proto::Resp3,
-            _ => return Reply::err("NOPROTO unsupported protocol version"),
-        };
-        rest = &a[1..];
-    }
-    let mut name = None;
-    while let Some(opt) = rest.first() {
-        match (args::keyword(opt).as_str(), rest) {
-            ("AUTH", [_, user, pass, ..]) => {
-                match super::acl::login(ctx, conn, Some(user), pass) {
-                    Ok(u) => {
-                        conn.user = u;
-                        conn.authed = true;
-                    }
-                    Err(e) => return e,
-                }
-                rest = &rest[3..];
+fn hello(h: Hello, conn: &mut ConnState, ctx: &ServerCtx) -> Reply {
+    let proto = h.proto.unwrap_or(conn.proto);
+    let name = h.name;
+    if let Some((user, pass)) = &h.auth {
+        match super::acl::login(ctx, conn, Some(user), pass) {
+            Ok(u) => {
+                conn.user = u;
+                conn.authed = true;
             }
-            ("SETNAME", [_, n, ..]) => {
-                name = Some(n.clone());
-                rest = &rest[2..];
-            }
-            _ => return Reply::err(format!("ERR Syntax error in HELLO option '{}'", args::show(opt))),
+            Err(e) => return e,
         }
     }
     if !conn.authed {

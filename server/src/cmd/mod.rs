@@ -12,6 +12,8 @@ mod cluster;
 mod conn;
 mod data;
 mod fence;
+#[cfg(test)]
+mod fuzz;
 mod idemp;
 mod introspect;
 mod lock;

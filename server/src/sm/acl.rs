@@ -187,29 +187,27 @@ impl AclUser {
         out
     }
 
-    /// The key patterns as Redis shows them: `~p1 ~p2`.
-    pub fn describe_keys(&self) -> String {
-        self.key_patterns
-            .iter()
-            .map(|p| format!("~{}", String::from_utf8_lossy(p)))
-            .collect::<Vec<_>>()
-            .join(" ")
+    /// The key patterns as Redis shows them: `~p1 ~p2` (bytes: a pattern need not be
+    /// UTF-8).
+    pub fn describe_keys(&self) -> Vec<u8> {
+        let words: Vec<Vec<u8>> = self.key_patterns.iter().map(|p| [b"~", p.as_ref()].concat()).collect();
+        words.join(&b' ')
     }
 
     /// The rule line of ACL LIST, without the leading `user <name>`.
-    pub fn describe(&self) -> String {
-        let mut parts = vec![if self.enabled { "on" } else { "off" }.to_string()];
+    pub fn describe(&self) -> Vec<u8> {
+        let mut parts: Vec<Vec<u8>> = vec![if self.enabled { b"on".to_vec() } else { b"off".to_vec() }];
         if self.nopass {
-            parts.push("nopass".into());
+            parts.push(b"nopass".to_vec());
         }
-        parts.extend(self.passwords.iter().map(|h| format!("#{}", hex(h))));
+        parts.extend(self.passwords.iter().map(|h| format!("#{}", hex(h)).into_bytes()));
         if self.key_patterns.is_empty() {
-            parts.push("resetkeys".into());
+            parts.push(b"resetkeys".to_vec());
         } else {
             parts.push(self.describe_keys());
         }
-        parts.push(self.describe_commands());
-        parts.join(" ")
+        parts.push(self.describe_commands().into_bytes());
+        parts.join(&b' ')
     }
 }
 
@@ -305,7 +303,7 @@ mod tests {
         assert!(user(&[ResetPass]).passwords.is_empty());
         assert_eq!(
             user(&[On, Keys("a*".into()), NoCommands, Allow("get".into())]).describe(),
-            "on ~a* -@all +get"
+            b"on ~a* -@all +get"
         );
     }
 
