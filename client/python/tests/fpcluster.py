@@ -96,7 +96,7 @@ class Node:
         """RAFT INFO, or None when the node does not answer."""
         c = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=1)
         try:
-            return pairs(c.execute_command("RAFT", "INFO"))
+            return pairs(c.execute_command("RAFT", "INFO"))  # type: ignore[no-untyped-call]
         except Exception:
             return None
         finally:

@@ -10,11 +10,11 @@ import time
 from typing import Callable
 
 import redis.asyncio as aioredis
-from fpcluster import Cluster
 
 import fencepost
 import fencepost.aio
 from fencepost._core.replies import lock_info
+from fpcluster import Cluster
 
 
 def _kill_leader_and_heal(cluster: Cluster, hold: float, check: Callable[[], None]) -> None:
@@ -49,7 +49,7 @@ def test_lock_renews_across_leader_kill(cluster: Cluster, uniq: Callable[[str], 
         # Three TTLs: several renewals must succeed on the new leader.
         _kill_leader_and_heal(cluster, 9.0, check)
         assert not lock.lost and lock.valid_for_ms() > 0
-        info = lock_info(probe.execute_command("LOCK", "INFO", lock.name))
+        info = lock_info(probe.execute_command("LOCK", "INFO", lock.name))  # type: ignore[no-untyped-call]
         assert info is not None and info.token == token and info.owner == lock.owner
         assert lock.release()
     finally:

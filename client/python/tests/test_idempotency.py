@@ -12,8 +12,8 @@ import redis
 import redis.asyncio as aioredis
 
 import fencepost.aio
-from fencepost._core import idemp
 from fencepost import IdempotencyInProgress, IdempotencyMismatch, idempotent, idempotent_execute
+from fencepost._core import idemp
 
 
 def test_runs_once_and_replays(client: redis.Redis, uniq: Callable[[str], str]) -> None:
@@ -70,7 +70,7 @@ def test_errors_are_not_cached(client: redis.Redis, uniq: Callable[[str], str]) 
 def test_lease_takeover(client: redis.Redis, uniq: Callable[[str], str]) -> None:
     # A worker that died mid-claim: after its lease the next one runs.
     key = uniq("idem")
-    client.execute_command("IDEMP", "BEGIN", key, idemp.fingerprint("ep", None),
+    client.execute_command("IDEMP", "BEGIN", key, idemp.fingerprint("ep", None),  # type: ignore[no-untyped-call]
                            60_000, "LEASE", 200)
     time.sleep(0.3)
     assert idempotent_execute(client, key, "ep", lambda: "taken over", lease_ms=5000) == "taken over"

@@ -8,10 +8,10 @@ from typing import Callable, List
 
 import pytest
 import redis
-from fpcluster import Cluster, free_ports
 
 import fencepost
 from fencepost import Lock, LockLost, LockNotAcquired
+from fpcluster import Cluster, free_ports
 
 
 def test_acquire_release_and_token(client: redis.Redis, uniq: Callable[[str], str]) -> None:
@@ -34,9 +34,8 @@ def test_context_manager_and_not_acquired(client: redis.Redis, uniq: Callable[[s
     name = uniq("lock")
     with Lock(client, name, ttl_ms=5000) as held:
         assert held.owned()
-        with pytest.raises(LockNotAcquired):
-            with Lock(client, name, ttl_ms=5000, wait_ms=100):
-                pass
+        with pytest.raises(LockNotAcquired), Lock(client, name, ttl_ms=5000, wait_ms=100):
+            pass
     assert not Lock(client, name).locked()
 
 
@@ -76,11 +75,10 @@ def test_auto_renew_outlives_ttl(client: redis.Redis, uniq: Callable[[str], str]
 def test_no_renew_expires_and_exit_raises_lost(client: redis.Redis, uniq: Callable[[str], str]) -> None:
     name = uniq("lock")
     lock = Lock(client, name, ttl_ms=300, auto_renew=False)
-    with pytest.raises(LockLost):
-        with lock:
-            time.sleep(0.6)
-            assert lock.valid_for_ms() == 0
-            assert Lock(client, name).acquire(blocking=False), "expired: another may take it"
+    with pytest.raises(LockLost), lock:
+        time.sleep(0.6)
+        assert lock.valid_for_ms() == 0
+        assert Lock(client, name).acquire(blocking=False), "expired: another may take it"
 
 
 def test_extend(client: redis.Redis, uniq: Callable[[str], str]) -> None:
@@ -110,7 +108,7 @@ def test_renewal_answered_zero_sets_lost(client: redis.Redis, uniq: Callable[[st
     lock = Lock(client, name, ttl_ms=900)
     assert lock.acquire()
     # Release behind its back, as an operator (or an expiry) would.
-    assert client.execute_command("LOCK", "RELEASE", name, lock.owner, lock.token) == 1
+    assert client.execute_command("LOCK", "RELEASE", name, lock.owner, lock.token) == 1  # type: ignore[no-untyped-call]
     assert fencepost.Lock(client, name, ttl_ms=5000).acquire(blocking=False)
     deadline = time.monotonic() + 3
     while not lock.lost and time.monotonic() < deadline:

@@ -4,13 +4,11 @@ real cluster that lost its quorum."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Iterator, List
 
 import pytest
 import redis
-from fpcluster import Cluster, free_ports
 
 import fencepost
 from fencepost import (
@@ -22,6 +20,7 @@ from fencepost import (
     circuit_breaker,
     retry,
 )
+from fpcluster import Cluster, free_ports
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_retry_rides_out_a_lost_quorum(small_cluster: Cluster) -> None:
     @retry(max_attempts=40, base_delay=0.1, max_delay=0.5)
     def take() -> object:
         try:
-            return c.execute_command("LOCK", "ACQUIRE", "quorum", "me", 5000)
+            return c.execute_command("LOCK", "ACQUIRE", "quorum", "me", 5000)  # type: ignore[no-untyped-call]
         except redis.exceptions.ClusterDownError as e:
             seen.append(e)
             if len(seen) == 2:
@@ -58,7 +57,7 @@ def test_retry_rides_out_a_lost_quorum(small_cluster: Cluster) -> None:
 
     try:
         with pytest.raises(redis.exceptions.ClusterDownError):
-            retry(max_attempts=1)(lambda: c.execute_command("LOCK", "INFO", "q"))()
+            retry(max_attempts=1)(lambda: c.execute_command("LOCK", "INFO", "q"))()  # type: ignore[no-untyped-call]
         assert isinstance(take(), int)
         assert len(seen) >= 2, "the lock was taken only after CLUSTERDOWN answers were retried"
     finally:

@@ -16,11 +16,11 @@ from typing import Callable
 import pytest
 import redis
 import redis.asyncio as aioredis
-from fpcluster import Cluster
 
 import fencepost
 import fencepost.aio
 from fencepost import Lock, LockLost, StaleToken, fenced_advance, fenced_set
+from fpcluster import Cluster
 
 HOLDER = r"""
 import json, sys
@@ -67,7 +67,7 @@ def test_paused_process_gets_lock_lost_and_stale(
         out = json.loads(p.stdout.readline())
         assert out["fenced"].startswith("StaleToken"), out
         assert out["exit"].startswith("LockLost"), out
-        assert client.execute_command("FENCE", "GET", key) == [nxt.token, b"from the next holder"]
+        assert client.execute_command("FENCE", "GET", key) == [nxt.token, b"from the next holder"]  # type: ignore[no-untyped-call]
         nxt.release()
     finally:
         os.kill(p.pid, signal.SIGCONT)
