@@ -65,7 +65,10 @@ def pairs(v: object) -> Dict[str, object]:
 class Node:
     """One fencepost process; start() again restarts it on the same ports and data."""
 
-    def __init__(self, node_id: int, port: int, raft_port: int, base: str, extra: List[str]) -> None:
+    def __init__(
+        self, node_id: int, port: int, raft_port: int, base: str, extra: List[str],
+        password: Optional[str] = None,
+    ) -> None:
         self.node_id = node_id
         self.port = port
         self.raft_port = raft_port
@@ -73,6 +76,7 @@ class Node:
         os.makedirs(self.dir, exist_ok=True)
         self.log_path = os.path.join(self.dir, "fencepost.log")
         self.extra = extra
+        self.password = password
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
     @property
@@ -94,7 +98,8 @@ class Node:
 
     def raft_info(self) -> Optional[Dict[str, object]]:
         """RAFT INFO, or None when the node does not answer."""
-        c = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=1)
+        c = redis.Redis(host="127.0.0.1", port=self.port, password=self.password,
+                        socket_timeout=2, socket_connect_timeout=1)
         try:
             return pairs(c.execute_command("RAFT", "INFO"))  # type: ignore[no-untyped-call]
         except Exception:
@@ -120,7 +125,9 @@ class Node:
 class Cluster:
     """`size` nodes started with one --initial-cluster list (size 1: a lone node)."""
 
-    def __init__(self, size: int = 3, extra: Optional[List[str]] = None) -> None:
+    def __init__(
+        self, size: int = 3, extra: Optional[List[str]] = None, password: Optional[str] = None
+    ) -> None:
         self.base = tempfile.mkdtemp(prefix="fencepost-pyclient-")
         self.nodes: Dict[int, Node] = {}
         last: Optional[BaseException] = None
@@ -130,9 +137,11 @@ class Cluster:
                 f"{i + 1}=127.0.0.1:{ports[2 * i]}/127.0.0.1:{ports[2 * i + 1]}" for i in range(size)
             )
             flags = list(extra or [])
+            if password:
+                flags += ["--requirepass", password]
             if size > 1:
                 flags += ["--initial-cluster", initial, "--cluster-secret", SECRET, "--worker-threads", "1"]
-            self.nodes = {i + 1: Node(i + 1, ports[2 * i], ports[2 * i + 1], self.base, flags)
+            self.nodes = {i + 1: Node(i + 1, ports[2 * i], ports[2 * i + 1], self.base, flags, password)
                           for i in range(size)}
             for n in self.nodes.values():
                 shutil.rmtree(os.path.join(n.dir, "data"), ignore_errors=True)
