@@ -9,7 +9,7 @@ from typing import Optional, Type
 
 from redis.exceptions import RedisError
 
-from . import errors
+from . import _renewer, errors
 from ._core import backoff, commands, errmap, fence, lease, replies
 from ._types import SyncClient, socket_timeout
 
@@ -17,7 +17,8 @@ from ._types import SyncClient, socket_timeout
 class Lock:
     """LOCK ACQUIRE/EXTEND/RELEASE with the token exposed for fenced writes.
 
-    The lease is renewed every ttl/3 while held (auto_renew); `lost` is set, never hidden,
+    The lease is renewed every ttl/3 while held (auto_renew, on the process-wide renewer
+    thread); `lost` is set, never hidden,
     when the server says the lease is gone or renewals failed until it ran out.
     """
 
@@ -41,7 +42,7 @@ class Lock:
         self._owner = owner or lease.default_owner()
         self._lease = lease.Lease()
         self._mu = threading.Lock()
-        self._stop: Optional[threading.Event] = None
+        self._ticket: Optional[_renewer.Ticket] = None
 
     @property
     def token(self) -> Optional[int]:
@@ -95,44 +96,34 @@ class Lock:
             self._stop_renewer()
             self._lease.granted(token, sent, self.ttl_ms)
             if self.auto_renew:
-                stop = threading.Event()
-                self._stop = stop
-                t = threading.Thread(
-                    target=self._renew_loop, args=(stop,), name=f"fencepost-renew-{self.name}",
-                    daemon=True,
-                )
-                t.start()
+                self._ticket = _renewer.Ticket(self._renew_once)
+                _renewer.schedule(self._ticket, self._lease.renew_delay_s())
 
     def _stop_renewer(self) -> None:
-        if self._stop is not None:
-            self._stop.set()
-            self._stop = None
+        if self._ticket is not None:
+            self._ticket.cancel()
+            self._ticket = None
 
-    def _renew_loop(self, stop: threading.Event) -> None:
-        delay = self._lease.renew_delay_s()
-        while not stop.wait(delay):
-            token, ttl = self._lease.token, self.ttl_ms
-            if token is None:
-                return
-            sent = time.monotonic()
-            try:
-                reply = self.client.execute_command(
-                    *commands.lock_extend(self.name, self._owner, token, ttl)
-                )
-            except RedisError as e:
-                with self._mu:
-                    if stop.is_set():
-                        return
-                    if not self._lease.after_renew_error(errmap.translate(e), time.monotonic()):
-                        return
-                    delay = self._lease.retry_delay_s(time.monotonic())
-                continue
+    def _renew_once(self, ticket: _renewer.Ticket) -> None:
+        # Runs on the renewer's pool; reschedules itself while the lease is ours.
+        token, ttl = self._lease.token, self.ttl_ms
+        if ticket.cancelled or token is None:
+            return
+        sent = time.monotonic()
+        try:
+            reply = self.client.execute_command(*commands.lock_extend(self.name, self._owner, token, ttl))
+        except RedisError as e:
             with self._mu:
-                if stop.is_set():
+                if ticket.cancelled:
                     return
-                if not self._lease.after_extend(replies.to_int(reply) == 1, sent, ttl):
-                    return
-                delay = self._lease.renew_delay_s()
+                if self._lease.after_renew_error(errmap.translate(e), time.monotonic()):
+                    _renewer.schedule(ticket, self._lease.retry_delay_s(time.monotonic()))
+            return
+        with self._mu:
+            if ticket.cancelled:
+                return
+            if self._lease.after_extend(replies.to_int(reply) == 1, sent, ttl):
+                _renewer.schedule(ticket, self._lease.renew_delay_s())
 
     def extend(self, ttl_ms: Optional[int] = None) -> bool:
         """LOCK EXTEND to ttl_ms (default: the lock's TTL) from now; False marks the lease lost."""

@@ -5,11 +5,12 @@ Both Lock twins hold one `Lease` and ask it what to do; only the awaiting differ
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 from . import errmap
 
@@ -23,9 +24,21 @@ MAX_WAIT_CHUNK_MS = 30_000
 TRANSIENT_BUDGET_MS = 10_000
 
 
+_prefix: Tuple[int, str] = (0, "")
+_counter = itertools.count(1)
+
+
 def default_owner() -> str:
-    """host:pid:random, unique per Lock object so two Locks in one process never share."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    """host:pid:random:n, unique per Lock object so two Locks in one process never share.
+
+    The random part is drawn once per process (again after a fork, by pid), so making an
+    owner costs a counter step, not a uuid per acquire.
+    """
+    global _prefix
+    pid = os.getpid()
+    if _prefix[0] != pid:
+        _prefix = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:12]}")
+    return f"{_prefix[1]}:{next(_counter)}"
 
 
 def wait_chunk_ms(socket_timeout_s: Optional[float]) -> int:

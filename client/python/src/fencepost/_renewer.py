@@ -1,0 +1,83 @@
+"""One process-wide scheduler for sync lease renewals.
+
+A thread per held lock costs a thread start on every acquire, which shows at thousands
+of acquires a second; instead one daemon thread keeps a heap of due times and hands each
+due renewal to a small pool, so a slow EXTEND (an election) never delays the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, Optional, Tuple
+
+POOL_WORKERS = 8
+
+
+class Ticket:
+    """One scheduled renewal chain; cancel() stops it (lazily dropped from the heap)."""
+
+    __slots__ = ("cancelled", "run")
+
+    def __init__(self, run: Callable[[Ticket], None]) -> None:
+        self.cancelled = False
+        self.run = run
+
+    def cancel(self) -> None:
+        """No further run of this chain; a run already in flight sees the flag."""
+        self.cancelled = True
+
+
+class Renewer:
+    """Runs each ticket's `run` when due, on a pool thread."""
+
+    def __init__(self) -> None:
+        self._heap: List[Tuple[float, int, Ticket]] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+
+    def schedule(self, ticket: Ticket, delay_s: float) -> None:
+        """Run ticket.run(ticket) after delay_s (unless cancelled by then)."""
+        due = time.monotonic() + delay_s
+        with self._cv:
+            if self._thread is None:
+                self._start()
+            wake = not self._heap or due < self._heap[0][0]
+            heapq.heappush(self._heap, (due, next(self._seq), ticket))
+            if wake:
+                self._cv.notify()
+
+    def _start(self) -> None:
+        self._pool = ThreadPoolExecutor(POOL_WORKERS, thread_name_prefix="fencepost-renew")
+        self._thread = threading.Thread(target=self._loop, name="fencepost-renewer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while True:
+                    while self._heap and self._heap[0][2].cancelled:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cv.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        ticket = heapq.heappop(self._heap)[2]
+                        break
+                    self._cv.wait(wait)
+            assert self._pool is not None
+            self._pool.submit(ticket.run, ticket)
+
+
+_renewer = Renewer()
+
+
+def schedule(ticket: Ticket, delay_s: float) -> None:
+    """Schedule on the process-wide renewer."""
+    _renewer.schedule(ticket, delay_s)
