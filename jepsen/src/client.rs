@@ -2,8 +2,8 @@
 //! timeout, every reply classified the way the checkers need it:
 //! `-CLUSTERDOWN` (and a connection that could not be made) -> definitely not applied
 //! (`:fail`); `-UNCERTAIN`, timeouts, dropped connections and unexpected errors after
-//! sending -> outcome unknown (`:info`); -STALE, -MISMATCH, -WRONGTYPE -> a definite
-//! refusal the workload interprets.
+//! sending -> outcome unknown (`:info`); -STALE, -MISMATCH, -WRONGTYPE, -NOPERM -> a
+//! definite refusal the workload interprets.
 
 use std::time::Duration;
 
@@ -26,15 +26,23 @@ pub enum Outcome {
 pub struct Client {
     addr: String,
     timeout: Duration,
+    /// (user, password) to log in as, or the default user.
+    user: Option<(String, String)>,
     conn: Option<MultiplexedConnection>,
 }
 
 impl Client {
     /// A client for `addr` (host:port) whose calls give up after `timeout`.
     pub fn new(addr: String, timeout: Duration) -> Client {
+        Client::as_user(addr, timeout, None)
+    }
+
+    /// A client that logs in as `user` (name, password) on every connection.
+    pub fn as_user(addr: String, timeout: Duration, user: Option<(String, String)>) -> Client {
         Client {
             addr,
             timeout,
+            user,
             conn: None,
         }
     }
@@ -46,7 +54,8 @@ impl Client {
 
     async fn connect(&mut self) -> Result<&mut MultiplexedConnection, String> {
         if self.conn.is_none() {
-            let client = redis::Client::open(format!("redis://{}/", self.addr)).map_err(|e| e.to_string())?;
+            let login = self.user.as_ref().map_or(String::new(), |(u, p)| format!("{u}:{p}@"));
+            let client = redis::Client::open(format!("redis://{login}{}/", self.addr)).map_err(|e| e.to_string())?;
             let cfg = AsyncConnectionConfig::new()
                 .set_connection_timeout(self.timeout)
                 .set_response_timeout(self.timeout);
@@ -76,7 +85,7 @@ impl Client {
             Ok(Ok(v)) => Outcome::Ok(v),
             Ok(Err(e)) => match e.code() {
                 Some("CLUSTERDOWN") => Outcome::Fail(format!("CLUSTERDOWN {}", e.detail().unwrap_or(""))),
-                Some(code @ ("STALE" | "MISMATCH" | "WRONGTYPE")) => {
+                Some(code @ ("STALE" | "MISMATCH" | "WRONGTYPE" | "NOPERM")) => {
                     Outcome::Refused(code.to_string(), e.detail().unwrap_or("").to_string())
                 }
                 Some(code) => Outcome::Info(format!("{code} {}", e.detail().unwrap_or(""))),

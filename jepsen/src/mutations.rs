@@ -17,7 +17,7 @@ use crate::workloads::Workload;
 /// node restarts (kill "all"). `leader-restore` leaves a stale window of tens of
 /// milliseconds after each power cut, so its clients read at a higher rate, and it
 /// gets time for several power cuts: it gates CI, where a miss would fail the run.
-pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 9] = [
+pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 10] = [
     ("fence-stale", Workload::LockFence, "pause", "sm/fence.rs", 1, RATE),
     ("local-tokens", Workload::Tokens, "kill", "sm/ctx.rs", 2, RATE),
     ("grant-after-expiry", Workload::Lease, "pause", "sm/lock.rs", 1, RATE),
@@ -33,6 +33,14 @@ pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 9] = [
         "node (raft config)",
         3,
         250.0,
+    ),
+    (
+        "acl-skip-keys",
+        Workload::LockFenceAcl,
+        "partition",
+        "cmd/acl.rs",
+        1,
+        RATE,
     ),
 ];
 

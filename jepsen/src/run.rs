@@ -100,15 +100,26 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     let recorder = Arc::new(Recorder::new());
     let deadline = Instant::now() + Duration::from_secs(o.time_limit);
     let max_ops = (o.rate * o.time_limit as f64 * 3.0) as i64 + 1000;
-    let shared = Arc::new(Shared::new(
-        recorder.clone(),
-        deadline,
-        o.nodes,
-        o.concurrency,
-        o.rate,
-        o.seed,
-        max_ops,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            recorder.clone(),
+            deadline,
+            o.nodes,
+            o.concurrency,
+            o.rate,
+            o.seed,
+            max_ops,
+        )
+        .with_user(o.workload.user()),
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let workload = o.workload;
+    rt.block_on(workload.setup(shared.clone())).context("workload setup")?;
 
     let halt = Arc::new(AtomicBool::new(false));
     let nem_ctx = nemesis::Ctx {
@@ -119,12 +130,6 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
     let (k2, h2, seed) = (kinds.clone(), halt.clone(), o.seed);
     let nem = std::thread::spawn(move || nemesis::run(nem_ctx, &k2, deadline, h2, seed));
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("tokio runtime")?;
-    let workload = o.workload;
     let sh = shared.clone();
     rt.block_on(async move {
         // Clients stop at the deadline; an op in flight has its own timeout.

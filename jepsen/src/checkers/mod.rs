@@ -2,6 +2,7 @@
 //! or unknown (it ran out of its budget). None of them can only say "valid": every one
 //! has unit tests on hand-built bad histories, and a server mutation it must catch.
 
+pub mod acl;
 pub mod bucket;
 pub mod fence;
 pub mod fifo;

@@ -65,6 +65,9 @@ pub async fn run(mut wk: Worker) {
     while wk.live() {
         let k = unsure.take().unwrap_or_else(|| wk.rng.random_range(0..RESOURCES));
         let (name, res) = (format!("lf{k}"), format!("r{k}"));
+        if wk.shared.user.is_some() && wk.rng.random_bool(0.15) {
+            super::acl::probe(&mut wk, k).await;
+        }
         if wk.rng.random_bool(0.2) {
             // A read with no write of this client's before it: only a linearizable read
             // path can answer it right (a restarted leader must not serve its snapshot).

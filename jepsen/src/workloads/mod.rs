@@ -2,6 +2,7 @@
 //! task is a `Worker`: one logical Jepsen process at a time (a new process number after
 //! every indeterminate result), talking to one node (followers proxy to the leader).
 
+pub mod acl;
 pub mod bucket;
 pub mod fifo;
 pub mod idemp;
@@ -35,11 +36,12 @@ pub enum Workload {
     Fifo,
     Bucket,
     Idemp,
+    LockFenceAcl,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Lock,
         Workload::Tokens,
         Workload::LockFence,
@@ -48,6 +50,7 @@ impl Workload {
         Workload::Fifo,
         Workload::Bucket,
         Workload::Idemp,
+        Workload::LockFenceAcl,
     ];
 
     /// The command-line name.
@@ -61,6 +64,7 @@ impl Workload {
             Workload::Fifo => "fifo",
             Workload::Bucket => "bucket",
             Workload::Idemp => "idemp",
+            Workload::LockFenceAcl => "lock-fence-acl",
         }
     }
 
@@ -70,6 +74,22 @@ impl Workload {
             .into_iter()
             .find(|w| w.name() == name)
             .ok_or_else(|| anyhow::anyhow!("unknown workload {name:?}"))
+    }
+
+    /// The user the clients run as, if not the default one.
+    pub fn user(self) -> Option<(String, String)> {
+        match self {
+            Workload::LockFenceAcl => Some((acl::USER.into(), acl::PASSWORD.into())),
+            _ => None,
+        }
+    }
+
+    /// Before the clients and the faults start: what the workload needs to exist.
+    pub async fn setup(self, shared: Arc<Shared>) -> anyhow::Result<()> {
+        match self {
+            Workload::LockFenceAcl => acl::setup(shared).await,
+            _ => Ok(()),
+        }
     }
 
     /// Runs `concurrency` client tasks until the deadline.
@@ -88,6 +108,7 @@ impl Workload {
                     Workload::Fifo => fifo::run(worker).await,
                     Workload::Bucket => bucket::run(worker).await,
                     Workload::Idemp => idemp::run(worker).await,
+                    Workload::LockFenceAcl => lock_fence::run(worker).await,
                 }
             });
         }
@@ -97,7 +118,7 @@ impl Workload {
     /// After the heal: reads whatever the checkers need of the final state.
     pub async fn final_reads(self, shared: Arc<Shared>) {
         match self {
-            Workload::LockFence => lock_fence::final_reads(shared).await,
+            Workload::LockFence | Workload::LockFenceAcl => lock_fence::final_reads(shared).await,
             Workload::LockUnfenced => lock_unfenced::final_reads(shared).await,
             _ => {}
         }
@@ -114,6 +135,11 @@ impl Workload {
             Workload::Fifo => vec![checkers::fifo::check(ops), checkers::tokens::check(ops)],
             Workload::Bucket => vec![checkers::bucket::check(ops)],
             Workload::Idemp => vec![checkers::idemp::check(ops), checkers::tokens::check(ops)],
+            Workload::LockFenceAcl => vec![
+                checkers::fence::check(ops),
+                checkers::tokens::check(ops),
+                checkers::acl::check(ops),
+            ],
         }
     }
 }
@@ -134,6 +160,8 @@ pub struct Shared {
     next_element: AtomicI64,
     /// `lock-unfenced`'s registers, inside the harness.
     pub registers: Mutex<HashMap<String, Vec<i64>>>,
+    /// The (user, password) clients log in as; `None`: the default user.
+    pub user: Option<(String, String)>,
 }
 
 impl Shared {
@@ -160,7 +188,14 @@ impl Shared {
             next_process: AtomicU64::new(0),
             next_element: AtomicI64::new(1),
             registers: Mutex::new(HashMap::new()),
+            user: None,
         }
+    }
+
+    /// The same state, with clients logging in as `user`.
+    pub fn with_user(mut self, user: Option<(String, String)>) -> Shared {
+        self.user = user;
+        self
     }
 
     /// A fresh Jepsen process number.
@@ -189,7 +224,7 @@ impl Worker {
     /// Worker `w`, talking to node `w % nodes + 1`.
     pub fn new(shared: Arc<Shared>, w: usize) -> Worker {
         let slot = w % shared.nodes + 1;
-        let client = Client::new(addr(slot), shared.op_timeout);
+        let client = Client::as_user(addr(slot), shared.op_timeout, shared.user.clone());
         let process = shared.process();
         let rng = StdRng::seed_from_u64(shared.seed.wrapping_mul(1000).wrapping_add(w as u64));
         Worker {
