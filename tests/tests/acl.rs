@@ -20,7 +20,15 @@ fn login(port: u16, user: &str, pass: &str) -> Conn {
 
 /// The team of SPEC's recipe: may only lock and fence `orders:*`.
 const ORDERS_TEAM: &[&str] = &[
-    "ACL", "SETUSER", "orders", "on", ">orders-pw", "~orders:*", "+@lock", "+@fence", "+ping",
+    "ACL",
+    "SETUSER",
+    "orders",
+    "on",
+    ">orders-pw",
+    "~orders:*",
+    "+@lock",
+    "+@fence",
+    "+ping",
 ];
 
 /// `printf orders-pw | sha256sum`
@@ -31,7 +39,9 @@ fn nokey() -> Reply {
 }
 
 fn nocmd(user: &str, cmd: &str) -> Reply {
-    err(&format!("NOPERM User {user} has no permissions to run the '{cmd}' command"))
+    err(&format!(
+        "NOPERM User {user} has no permissions to run the '{cmd}' command"
+    ))
 }
 
 #[test]
@@ -51,7 +61,10 @@ fn every_denial_answers_redis_text_and_applies_nothing() {
 
     // A command outside its categories.
     assert_eq!(o.cmd(&["SET", "orders:x", "1"]), nocmd("orders", "set"));
-    assert_eq!(o.cmd(&["TOKENBUCKET", "orders:b", "5", "1", "1000"]), nocmd("orders", "tokenbucket"));
+    assert_eq!(
+        o.cmd(&["TOKENBUCKET", "orders:b", "5", "1", "1000"]),
+        nocmd("orders", "tokenbucket")
+    );
     assert_eq!(o.cmd(&["RAFT", "REMOVE", "2"]), nocmd("orders", "raft|remove"));
     assert_eq!(o.cmd(&["ACL", "SETUSER", "x"]), nocmd("orders", "acl|setuser"));
     // A key outside its patterns: the lock itself, a fence resource, and the LOCK
@@ -75,7 +88,16 @@ fn every_denial_answers_redis_text_and_applies_nothing() {
     // A script: its KEYS, and every key its redis.call touches.
     assert_eq!(
         admin.cmd(&[
-            "ACL", "SETUSER", "scripter", "on", ">s-pw", "~cache:*", "+@scripting", "+@transaction", "+get", "+set"
+            "ACL",
+            "SETUSER",
+            "scripter",
+            "on",
+            ">s-pw",
+            "~cache:*",
+            "+@scripting",
+            "+@transaction",
+            "+get",
+            "+set"
         ]),
         Reply::ok()
     );
@@ -164,7 +186,17 @@ fn acl_subcommands_show_users_as_redis_does() {
     assert!(list.items()[1].text().starts_with("user orders on #"), "{list:?}");
     assert!(list.items()[0].text().starts_with("user default on nopass ~* +@all"));
     let cat = c.cmd(&["ACL", "CAT"]);
-    for want in ["lock", "fence", "ratelimit", "idemp", "coord", "raft", "read", "write", "admin"] {
+    for want in [
+        "lock",
+        "fence",
+        "ratelimit",
+        "idemp",
+        "coord",
+        "raft",
+        "read",
+        "write",
+        "admin",
+    ] {
         assert!(cat.items().iter().any(|x| x.text() == want), "ACL CAT lacks {want}");
     }
     assert_eq!(c.cmd(&["ACL", "CAT", "lock"]), arr(vec![bulk("lock")]));
@@ -173,12 +205,19 @@ fn acl_subcommands_show_users_as_redis_does() {
         c.cmd(&["ACL", "SETUSER", "x", "+@nope"]),
         err("ERR Error in ACL SETUSER modifier '+@nope': Unknown command or category name in ACL")
     );
-    assert_eq!(c.cmd(&["ACL", "DELUSER", "default"]), err("ERR The 'default' user cannot be removed"));
+    assert_eq!(
+        c.cmd(&["ACL", "DELUSER", "default"]),
+        err("ERR The 'default' user cannot be removed")
+    );
     assert_eq!(c.cmd(&["ACL", "DELUSER", "orders", "nobody"]), int(1));
     assert_eq!(c.cmd(&["ACL", "USERS"]), arr(vec![bulk("default")]));
     // COMMAND INFO carries the categories from the same table.
     let info = c.cmd(&["COMMAND", "INFO", "lock"]);
-    let cats = info.items()[0].items()[6].items().iter().map(Reply::text).collect::<Vec<_>>();
+    let cats = info.items()[0].items()[6]
+        .items()
+        .iter()
+        .map(Reply::text)
+        .collect::<Vec<_>>();
     assert!(cats.contains(&"@lock".to_string()), "{cats:?}");
 }
 
@@ -191,7 +230,10 @@ fn deleted_or_disabled_users_are_logged_out_at_once() {
     let mut b = login(s.port, "orders", "orders-pw");
     assert_eq!(a.cmd(&["LOCK", "INFO", "orders:1"]), Reply::Nil);
     assert_eq!(admin.cmd(&["ACL", "SETUSER", "orders", "off"]), Reply::ok());
-    assert_eq!(a.cmd(&["LOCK", "INFO", "orders:1"]), err("NOAUTH Authentication required."));
+    assert_eq!(
+        a.cmd(&["LOCK", "INFO", "orders:1"]),
+        err("NOAUTH Authentication required.")
+    );
     assert_eq!(
         Conn::connect(s.port).cmd(&["AUTH", "orders", "orders-pw"]),
         err("WRONGPASS invalid username-password pair or user is disabled.")
@@ -200,7 +242,10 @@ fn deleted_or_disabled_users_are_logged_out_at_once() {
     assert_eq!(a.cmd(&["AUTH", "orders", "orders-pw"]), Reply::ok());
     assert_eq!(admin.cmd(&["ACL", "DELUSER", "orders"]), int(1));
     for c in [&mut a, &mut b] {
-        assert_eq!(c.cmd(&["LOCK", "INFO", "orders:1"]), err("NOAUTH Authentication required."));
+        assert_eq!(
+            c.cmd(&["LOCK", "INFO", "orders:1"]),
+            err("NOAUTH Authentication required.")
+        );
     }
     // A permission change applies to open connections from their next command.
     assert_eq!(admin.cmd(ORDERS_TEAM), Reply::ok());
@@ -216,20 +261,29 @@ fn requirepass_is_the_default_password_until_an_acl_changes_it() {
     let mut c = Conn::connect(s.port);
     assert_eq!(c.cmd(&["DBSIZE"]), err("NOAUTH Authentication required."));
     assert_eq!(c.cmd(&["AUTH", "old-secret"]), Reply::ok());
-    assert_eq!(Conn::connect(s.port).cmd(&["AUTH", "default", "old-secret"]), Reply::ok());
+    assert_eq!(
+        Conn::connect(s.port).cmd(&["AUTH", "default", "old-secret"]),
+        Reply::ok()
+    );
     // The first change starts from the node's view: the password carries over.
     assert_eq!(c.cmd(&["ACL", "SETUSER", "default", "-@raft"]), Reply::ok());
     let mut d = Conn::connect(s.port);
     assert_eq!(d.cmd(&["AUTH", "old-secret"]), Reply::ok());
     assert_eq!(d.cmd(&["RAFT", "INFO"]), nocmd("default", "raft|info"));
-    assert_eq!(c.cmd(&["ACL", "SETUSER", "default", "resetpass", ">new-secret", "+@raft"]), Reply::ok());
+    assert_eq!(
+        c.cmd(&["ACL", "SETUSER", "default", "resetpass", ">new-secret", "+@raft"]),
+        Reply::ok()
+    );
     assert_eq!(
         Conn::connect(s.port).cmd(&["AUTH", "old-secret"]),
         err("WRONGPASS invalid username-password pair or user is disabled.")
     );
     assert_eq!(Conn::connect(s.port).cmd(&["AUTH", "new-secret"]), Reply::ok());
     // redis-cli's --user/--pass path.
-    let out = s.cli_opts(&["--no-auth-warning", "--user", "default", "--pass", "new-secret"], &["ACL", "WHOAMI"]);
+    let out = s.cli_opts(
+        &["--no-auth-warning", "--user", "default", "--pass", "new-secret"],
+        &["ACL", "WHOAMI"],
+    );
     assert_eq!(out.trim(), "\"default\"");
 }
 
@@ -251,7 +305,11 @@ fn a_user_made_through_a_follower_holds_everywhere_across_failover_and_restart()
             (!r.is_err_with("CLUSTERDOWN") && !r.is_err_with("UNCERTAIN")).then_some(r)
         });
         assert!(r.int() > 0, "node {id}: {r:?}");
-        assert_eq!(o.cmd(&["LOCK", "ACQUIRE", "payments:1", "w", "5000"]), nokey(), "node {id}");
+        assert_eq!(
+            o.cmd(&["LOCK", "ACQUIRE", "payments:1", "w", "5000"]),
+            nokey(),
+            "node {id}"
+        );
         assert_eq!(o.cmd(&["SET", "orders:k", "v"]), nocmd("orders", "set"), "node {id}");
     };
     for id in [1, 2, 3] {
