@@ -298,7 +298,7 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                 let fencepost = kind.dialect() == Dialect::Fencepost;
                 let r = async {
                     t.check_alive()?;
-                    let plan = Arc::new(Plan::prepare(w, kind.dialect(), pipe, t.addr).await?);
+                    let plan = Arc::new(Plan::prepare(w, kind.dialect(), pipe, t.addr, t.security.clone()).await?);
                     let before = if fencepost {
                         Some(anatomy::read_all(&nodes).await?)
                     } else {

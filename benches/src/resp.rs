@@ -1,10 +1,13 @@
 //! A bare RESP2 connection: the load generator's own, so every target pays the same
 //! minimal client cost (no multiplexing task, explicit pipelining, one socket per client).
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
 use anyhow::{bail, Context, Result};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// Largest bulk string or array we accept from a server; anything bigger is a bug.
 const MAX_LEN: usize = 64 << 20;
@@ -35,28 +38,67 @@ impl Reply {
     }
 }
 
-/// One TCP connection speaking RESP2.
+/// How clients reach a target: over TLS (the leader's plaintext address mapped to its
+/// TLS port) and as a user, or plainly as the default user.
+#[derive(Clone, Default)]
+pub struct Security {
+    pub tls: Option<(TlsConnector, HashMap<SocketAddr, SocketAddr>)>,
+    pub user: Option<(String, String)>,
+}
+
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// One connection speaking RESP2, over TCP or TLS. Both go through the same boxed
+/// halves, so every target pays the same client cost.
 pub struct Conn {
-    rd: BufReader<OwnedReadHalf>,
-    wr: OwnedWriteHalf,
+    rd: BufReader<Reader>,
+    wr: Writer,
     out: Vec<u8>,
     line: Vec<u8>,
 }
 
 impl Conn {
     /// Connects with Nagle off (a benchmark of round trips must not wait 40 ms for ACKs).
-    pub async fn connect(addr: std::net::SocketAddr) -> Result<Conn> {
-        let s = TcpStream::connect(addr)
+    pub async fn connect(addr: SocketAddr) -> Result<Conn> {
+        Conn::open(addr, &Security::default()).await
+    }
+
+    /// Connects as `sec` says: TLS to the address's TLS twin, then AUTH as the user.
+    pub async fn open(addr: SocketAddr, sec: &Security) -> Result<Conn> {
+        let target = match &sec.tls {
+            Some((_, twins)) => *twins.get(&addr).with_context(|| format!("no TLS port known for {addr}"))?,
+            None => addr,
+        };
+        let s = TcpStream::connect(target)
             .await
-            .with_context(|| format!("connect {addr}"))?;
+            .with_context(|| format!("connect {target}"))?;
         s.set_nodelay(true)?;
-        let (r, w) = s.into_split();
-        Ok(Conn {
+        let (r, w): (Reader, Writer) = match &sec.tls {
+            Some((connector, _)) => {
+                let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+                let tls = connector.connect(name, s).await.context("TLS handshake")?;
+                let (r, w) = tokio::io::split(tls);
+                (Box::new(r), Box::new(w))
+            }
+            None => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+        };
+        let mut c = Conn {
             rd: BufReader::with_capacity(16 << 10, r),
             wr: w,
             out: Vec::with_capacity(4096),
             line: Vec::new(),
-        })
+        };
+        if let Some((user, pass)) = &sec.user {
+            match c.call(&[b"AUTH", user.as_bytes(), pass.as_bytes()]).await? {
+                Reply::Simple(_) => {}
+                other => bail!("AUTH {user}: {other:?}"),
+            }
+        }
+        Ok(c)
     }
 
     /// Queues one command; nothing is sent until `flush`.

@@ -8,13 +8,100 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::{free_port, loopback, wait_for, Proc, TargetOpts};
-use crate::resp::{Conn, Reply};
+use tokio_rustls::TlsConnector;
+
+use crate::resp::{Conn, Reply, Security};
 
 /// Peers authenticate with this; the value is irrelevant on loopback.
 const CLUSTER_SECRET: &str = "bench";
 
+/// The ACL user of `fencepost-3-tls-acl`: the workloads' names and fencepost's own
+/// commands only, so every command passes a category and a key-pattern check.
+const BENCH_USER: &str = "bench";
+const BENCH_PASS: &str = "bench-secret";
+const BENCH_RULES: &[&str] = &[
+    "on", ">bench-secret", "~lock:*", "~hand-off:*", "~bucket:*", "~idem:*", "-@all", "+@lock", "+@ratelimit",
+    "+@idemp",
+];
+
 /// Starts `n` nodes and returns the leader's RESP address once it serves linearizable reads.
 pub async fn start(n: usize, opts: &TargetOpts, dir: &Path, procs: &mut Vec<Proc>) -> Result<SocketAddr> {
+    start_with(n, opts, dir, procs, |_| Vec::new()).await
+}
+
+/// Starts `n` nodes that also serve clients over TLS (a certificate of a CA made here),
+/// makes the bench's ACL user, and returns the leader and how clients reach it: TLS to
+/// each node's TLS port, logged in as that user.
+pub async fn start_secure(
+    n: usize,
+    opts: &TargetOpts,
+    dir: &Path,
+    procs: &mut Vec<Proc>,
+) -> Result<(SocketAddr, Security)> {
+    let (cert, key, connector) = tls_material(dir)?;
+    let tls_ports: Vec<u16> = (0..n).map(|_| super::free_port()).collect::<Result<_>>()?;
+    let leader = start_with(n, opts, dir, procs, |i| {
+        vec![
+            "--tls-port".into(),
+            tls_ports[i].to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+        ]
+    })
+    .await?;
+    let twins = procs
+        .iter()
+        .zip(&tls_ports)
+        .map(|(p, &t)| (p.addr, loopback(t)))
+        .collect();
+    let mut c = Conn::connect(leader).await?;
+    let mut rule: Vec<&[u8]> = vec![b"ACL", b"SETUSER", BENCH_USER.as_bytes()];
+    rule.extend(BENCH_RULES.iter().map(|r| r.as_bytes()));
+    match c.call(&rule).await? {
+        Reply::Simple(_) => {}
+        other => bail!("ACL SETUSER {BENCH_USER}: {other:?}"),
+    }
+    let security = Security {
+        tls: Some((connector, twins)),
+        user: Some((BENCH_USER.into(), BENCH_PASS.into())),
+    };
+    Ok((leader, security))
+}
+
+/// A CA and a certificate it signs for 127.0.0.1 (files under `dir`), and a client
+/// connector that trusts the CA.
+fn tls_material(dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf, TlsConnector)> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate()?;
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])?.signed_by(&leaf_key, &issuer)?;
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    std::fs::write(&cert, leaf.pem())?;
+    std::fs::write(&key, leaf_key.serialize_pem())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone())?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok((cert, key, TlsConnector::from(std::sync::Arc::new(config))))
+}
+
+async fn start_with(
+    n: usize,
+    opts: &TargetOpts,
+    dir: &Path,
+    procs: &mut Vec<Proc>,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> Result<SocketAddr> {
     let bin = opts
         .fencepost_bin
         .as_deref()
@@ -34,6 +121,7 @@ pub async fn start(n: usize, opts: &TargetOpts, dir: &Path, procs: &mut Vec<Proc
         // Every node and the load generator share this machine's cores, as redis-server's
         // one thread does: one worker each (see the README's benchmark notes).
         c.args(["--worker-threads", "1"]);
+        c.args(extra(i));
         if n > 1 {
             c.args(["--node-id", &(i + 1).to_string()]);
             c.args(["--initial-cluster", &members.join(",")]);

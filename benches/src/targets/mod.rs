@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::resp::Security;
 use crate::workload::Dialect;
 
 /// A server configuration to measure.
@@ -27,6 +28,10 @@ pub enum TargetKind {
     /// PX + EVALSHA release, ...), as an unchanged Redis library would.
     #[value(name = "fencepost-3-redis")]
     Fencepost3Redis,
+    /// The 3-node cluster over client TLS (1.3), every client logged in as an ACL user
+    /// limited to the workloads' key patterns and fencepost's own command categories.
+    #[value(name = "fencepost-3-tls-acl")]
+    Fencepost3TlsAcl,
     /// redis-server, AOF with fsync before every reply: the durable single-node baseline.
     RedisAlways,
     /// redis-server with no persistence: the in-memory ceiling.
@@ -52,6 +57,7 @@ impl TargetKind {
             TargetKind::Fencepost1 => "fencepost-1",
             TargetKind::Fencepost3 => "fencepost-3",
             TargetKind::Fencepost3Redis => "fencepost-3-redis",
+            TargetKind::Fencepost3TlsAcl => "fencepost-3-tls-acl",
             TargetKind::RedisAlways => "redis-always",
             TargetKind::RedisNone => "redis-none",
             TargetKind::Etcd3 => "etcd-3",
@@ -61,7 +67,7 @@ impl TargetKind {
     /// Which command set the workloads speak to it.
     pub fn dialect(self) -> Dialect {
         match self {
-            TargetKind::Fencepost1 | TargetKind::Fencepost3 => Dialect::Fencepost,
+            TargetKind::Fencepost1 | TargetKind::Fencepost3 | TargetKind::Fencepost3TlsAcl => Dialect::Fencepost,
             TargetKind::RedisAlways | TargetKind::RedisNone | TargetKind::Fencepost3Redis => Dialect::Redis,
             TargetKind::Etcd3 => Dialect::Etcd,
         }
@@ -133,6 +139,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Every server process (declared before `_dir` so they die before it is removed).
     pub procs: Vec<Proc>,
+    /// How clients connect (TLS and a user for `fencepost-3-tls-acl`).
+    pub security: Security,
     _dir: tempfile::TempDir,
 }
 
@@ -142,7 +150,9 @@ impl Running {
     pub async fn refresh_leader(&mut self) -> Option<(SocketAddr, SocketAddr)> {
         let addrs: Vec<SocketAddr> = self.procs.iter().map(|p| p.addr).collect();
         let now = match self.kind {
-            TargetKind::Fencepost3 | TargetKind::Fencepost3Redis => fencepost::leader_among(&addrs).await,
+            TargetKind::Fencepost3 | TargetKind::Fencepost3Redis | TargetKind::Fencepost3TlsAcl => {
+                fencepost::leader_among(&addrs).await
+            }
             TargetKind::Etcd3 => etcd::leader_of(&addrs).await,
             _ => None,
         }?;
@@ -183,7 +193,7 @@ fn proc_cpu_seconds(pid: u32) -> f64 {
 }
 
 /// A port nobody listens on right now (another process may take it before we do; rare on loopback).
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -198,7 +208,14 @@ pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
         None => tempfile::Builder::new().prefix("fencepost-bench-").tempdir()?,
     };
     let mut procs = Vec::new();
+    let mut security = Security::default();
     let started = match kind {
+        TargetKind::Fencepost3TlsAcl => fencepost::start_secure(3, opts, dir.path(), &mut procs)
+            .await
+            .map(|(addr, sec)| {
+                security = sec;
+                addr
+            }),
         TargetKind::Fencepost1 => fencepost::start(1, opts, dir.path(), &mut procs).await,
         TargetKind::Fencepost3 | TargetKind::Fencepost3Redis => fencepost::start(3, opts, dir.path(), &mut procs).await,
         TargetKind::RedisAlways | TargetKind::RedisNone => redis::start(kind, opts, dir.path(), &mut procs).await,
@@ -210,6 +227,7 @@ pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
         kind,
         addr,
         procs,
+        security,
         _dir: dir,
     })
 }

@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use rand::rngs::SmallRng;
 
 use crate::etcd::{self, Etcd};
-use crate::resp::{Conn, Reply};
+use crate::resp::{Conn, Reply, Security};
 
 /// Lease each etcd client holds for its locks; longer than any one run, which revokes it at the end.
 const ETCD_LEASE_TTL_S: u64 = 60;
@@ -141,11 +141,19 @@ pub struct Plan {
     /// SHA1s of the Lua scripts as loaded on the target (Redis dialect only).
     release_sha: Vec<u8>,
     bucket_sha: Vec<u8>,
+    /// How each client connects (TLS, user).
+    security: Security,
 }
 
 impl Plan {
     /// Does per-target setup (loading scripts) on a connection of its own.
-    pub async fn prepare(workload: Workload, dialect: Dialect, pipeline: usize, addr: SocketAddr) -> Result<Plan> {
+    pub async fn prepare(
+        workload: Workload,
+        dialect: Dialect,
+        pipeline: usize,
+        addr: SocketAddr,
+        security: Security,
+    ) -> Result<Plan> {
         if let Some(why) = workload.not_applicable(dialect, pipeline) {
             bail!("{} at pipeline {pipeline}: n/a: {why}", workload.name());
         }
@@ -161,6 +169,7 @@ impl Plan {
             pipeline: pipeline.max(1),
             release_sha,
             bucket_sha,
+            security,
         })
     }
 
@@ -172,7 +181,7 @@ impl Plan {
                 let lease = etcd.lease_grant(ETCD_LEASE_TTL_S).await?;
                 Ok(Client::Etcd { etcd, lease })
             }
-            _ => Ok(Client::Resp(Conn::connect(addr).await?)),
+            _ => Ok(Client::Resp(Conn::open(addr, &self.security).await?)),
         }
     }
 
