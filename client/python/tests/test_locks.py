@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import time
 from typing import Callable, List
@@ -129,3 +131,36 @@ def test_address_list_skips_a_dead_node(cluster: Cluster, uniq: Callable[[str], 
     nobody = fencepost.connect([dead])
     with pytest.raises(fencepost.ConnectionRefused):
         Lock(nobody, "x").acquire(blocking=False)
+
+
+def test_dropped_lock_stops_renewing(client: redis.Redis, uniq: Callable[[str], str]) -> None:
+    # A Lock garbage-collected while held must not keep its lease alive forever.
+    name = uniq("lock")
+    lock = Lock(client, name, ttl_ms=600)
+    assert lock.acquire()
+    del lock
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while not Lock(client, name).acquire(blocking=False):
+        assert time.monotonic() < deadline, "the dropped lock's lease never expired"
+        time.sleep(0.1)
+
+
+def test_renewal_in_a_forked_child(cluster: Cluster, client: redis.Redis, uniq: Callable[[str], str]) -> None:
+    # The renewer thread does not survive fork(); the child must start its own.
+    name = uniq("lock")
+    warm = Lock(client, "warm-" + name, ttl_ms=600)
+    assert warm.acquire()  # the parent's renewer is running
+    pid = os.fork()
+    if pid == 0:  # child: hold across several TTLs, exit 0 if still the holder
+        code = 1
+        try:
+            lock = Lock(fencepost.connect(cluster.addrs), name, ttl_ms=600)
+            if lock.acquire():
+                time.sleep(2.0)
+                code = 0 if lock.owned() and lock.release() else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    warm.release()
+    assert os.WEXITSTATUS(status) == 0

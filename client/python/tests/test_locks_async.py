@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Callable, List
 
 import pytest
@@ -72,3 +73,16 @@ async def test_extend_and_expiry(aclient: aioredis.Redis, uniq: Callable[[str], 
             assert again.token == lock.token, "same owner re-acquires with the same token"
             await asyncio.sleep(0.6)
             assert await Lock(aclient, name).acquire(blocking=False)
+
+
+async def test_dropped_lock_stops_renewing(aclient: aioredis.Redis, uniq: Callable[[str], str]) -> None:
+    name = uniq("alock")
+    lock = Lock(aclient, name, ttl_ms=600)
+    assert await lock.acquire()
+    del lock
+    gc.collect()
+    for _ in range(50):
+        if await Lock(aclient, name).acquire(blocking=False):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the dropped lock's lease never expired")

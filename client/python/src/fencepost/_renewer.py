@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Tuple
 
@@ -18,21 +20,31 @@ POOL_WORKERS = 8
 
 
 class Ticket:
-    """One scheduled renewal chain; cancel() stops it (lazily dropped from the heap)."""
+    """One scheduled renewal chain; cancel() stops it (lazily dropped from the heap).
 
-    __slots__ = ("cancelled", "run")
+    It holds its renew method weakly: a Lock dropped without release() stops renewing,
+    so its lease expires after the TTL instead of being kept alive forever.
+    """
+
+    __slots__ = ("_run", "cancelled")
 
     def __init__(self, run: Callable[[Ticket], None]) -> None:
         self.cancelled = False
-        self.run = run
+        self._run = weakref.WeakMethod(run)
 
     def cancel(self) -> None:
         """No further run of this chain; a run already in flight sees the flag."""
         self.cancelled = True
 
+    def fire(self) -> None:
+        """One renewal, if the chain is live and its lock still exists."""
+        fn: Optional[Callable[[Ticket], None]] = self._run()
+        if fn is not None and not self.cancelled:
+            fn(self)
+
 
 class Renewer:
-    """Runs each ticket's `run` when due, on a pool thread."""
+    """Fires each ticket when due, on a pool thread."""
 
     def __init__(self) -> None:
         self._heap: List[Tuple[float, int, Ticket]] = []
@@ -42,7 +54,7 @@ class Renewer:
         self._pool: Optional[ThreadPoolExecutor] = None
 
     def schedule(self, ticket: Ticket, delay_s: float) -> None:
-        """Run ticket.run(ticket) after delay_s (unless cancelled by then)."""
+        """Fire the ticket after delay_s (unless cancelled by then)."""
         due = time.monotonic() + delay_s
         with self._cv:
             if self._thread is None:
@@ -72,10 +84,20 @@ class Renewer:
                         break
                     self._cv.wait(wait)
             assert self._pool is not None
-            self._pool.submit(ticket.run, ticket)
+            self._pool.submit(ticket.fire)
 
 
 _renewer = Renewer()
+
+
+def _after_fork() -> None:
+    # A forked child has none of the parent's threads: start afresh on first use.
+    global _renewer
+    _renewer = Renewer()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def schedule(ticket: Ticket, delay_s: float) -> None:

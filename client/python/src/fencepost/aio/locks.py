@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from types import TracebackType
 from typing import Optional, Type
 
@@ -90,33 +91,12 @@ class Lock:
         self._stop_renewer()
         self._lease.granted(token, sent, self.ttl_ms)
         if self.auto_renew:
-            self._renewer = asyncio.ensure_future(self._renew_loop(token))
+            self._renewer = asyncio.ensure_future(_renew_loop(weakref.ref(self), token))
 
     def _stop_renewer(self) -> None:
         if self._renewer is not None:
             self._renewer.cancel()
             self._renewer = None
-
-    async def _renew_loop(self, token: int) -> None:
-        # Cancellation (release, re-grant) is the stop signal: an EXTEND in flight is
-        # abandoned, and its answer can no longer touch the lease.
-        delay = self._lease.renew_delay_s()
-        while True:
-            await asyncio.sleep(delay)
-            ttl = self.ttl_ms
-            sent = time.monotonic()
-            try:
-                reply = await self.client.execute_command(
-                    *commands.lock_extend(self.name, self._owner, token, ttl)
-                )
-            except RedisError as e:
-                if not self._lease.after_renew_error(errmap.translate(e), time.monotonic()):
-                    return
-                delay = self._lease.retry_delay_s(time.monotonic())
-                continue
-            if not self._lease.after_extend(replies.to_int(reply) == 1, sent, ttl):
-                return
-            delay = self._lease.renew_delay_s()
 
     async def extend(self, ttl_ms: Optional[int] = None) -> bool:
         """LOCK EXTEND to ttl_ms (default: the lock's TTL) from now; False marks the lease lost."""
@@ -189,6 +169,42 @@ class Lock:
         released = await self.release()
         if was_lost or not released:
             raise errors.LockLost(fence.lost_message(self.name, self.token, reason))
+
+
+async def _renew_loop(ref: weakref.ref[Lock], token: int) -> None:
+    """Renew every ttl/3 until cancelled (release, re-grant) or the lease is lost.
+
+    It holds the Lock weakly between renewals: a Lock dropped without release() stops
+    renewing, so its lease expires instead of living forever. Cancellation abandons an
+    EXTEND in flight, whose answer then can no longer touch the lease.
+    """
+    lock = ref()
+    if lock is None:
+        return
+    delay = lock._lease.renew_delay_s()
+    del lock
+    while True:
+        await asyncio.sleep(delay)
+        lock = ref()
+        if lock is None:
+            return
+        ttl = lock.ttl_ms
+        sent = time.monotonic()
+        try:
+            args = commands.lock_extend(lock.name, lock.owner, token, ttl)
+            reply = await lock.client.execute_command(*args)
+        except RedisError as e:
+            if not lock._lease.after_renew_error(errmap.translate(e), time.monotonic()):
+                return
+            delay = lock._lease.retry_delay_s(time.monotonic())
+            continue
+        finally:
+            del lock
+        lock = ref()
+        if lock is None or not lock._lease.after_extend(replies.to_int(reply) == 1, sent, ttl):
+            return
+        delay = lock._lease.renew_delay_s()
+        del lock
 
 
 RedisLock = Lock
