@@ -14,23 +14,25 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 POOL_WORKERS = 8
+T = TypeVar("T")
 
 
 class Ticket:
     """One scheduled renewal chain; cancel() stops it (lazily dropped from the heap).
 
-    It holds its renew method weakly: a Lock dropped without release() stops renewing,
-    so its lease expires after the TTL instead of being kept alive forever.
+    It holds its lock weakly: a Lock dropped without release() stops renewing, so its
+    lease expires after the TTL instead of being kept alive forever.
     """
 
-    __slots__ = ("_run", "cancelled")
+    __slots__ = ("_fn", "_ref", "cancelled")
 
-    def __init__(self, run: Callable[[Ticket], None]) -> None:
+    def __init__(self, obj: T, fn: Callable[[T, Ticket], None]) -> None:
         self.cancelled = False
-        self._run = weakref.WeakMethod(run)
+        self._ref: Callable[[], Optional[Any]] = weakref.ref(obj)
+        self._fn: Callable[[Any, Ticket], None] = fn
 
     def cancel(self) -> None:
         """No further run of this chain; a run already in flight sees the flag."""
@@ -38,9 +40,9 @@ class Ticket:
 
     def fire(self) -> None:
         """One renewal, if the chain is live and its lock still exists."""
-        fn: Optional[Callable[[Ticket], None]] = self._run()
-        if fn is not None and not self.cancelled:
-            fn(self)
+        obj = self._ref()
+        if obj is not None and not self.cancelled:
+            self._fn(obj, self)
 
 
 class Renewer:

@@ -96,7 +96,7 @@ class Lock:
             self._stop_renewer()
             self._lease.granted(token, sent, self.ttl_ms)
             if self.auto_renew:
-                self._ticket = _renewer.Ticket(self._renew_once)
+                self._ticket = _renewer.Ticket(self, Lock._renew_once)
                 _renewer.schedule(self._ticket, self._lease.renew_delay_s())
 
     def _stop_renewer(self) -> None:
