@@ -34,6 +34,16 @@ struct Shared {
     current: Mutex<(usize, Option<ConnectionManager>)>,
 }
 
+/// What a TLS-only cluster asks of its clients (`rediss://host:port` URLs): the CA that
+/// signed the nodes' certificates, and a client certificate and key (PEM) when the
+/// cluster requires one (`--tls-auth-clients yes`, the default with a CA).
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfig {
+    pub ca_pem: Vec<u8>,
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+}
+
 /// Reconnecting: a few quick attempts, then the error goes to the caller (who may retry).
 /// No response timeout: LOCK ACQUIRE ... WAIT legitimately blocks; callers bound it.
 fn manager_config() -> ConnectionManagerConfig {
@@ -59,16 +69,38 @@ impl Client {
     /// round) whenever the node in use refuses or drops the connection. Any node serves
     /// every command (followers proxy to the leader), so any order is fine.
     pub async fn connect_any(urls: &[&str]) -> Result<Client> {
-        if urls.is_empty() {
+        let nodes = urls.iter().map(|u| redis::Client::open(*u)).collect();
+        Client::connect_nodes(nodes).await
+    }
+
+    /// [`Client::connect_any`] for a cluster whose client ports speak TLS: `urls` are
+    /// `rediss://[user:pass@]host:port`, and `tls` says whom to trust and who we are.
+    pub async fn connect_tls(urls: &[&str], tls: &TlsConfig) -> Result<Client> {
+        let certs = redis::TlsCertificates {
+            client_tls: match (&tls.client_cert_pem, &tls.client_key_pem) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+                _ => None,
+            },
+            root_cert: Some(tls.ca_pem.clone()),
+        };
+        let nodes = urls
+            .iter()
+            .map(|u| redis::Client::build_with_tls(*u, certs.clone()))
+            .collect();
+        Client::connect_nodes(nodes).await
+    }
+
+    async fn connect_nodes(nodes: redis::RedisResult<Vec<redis::Client>>) -> Result<Client> {
+        let nodes = nodes?;
+        if nodes.is_empty() {
             return Err(crate::Error::Server {
                 code: "CLIENT".into(),
                 detail: "no node address given".into(),
             });
         }
-        let nodes = urls
-            .iter()
-            .map(|u| redis::Client::open(*u))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
         let client = Client {
             shared: Arc::new(Shared {
                 nodes,

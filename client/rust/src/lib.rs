@@ -6,7 +6,7 @@ mod lock;
 pub mod reply;
 mod retry;
 
-pub use client::Client;
+pub use client::{Client, TlsConfig};
 pub use error::{Error, Result};
 pub use lock::{safe_span, Lock, DRIFT_MARGIN_PERCENT};
 pub use reply::{Begin, BucketReply, FenceValue, IdempStatus, LockInfo};
