@@ -67,7 +67,9 @@ impl Conn {
     /// Connects as `sec` says: TLS to the address's TLS twin, then AUTH as the user.
     pub async fn open(addr: SocketAddr, sec: &Security) -> Result<Conn> {
         let target = match &sec.tls {
-            Some((_, twins)) => *twins.get(&addr).with_context(|| format!("no TLS port known for {addr}"))?,
+            Some((_, twins)) => *twins
+                .get(&addr)
+                .with_context(|| format!("no TLS port known for {addr}"))?,
             None => addr,
         };
         let s = TcpStream::connect(target)

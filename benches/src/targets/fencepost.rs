@@ -20,7 +20,15 @@ const CLUSTER_SECRET: &str = "bench";
 const BENCH_USER: &str = "bench";
 const BENCH_PASS: &str = "bench-secret";
 const BENCH_RULES: &[&str] = &[
-    "on", ">bench-secret", "~lock:*", "~hand-off:*", "~bucket:*", "~idem:*", "-@all", "+@lock", "+@ratelimit",
+    "on",
+    ">bench-secret",
+    "~lock:*",
+    "~hand-off:*",
+    "~bucket:*",
+    "~idem:*",
+    "-@all",
+    "+@lock",
+    "+@ratelimit",
     "+@idemp",
 ];
 

@@ -210,12 +210,14 @@ pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
     let mut procs = Vec::new();
     let mut security = Security::default();
     let started = match kind {
-        TargetKind::Fencepost3TlsAcl => fencepost::start_secure(3, opts, dir.path(), &mut procs)
-            .await
-            .map(|(addr, sec)| {
-                security = sec;
-                addr
-            }),
+        TargetKind::Fencepost3TlsAcl => {
+            fencepost::start_secure(3, opts, dir.path(), &mut procs)
+                .await
+                .map(|(addr, sec)| {
+                    security = sec;
+                    addr
+                })
+        }
         TargetKind::Fencepost1 => fencepost::start(1, opts, dir.path(), &mut procs).await,
         TargetKind::Fencepost3 | TargetKind::Fencepost3Redis => fencepost::start(3, opts, dir.path(), &mut procs).await,
         TargetKind::RedisAlways | TargetKind::RedisNone => redis::start(kind, opts, dir.path(), &mut procs).await,
