@@ -43,6 +43,9 @@ python3 tests/py/test_cluster.py || status=1
 echo "==> client TLS and ACL suite (TLS-only cluster: redis-cli --tls, redis-py, ioredis)"
 python3 tests/py/test_security.py || status=1
 
+echo "==> Python package (client/python: ruff, mypy --strict, fresh-venv install, pytest on a 3-node cluster)"
+bash client/python/ci.sh || status=1
+
 if [ "${JEPSEN:-1}" != 0 ]; then
   echo "==> fault harness (jepsen/ci.sh)"
   bash jepsen/ci.sh || status=1
