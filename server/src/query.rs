@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::sm::acl::AclTable;
 use crate::sm::data::cmd::DataCmd;
 use crate::sm::rval::RVal;
-use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, StateMachine, WrongType};
+use crate::sm::window::SlidingParams;
+use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, SemaphoreView, StateMachine, WrongType};
 
 /// A read of the state machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +38,14 @@ pub enum ReadQuery {
     },
     /// ACL GETUSER, LIST, USERS: the replicated users.
     Acl,
+    SemaphoreInfo {
+        name: Bytes,
+    },
+    /// RATELIMIT SLIDING ... COST 0.
+    SlidingPeek {
+        key: Bytes,
+        params: SlidingParams,
+    },
 }
 
 /// The answer to a [`ReadQuery`], variant for variant.
@@ -50,6 +59,8 @@ pub enum ReadAnswer {
     Value(RVal),
     Watch(Vec<u64>),
     Acl(AclTable),
+    SemaphoreInfo(Result<Option<SemaphoreView>, WrongType>),
+    SlidingPeek(Result<BucketReply, WrongType>),
 }
 
 impl ReadQuery {
@@ -59,7 +70,9 @@ impl ReadQuery {
             ReadQuery::LockInfo { name: k }
             | ReadQuery::FenceGet { key: k }
             | ReadQuery::IdempGet { key: k }
-            | ReadQuery::BucketPeek { key: k, .. } => vec![k],
+            | ReadQuery::BucketPeek { key: k, .. }
+            | ReadQuery::SemaphoreInfo { name: k }
+            | ReadQuery::SlidingPeek { key: k, .. } => vec![k],
             ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.keys(),
             ReadQuery::Watch(keys) => keys.iter().map(|k| k.as_ref()).collect(),
             ReadQuery::DbSize | ReadQuery::Acl => Vec::new(),
@@ -77,6 +90,8 @@ impl ReadQuery {
             ReadQuery::Data(c) => ReadAnswer::Value(sm.data_read(c, now, None)),
             ReadQuery::DataAs { user, cmd } => ReadAnswer::Value(sm.data_read(cmd, now, Some(user))),
             ReadQuery::Acl => ReadAnswer::Acl(sm.acl().clone()),
+            ReadQuery::SemaphoreInfo { name } => ReadAnswer::SemaphoreInfo(sm.semaphore_info(name, now)),
+            ReadQuery::SlidingPeek { key, params } => ReadAnswer::SlidingPeek(sm.sliding_peek(key, *params, now)),
             ReadQuery::Watch(keys) => ReadAnswer::Watch(keys.iter().map(|k| sm.watch_fingerprint(k, now)).collect()),
         }
     }

@@ -19,6 +19,8 @@ mod introspect;
 mod lock;
 pub mod multi;
 mod outcome;
+mod ratelimit;
+mod semaphore;
 pub mod table;
 
 use std::sync::Arc;

@@ -19,7 +19,9 @@ pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
     match node.write(op.clone()).await {
         Err(e) => node_error(e, &subject),
         Ok(Response::Queued { waiter }) => match op {
-            Op::LockAcquire { name, wait_ms, .. } => wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await,
+            Op::LockAcquire { name, wait_ms, .. } | Op::SemAcquire { name, wait_ms, .. } => {
+                wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await
+            }
             other => Reply::err(format!("ERR internal: {other:?} was queued")),
         },
         Ok(r) => response(r, shape, &subject),
@@ -62,10 +64,14 @@ fn subject_of_op(op: &Op) -> &[u8] {
         Op::LockAcquire { name, .. }
         | Op::LockRelease { name, .. }
         | Op::LockExtend { name, .. }
-        | Op::LockCancelWait { name, .. } => name,
+        | Op::LockCancelWait { name, .. }
+        | Op::SemAcquire { name, .. }
+        | Op::SemRelease { name, .. }
+        | Op::SemExtend { name, .. } => name,
         Op::FenceAdvance { resource, .. } => resource,
         Op::FenceSet { key, .. }
         | Op::Bucket { key, .. }
+        | Op::Sliding { key, .. }
         | Op::IdempBegin { key, .. }
         | Op::IdempComplete { key, .. }
         | Op::IdempAbort { key, .. } => key,
@@ -77,7 +83,8 @@ fn subject_of_op(op: &Op) -> &[u8] {
 
 fn subject_of_query(q: &ReadQuery) -> &[u8] {
     match q {
-        ReadQuery::LockInfo { name } => name,
+        ReadQuery::LockInfo { name } | ReadQuery::SemaphoreInfo { name } => name,
+        ReadQuery::SlidingPeek { key, .. } => key,
         ReadQuery::FenceGet { key } | ReadQuery::IdempGet { key } | ReadQuery::BucketPeek { key, .. } => key,
         ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.first_key(),
         ReadQuery::Watch(keys) => keys.first().map_or(&[][..], |k| k),
@@ -131,10 +138,22 @@ fn response(r: Response, shape: Shape, subject: &[u8]) -> Reply {
 fn answer(a: ReadAnswer, shape: Shape) -> Reply {
     match a {
         ReadAnswer::LockInfo(Err(_))
+        | ReadAnswer::SemaphoreInfo(Err(_))
+        | ReadAnswer::SlidingPeek(Err(_))
         | ReadAnswer::FenceGet(Err(_))
         | ReadAnswer::IdempGet(Err(_))
         | ReadAnswer::BucketPeek(Err(_)) => wrongtype(),
-        ReadAnswer::LockInfo(Ok(None)) | ReadAnswer::FenceGet(Ok(None)) | ReadAnswer::IdempGet(Ok(None)) => Reply::Nil,
+        ReadAnswer::LockInfo(Ok(None))
+        | ReadAnswer::SemaphoreInfo(Ok(None))
+        | ReadAnswer::FenceGet(Ok(None))
+        | ReadAnswer::IdempGet(Ok(None)) => Reply::Nil,
+        ReadAnswer::SemaphoreInfo(Ok(Some(v))) => Reply::map(vec![
+            ("limit", Reply::Int(v.limit as i64)),
+            ("used", Reply::Int(v.used as i64)),
+            ("holders", Reply::Int(v.holders as i64)),
+            ("waiters", Reply::Int(v.waiters as i64)),
+        ]),
+        ReadAnswer::SlidingPeek(Ok(b)) => bucket(b, shape),
         ReadAnswer::LockInfo(Ok(Some(v))) => Reply::map(vec![
             ("owner", Reply::Bulk(v.owner)),
             ("token", Reply::Int(v.token as i64)),

@@ -106,6 +106,26 @@ pub const COMMANDS: &[CommandSpec] = &[
         idemp::parse,
     ),
     spec(
+        "semaphore",
+        -3,
+        &["write"],
+        &["coord", "write", "fast"],
+        2,
+        "fencepost",
+        "Permits with fencing tokens (a shared bulkhead): ACQUIRE, RELEASE, EXTEND, INFO",
+        super::semaphore::parse,
+    ),
+    spec(
+        "ratelimit",
+        -5,
+        &["write"],
+        &["ratelimit", "write", "fast"],
+        2,
+        "fencepost",
+        "Exact sliding-window rate limiting: SLIDING",
+        super::ratelimit::parse,
+    ),
+    spec(
         "raft",
         -2,
         &["admin"],
@@ -297,8 +317,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-/// Every ACL category, Redis's and fencepost's (`coord` is reserved for SEMAPHORE and
-/// RWLOCK), in the order ACL CAT lists them.
+/// Every ACL category, Redis's and fencepost's, in the order ACL CAT lists them.
 pub const CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
@@ -391,7 +410,17 @@ impl Entry {
     pub fn has_subcommands(&self) -> bool {
         matches!(
             self.name(),
-            "lock" | "fence" | "idemp" | "raft" | "acl" | "client" | "cluster" | "command" | "script"
+            "lock"
+                | "fence"
+                | "idemp"
+                | "semaphore"
+                | "ratelimit"
+                | "raft"
+                | "acl"
+                | "client"
+                | "cluster"
+                | "command"
+                | "script"
         )
     }
     pub fn group(&self) -> &'static str {

@@ -8,7 +8,7 @@ use super::keyspace::Keyspace;
 use super::object::Object;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, LockView, Millis, Response};
-use super::wait_queue::WaitQueue;
+use super::wait_queue::{Queued, WaitQueue};
 use crate::mutation::{self, Mutation};
 
 /// When a lease granted now for `ttl_ms` ends. The deliberate bug `grant-after-expiry`
@@ -43,6 +43,18 @@ pub(crate) struct Waiter {
     pub deadline: Millis,
 }
 
+impl Queued for Waiter {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn owner(&self) -> &SmallBytes {
+        &self.owner
+    }
+    fn deadline(&self) -> Millis {
+        self.deadline
+    }
+}
+
 impl Lock {
     /// Whether the lease holds at `now`.
     pub fn held_at(&self, now: Millis) -> bool {
@@ -58,14 +70,7 @@ impl Lock {
     /// Drops given-up waiters and, if the lease is over, hands the lock to the queue.
     pub fn settle(mut self, cx: &mut Ctx<'_>) -> Option<Lock> {
         let now = cx.now;
-        let events = &mut *cx.events;
-        self.queue.retain(|w| {
-            let alive = w.deadline > now;
-            if !alive {
-                events.push(Event::WaiterDropped { waiter: w.id });
-            }
-            alive
-        });
+        self.queue.drop_given_up(now, cx.events);
         if self.held_at(now) {
             Some(self)
         } else {
@@ -95,7 +100,7 @@ impl Lock {
 
     /// When a Tick must act for the queue: the lease ends or a waiter gives up.
     pub fn waiter_due(&self) -> Option<Millis> {
-        let first_deadline = self.queue.iter().map(|w| w.deadline).min()?;
+        let first_deadline = self.queue.first_deadline()?;
         Some(first_deadline.min(self.expires_at))
     }
 
@@ -112,19 +117,8 @@ impl Lock {
             owner: Bytes::from(&self.owner),
             token: self.token,
             ttl_remaining_ms: self.expires_at - now,
-            waiters: self.queue.iter().filter(|w| w.deadline > now).count() as u64,
+            waiters: self.queue.live(now) as u64,
         })
-    }
-
-    /// Puts `owner` in the queue, taking over its earlier place if it has one.
-    fn enqueue(&mut self, waiter: Waiter, events: &mut Vec<Event>) {
-        match self.queue.find_mut(|w| w.owner == waiter.owner) {
-            Some(slot) => {
-                events.push(Event::WaiterDropped { waiter: slot.id });
-                *slot = waiter;
-            }
-            None => self.queue.push_back(waiter),
-        }
     }
 }
 
@@ -169,7 +163,7 @@ pub(crate) fn acquire(
                     ttl_ms,
                     deadline: cx.after(wait),
                 };
-                lock.enqueue(waiter, cx.events);
+                lock.queue.enqueue(waiter, cx.events);
                 (lock, Response::Queued { waiter: id })
             }
         },
@@ -217,25 +211,33 @@ pub(crate) fn extend(
     Response::Bool(extended)
 }
 
-/// A waiting client went away: its queue entry goes before anything is handed off, so
-/// the lock is never granted to a caller known to be gone. A name of another kind
-/// answers `false`, not WRONGTYPE: no client sends this, and its waiter is not there.
+/// A waiting client went away (LOCK or SEMAPHORE ... WAIT): its queue entry goes
+/// before anything is handed off, so nothing is granted to a caller known to be gone.
+/// A name of another kind answers `false`, not WRONGTYPE: no client sends this, and
+/// its waiter is not there.
 pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, waiter: u64) -> Response {
     let Some(obj) = ks.remove(name) else {
         return Response::Bool(false);
     };
-    let mut lock = match obj {
-        Object::Lock(lock) => lock,
+    let (found, settled) = match obj {
+        Object::Lock(mut lock) => {
+            let found = lock.queue.remove_first(|w| w.id == waiter);
+            (found, Object::Lock(lock))
+        }
+        Object::Semaphore(mut sem) => {
+            let found = sem.queue.remove_first(|w| w.id == waiter);
+            (found, Object::Semaphore(sem))
+        }
         other => {
             ks.put(name, other);
             return Response::Bool(false);
         }
     };
-    let found = lock.queue.remove_first(|w| w.id == waiter);
     if found {
         cx.events.push(Event::WaiterDropped { waiter });
     }
-    let lock = lock.settle(cx);
-    ks.restore(name, lock);
+    if let Some(obj) = settled.settle(cx) {
+        ks.put(name, obj);
+    }
     Response::Bool(found)
 }

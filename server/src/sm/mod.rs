@@ -18,11 +18,13 @@ mod lock;
 mod object;
 pub mod rval;
 pub mod script;
+mod semaphore;
 mod slab;
 mod small_bytes;
 mod snapshot_compat;
 mod tick;
 mod wait_queue;
+pub mod window;
 
 #[cfg(test)]
 mod tests;
@@ -203,6 +205,33 @@ impl StateMachine {
                 Response::Ok
             }
             Op::AclDelUser { users } => Response::Value(RVal::Int(acl.del_users(users) as i64)),
+            Op::SemAcquire {
+                name,
+                holder,
+                limit,
+                ttl_ms,
+                count,
+                wait_ms,
+            } => semaphore::acquire(
+                ks,
+                cx,
+                semaphore::Acquire {
+                    name,
+                    holder,
+                    limit: *limit,
+                    ttl_ms: *ttl_ms,
+                    count: *count,
+                    wait_ms: *wait_ms,
+                },
+            ),
+            Op::SemRelease { name, holder, token } => semaphore::release(ks, cx, name, holder, *token),
+            Op::SemExtend {
+                name,
+                holder,
+                token,
+                ttl_ms,
+            } => semaphore::extend(ks, cx, name, holder, *token, *ttl_ms),
+            Op::Sliding { key, params, cost } => window::take(ks, cx, key, *params, *cost),
             Op::Scripted { user, cmd } => {
                 let who = script_user(acl, user);
                 Response::Value(run_data(ks, cx, scripts, cmd, Some((user, &who))))
@@ -279,6 +308,22 @@ impl StateMachine {
     pub fn lock_info(&self, name: &[u8], now: Millis) -> Result<Option<LockView>, WrongType> {
         let now = now.max(self.now);
         Ok(self.keys.read::<lock::Lock>(name, now)?.and_then(|l| l.view(now)))
+    }
+
+    /// SEMAPHORE INFO at `now`.
+    pub fn semaphore_info(&self, name: &[u8], now: Millis) -> Result<Option<SemaphoreView>, WrongType> {
+        let now = now.max(self.now);
+        Ok(self.keys.read::<semaphore::Semaphore>(name, now)?.map(|s| s.view(now)))
+    }
+
+    /// RATELIMIT SLIDING ... COST 0 (peek).
+    pub fn sliding_peek(
+        &self,
+        key: &[u8],
+        params: window::SlidingParams,
+        now: Millis,
+    ) -> Result<BucketReply, WrongType> {
+        window::peek(&self.keys, key, params, now.max(self.now))
     }
 
     /// FENCE GET: the highest token and the value, if the fence exists.

@@ -8,7 +8,9 @@ use super::data::Data;
 use super::fence::Fence;
 use super::idemp::Idemp;
 use super::lock::Lock;
+use super::semaphore::Semaphore;
 use super::types::Millis;
+use super::window::Window;
 
 /// A stored object of any kind.
 ///
@@ -25,6 +27,9 @@ pub(crate) enum Object {
     /// A Redis data object (string, hash, list, sorted set) with its expiry: inline,
     /// since millions of string keys are as likely as millions of locks.
     Data(Data),
+    Semaphore(Box<Semaphore>),
+    /// A sliding window's admission log (RATELIMIT SLIDING).
+    Window(Box<Window>),
 }
 
 // Every keyspace slot holds one: growing it costs that many bytes per object.
@@ -40,6 +45,8 @@ impl Object {
             Object::Bucket(b) => b.is_live(cx.now).then_some(Object::Bucket(b)),
             Object::Idemp(i) => i.is_live(cx.now).then_some(Object::Idemp(i)),
             Object::Data(d) => d.is_live(cx.now).then_some(Object::Data(d)),
+            Object::Semaphore(s) => s.settle(cx).map(|s| Object::Semaphore(Box::new(s))),
+            Object::Window(w) => w.is_live(cx.now).then_some(Object::Window(w)),
         }
     }
 
@@ -51,6 +58,8 @@ impl Object {
             Object::Bucket(b) => b.is_live(now),
             Object::Idemp(i) => i.is_live(now),
             Object::Data(d) => d.is_live(now),
+            Object::Semaphore(s) => s.is_live(now),
+            Object::Window(w) => w.is_live(now),
         }
     }
 
@@ -58,6 +67,7 @@ impl Object {
     pub fn waiter_due(&self) -> Option<Millis> {
         match self {
             Object::Lock(l) => l.waiter_due(),
+            Object::Semaphore(s) => s.waiter_due(),
             _ => None,
         }
     }
@@ -71,6 +81,8 @@ impl Object {
             Object::Idemp(i) => Some(i.forget_at()),
             // Expired keys are invisible at once (is_live) and reclaimed by Ticks.
             Object::Data(d) => d.expires_at(),
+            Object::Semaphore(s) => s.gc_due(),
+            Object::Window(w) => Some(w.forget_at()),
         }
     }
 }
@@ -129,6 +141,8 @@ macro_rules! boxed_kind {
 boxed_kind!(Fence);
 boxed_kind!(Bucket);
 boxed_kind!(Idemp);
+boxed_kind!(Semaphore);
+boxed_kind!(Window);
 
 impl Kind for Data {
     fn from_object(obj: Object) -> Result<Self, Object> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::acl::AclRule;
 use super::data::cmd::DataCmd;
 use super::rval::RVal;
+use super::window::SlidingParams;
 
 /// Milliseconds since the Unix epoch, as stamped by the leader on a log entry.
 pub type Millis = u64;
@@ -102,6 +103,31 @@ pub enum Op {
     AclDelUser {
         users: Vec<Bytes>,
     },
+    SemAcquire {
+        name: Bytes,
+        holder: Bytes,
+        limit: u64,
+        ttl_ms: u64,
+        count: u64,
+        wait_ms: Option<u64>,
+    },
+    SemRelease {
+        name: Bytes,
+        holder: Bytes,
+        token: u64,
+    },
+    SemExtend {
+        name: Bytes,
+        holder: Bytes,
+        token: u64,
+        ttl_ms: u64,
+    },
+    /// RATELIMIT SLIDING.
+    Sliding {
+        key: Bytes,
+        params: SlidingParams,
+        cost: u64,
+    },
     /// A script run by a user whose permissions are limited: every `redis.call` is
     /// checked against that user as the replicated ACL has it when the entry applies.
     Scripted {
@@ -128,7 +154,9 @@ impl Op {
                 resource: key, lock, ..
             }
             | Op::FenceSet { key, lock, .. } => std::iter::once(key.as_ref()).chain(lock.as_deref()).collect(),
+            Op::SemAcquire { name, .. } | Op::SemRelease { name, .. } | Op::SemExtend { name, .. } => vec![name],
             Op::Bucket { key, .. }
+            | Op::Sliding { key, .. }
             | Op::IdempBegin { key, .. }
             | Op::IdempComplete { key, .. }
             | Op::IdempAbort { key, .. } => vec![key],
@@ -164,6 +192,15 @@ pub struct LockView {
     pub owner: Bytes,
     pub token: u64,
     pub ttl_remaining_ms: u64,
+    pub waiters: u64,
+}
+
+/// What SEMAPHORE INFO shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SemaphoreView {
+    pub limit: u64,
+    pub used: u64,
+    pub holders: u64,
     pub waiters: u64,
 }
 

@@ -1,4 +1,5 @@
-//! A lock's FIFO queue of waiters, one pointer wide while empty.
+//! The FIFO queue of waiters that LOCK and SEMAPHORE share, one pointer wide while
+//! empty.
 //!
 //! Nearly every lock has nobody waiting, and a bare `VecDeque` is 32 bytes in each of
 //! them; boxing it on first use keeps `Lock` small. An emptied queue drops its box, so
@@ -7,17 +8,68 @@
 
 use std::collections::VecDeque;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::lock::Waiter;
+use super::small_bytes::SmallBytes;
+use super::types::{Event, Millis};
+
+/// What the queue needs of a waiter: who it is and when it gives up.
+pub(crate) trait Queued {
+    fn id(&self) -> u64;
+    fn owner(&self) -> &SmallBytes;
+    /// First instant at which the caller has given up.
+    fn deadline(&self) -> Millis;
+}
 
 /// Waiters in arrival order; `None` when nobody waits.
 // The box is the point: 8 bytes in every lock instead of a 32-byte `VecDeque`.
 #[allow(clippy::box_collection)]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct WaitQueue(Option<Box<VecDeque<Waiter>>>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WaitQueue<W = Waiter>(Option<Box<VecDeque<W>>>);
 
-impl WaitQueue {
+impl<W> Default for WaitQueue<W> {
+    fn default() -> Self {
+        WaitQueue(None)
+    }
+}
+
+impl<W: Queued> WaitQueue<W> {
+    /// Drops the waiters that have given up by `now`, telling their nodes.
+    pub fn drop_given_up(&mut self, now: Millis, events: &mut Vec<Event>) {
+        self.retain(|w| {
+            let alive = w.deadline() > now;
+            if !alive {
+                events.push(Event::WaiterDropped { waiter: w.id() });
+            }
+            alive
+        });
+    }
+
+    /// Puts `waiter` in the queue, taking over its owner's earlier place if it has one.
+    pub fn enqueue(&mut self, waiter: W, events: &mut Vec<Event>) {
+        match self.find_mut(|w| w.owner() == waiter.owner()) {
+            Some(slot) => {
+                events.push(Event::WaiterDropped { waiter: slot.id() });
+                *slot = waiter;
+            }
+            None => self.push_back(waiter),
+        }
+    }
+
+    /// Waiters that have not given up by `now`.
+    pub fn live(&self, now: Millis) -> usize {
+        self.iter().filter(|w| w.deadline() > now).count()
+    }
+
+    /// The earliest waiter deadline.
+    pub fn first_deadline(&self) -> Option<Millis> {
+        self.iter().map(|w| w.deadline()).min()
+    }
+}
+
+impl<W> WaitQueue<W> {
     /// An empty queue (no allocation).
     pub fn new() -> Self {
         WaitQueue(None)
@@ -29,12 +81,12 @@ impl WaitQueue {
     }
 
     /// The waiters, head first.
-    pub fn iter(&self) -> impl Iterator<Item = &Waiter> {
+    pub fn iter(&self) -> impl Iterator<Item = &W> {
         self.0.iter().flat_map(|q| q.iter())
     }
 
     /// Keeps the waiters for which `keep` answers true, in order.
-    pub fn retain(&mut self, keep: impl FnMut(&Waiter) -> bool) {
+    pub fn retain(&mut self, keep: impl FnMut(&W) -> bool) {
         if let Some(q) = &mut self.0 {
             q.retain(keep);
         }
@@ -42,24 +94,29 @@ impl WaitQueue {
     }
 
     /// Takes the head of the queue.
-    pub fn pop_front(&mut self) -> Option<Waiter> {
+    pub fn pop_front(&mut self) -> Option<W> {
         let head = self.0.as_mut()?.pop_front();
         self.drop_if_empty();
         head
     }
 
     /// Appends a waiter at the tail.
-    pub fn push_back(&mut self, waiter: Waiter) {
+    /// The head of the queue.
+    pub fn front(&self) -> Option<&W> {
+        self.0.as_ref()?.front()
+    }
+
+    pub fn push_back(&mut self, waiter: W) {
         self.0.get_or_insert_with(Box::default).push_back(waiter);
     }
 
     /// The first waiter matching `pred`, to be changed in place.
-    pub fn find_mut(&mut self, mut pred: impl FnMut(&Waiter) -> bool) -> Option<&mut Waiter> {
+    pub fn find_mut(&mut self, mut pred: impl FnMut(&W) -> bool) -> Option<&mut W> {
         self.0.as_mut()?.iter_mut().find(|w| pred(w))
     }
 
     /// Removes the first waiter matching `pred`; whether there was one.
-    pub fn remove_first(&mut self, pred: impl FnMut(&Waiter) -> bool) -> bool {
+    pub fn remove_first(&mut self, pred: impl FnMut(&W) -> bool) -> bool {
         let Some(q) = &mut self.0 else {
             return false;
         };
@@ -75,19 +132,19 @@ impl WaitQueue {
     }
 }
 
-impl Serialize for WaitQueue {
+impl<W: Serialize> Serialize for WaitQueue<W> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // A sequence with its length known up front, as postcard needs.
         match &self.0 {
             Some(q) => q.serialize(s),
-            None => s.collect_seq(std::iter::empty::<&Waiter>()),
+            None => s.collect_seq(std::iter::empty::<&W>()),
         }
     }
 }
 
-impl<'de> Deserialize<'de> for WaitQueue {
+impl<'de, W: DeserializeOwned> Deserialize<'de> for WaitQueue<W> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let q = VecDeque::<Waiter>::deserialize(d)?;
+        let q = VecDeque::<W>::deserialize(d)?;
         Ok(WaitQueue((!q.is_empty()).then(|| Box::new(q))))
     }
 }

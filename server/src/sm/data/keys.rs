@@ -20,6 +20,8 @@ fn type_name(o: &Object) -> &'static str {
         Object::Fence(_) => "fence",
         Object::Bucket(_) => "tokenbucket",
         Object::Idemp(_) => "idemp",
+        Object::Semaphore(_) => "semaphore",
+        Object::Window(_) => "ratelimit",
     }
 }
 

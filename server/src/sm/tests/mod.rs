@@ -7,7 +7,9 @@ mod idemp;
 mod keyspace;
 mod lock;
 mod props;
+mod semaphore;
 mod small_bytes;
+mod window;
 
 use bytes::Bytes;
 
