@@ -1,17 +1,22 @@
-//! Every flag, its default and its validation, in one place.
-
-use std::net::IpAddr;
-use std::path::PathBuf;
+//! Every flag, its default and its validation, in one place; and where a flag's value
+//! comes from (SPEC "Configuration"): the command line, then `FENCEPOST_<FLAG>` in the
+//! environment, then the `--config` TOML file (keys are the long flag names), then the
+//! default. clap does the merging: the file's values become the flags' defaults.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use serde::{Serialize, Serializer};
 
 use crate::raft::types::{NodeId, PeerNode};
 use crate::tls::{AuthClients, ClientTlsFiles};
 
 /// How a follower serves clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FollowerMode {
     /// Forward every command to the leader and relay its reply.
     Proxy,
@@ -21,9 +26,33 @@ pub enum FollowerMode {
 
 /// fencepost: a Redis-protocol server for safe locks, fencing tokens, rate limits and
 /// idempotency keys, replicated with Raft.
-#[derive(Debug, Clone, Parser)]
+/// How the node writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Parser, Serialize)]
 #[command(name = "fencepost", version)]
+#[serde(rename_all = "kebab-case")]
 pub struct Config {
+    /// A TOML file of settings: keys are the long flag names (`max-clients = 10000`).
+    /// A flag or its FENCEPOST_<FLAG> variable wins over the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML (secrets masked) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+    /// Log lines as text or one JSON object each.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log level (error, warn, info, debug, trace); a filter in RUST_LOG or FENCEPOST_LOG
+    /// wins over it.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
     /// Address to listen on for clients.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -63,11 +92,13 @@ pub struct Config {
     /// Join a running cluster through any member's client address.
     #[arg(long)]
     pub join: Option<String>,
-    /// Require clients to AUTH with this password.
+    /// The `default` user's password until an ACL changes it (clients must AUTH).
     #[arg(long)]
+    #[serde(serialize_with = "masked")]
     pub requirepass: Option<String>,
     /// Shared secret that peers must present.
     #[arg(long)]
+    #[serde(serialize_with = "masked")]
     pub cluster_secret: Option<String>,
     #[arg(long, value_enum, default_value_t = FollowerMode::Proxy)]
     pub follower_mode: FollowerMode,
@@ -124,7 +155,97 @@ pub struct Config {
     pub peer_tls_ca: Option<PathBuf>,
 }
 
+/// Secrets are shown as set or not, never their value.
+fn masked<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("********"),
+        None => s.serialize_none(),
+    }
+}
+
+/// The flags, each also read from `FENCEPOST_<FLAG>`.
+fn command() -> clap::Command {
+    Config::command().mut_args(|a| match a.get_long() {
+        Some(long) => {
+            let var = format!("FENCEPOST_{}", long.to_ascii_uppercase().replace('-', "_"));
+            a.env(var)
+        }
+        None => a,
+    })
+}
+
+/// The file's settings as the flags' defaults. An unknown key, or a value that is not
+/// a string, number or boolean, is an error that names the key and the file.
+fn with_file(mut cmd: clap::Command, path: &Path) -> Result<clap::Command, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    for (key, value) in table {
+        let id = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config" && key != "print-config")
+            .map(|a| a.get_id().clone())
+            .ok_or_else(|| format!("unknown key '{key}' in config file {}", path.display()))?;
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => {
+                return Err(format!(
+                    "key '{key}' in config file {}: want a string, a number or a boolean",
+                    path.display()
+                ))
+            }
+        };
+        cmd = cmd.mut_arg(id, |a| a.default_value(value));
+    }
+    Ok(cmd)
+}
+
 impl Config {
+    /// The configuration from `args` (the program name first), the environment and
+    /// the `--config` file they name; `Err` carries clap's message (help and version
+    /// included, which clap prints itself via `exit`).
+    pub fn load(args: Vec<OsString>) -> Result<Config, clap::Error> {
+        // First pass: only to find the file (a flag or FENCEPOST_CONFIG).
+        let first = command().ignore_errors(true).try_get_matches_from(&args)?;
+        let file = first.get_one::<PathBuf>("config").cloned();
+        let cmd = match &file {
+            Some(path) => {
+                with_file(command(), path).map_err(|e| command().error(clap::error::ErrorKind::InvalidValue, e))?
+            }
+            None => command(),
+        };
+        let matches = cmd.try_get_matches_from(&args)?;
+        Config::from_arg_matches(&matches)
+    }
+
+    /// The effective configuration as TOML, keys as the long flag names, secrets masked.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+
+    /// `(key, value)` of every setting whose long flag name matches `glob` (CONFIG GET),
+    /// secrets masked; unset options are left out.
+    pub fn settings(&self, glob: &[u8]) -> Vec<(String, String)> {
+        let Ok(table) = toml::Table::try_from(self) else {
+            return Vec::new();
+        };
+        table
+            .into_iter()
+            .filter(|(k, _)| crate::sm::data::glob::matches(glob, k.as_bytes()))
+            .map(|(k, v)| {
+                let v = match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect()
+    }
+
     /// Checks combinations clap cannot.
     pub fn validate(&self) -> Result<(), String> {
         if !self.bind.is_loopback() && self.requirepass.is_none() && !self.insecure {

@@ -30,7 +30,8 @@ const PRE_AUTH_LIMITS: FrameLimits = FrameLimits {
 
 /// One reply on its way, with the protocol in force when its request was read
 /// (HELLO changes the encoding of later replies only).
-type Pending = BoxFuture<'static, (Proto, Reply, bool)>;
+/// `None`: nothing to write (SHUTDOWN closes without a reply).
+type Pending = BoxFuture<'static, (Proto, Option<Reply>, bool)>;
 
 /// Tells a client over the connection cap why it is being hung up on.
 pub async fn refuse(mut stream: impl AsyncWrite + Unpin) {
@@ -96,6 +97,8 @@ where
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     let mut closing = false;
+    // Set once the client sent MONITOR: the lines it streams.
+    let mut monitor: Option<MonitorGuard<'_>> = None;
     loop {
         // Cut every complete command out of the buffer and start it.
         while !closing && pending.len() < MAX_IN_FLIGHT {
@@ -104,15 +107,29 @@ where
                 Ok(None) => break,
                 Ok(Some(args)) => {
                     ctx.stats.commands.fetch_add(1, Ordering::Relaxed);
+                    if ctx.monitors.load(Ordering::Relaxed) > 0 {
+                        let _ = ctx.monitor.send(cmd::monitor_line(&state.addr, &args).into());
+                    }
                     let dispatched = cmd::dispatch(args, state, ctx);
                     // Read after dispatch: HELLO answers in the protocol it switches to.
                     let proto = state.proto;
+                    let ready = |r: Option<Reply>, close: bool| futures::future::ready((proto, r, close)).boxed();
                     let fut: Pending = match dispatched {
-                        Dispatched::Now(r) => futures::future::ready((proto, r, false)).boxed(),
-                        Dispatched::Later(f) => f.map(move |r| (proto, r, false)).boxed(),
+                        Dispatched::Now(r) => ready(Some(r), false),
+                        Dispatched::Later(f) => f.map(move |r| (proto, Some(r), false)).boxed(),
                         Dispatched::Close(r) => {
                             closing = true;
-                            futures::future::ready((proto, r, true)).boxed()
+                            ready(Some(r), true)
+                        }
+                        Dispatched::Hangup => {
+                            closing = true;
+                            ready(None, true)
+                        }
+                        Dispatched::Monitor => {
+                            if monitor.is_none() {
+                                monitor = Some(MonitorGuard::new(ctx));
+                            }
+                            ready(Some(Reply::ok()), false)
                         }
                     };
                     pending.push_back(fut);
@@ -122,7 +139,7 @@ where
                     ctx.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                     let r = Reply::err(format!("ERR {e}"));
                     let proto = state.proto;
-                    pending.push_back(futures::future::ready((proto, r, true)).boxed());
+                    pending.push_back(futures::future::ready((proto, Some(r), true)).boxed());
                     closing = true;
                 }
             }
@@ -145,14 +162,27 @@ where
                     return Ok(());
                 }
             }
+            line = next_line(&mut monitor) => {
+                if let Some(line) = line {
+                    out.extend_from_slice(b"+");
+                    out.extend_from_slice(&line);
+                    out.extend_from_slice(b"\r\n");
+                    wr.write_all(&out).await?;
+                    out.clear();
+                }
+            }
             Some((proto, reply, close)) = pending.next(), if !pending.is_empty() => {
-                reply.encode(proto, &mut out);
+                if let Some(r) = reply {
+                    r.encode(proto, &mut out);
+                }
                 let mut close_now = close;
                 // Batch whatever else is already done into the same write.
                 while !close_now {
                     match pending.next().now_or_never() {
                         Some(Some((p, r, c))) => {
-                            r.encode(p, &mut out);
+                            if let Some(r) = r {
+                                r.encode(p, &mut out);
+                            }
                             close_now = c;
                         }
                         _ => break,
@@ -166,5 +196,41 @@ where
                 }
             }
         }
+    }
+}
+
+/// A MONITOR subscription, counted while it lives so that lines are only made when
+/// someone listens.
+struct MonitorGuard<'a> {
+    ctx: &'a ServerCtx,
+    rx: tokio::sync::broadcast::Receiver<bytes::Bytes>,
+}
+
+impl<'a> MonitorGuard<'a> {
+    fn new(ctx: &'a ServerCtx) -> Self {
+        ctx.monitors.fetch_add(1, Ordering::Relaxed);
+        MonitorGuard {
+            ctx,
+            rx: ctx.monitor.subscribe(),
+        }
+    }
+}
+
+impl Drop for MonitorGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.monitors.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The next MONITOR line, or never when the connection is not monitoring. A watcher
+/// that fell behind skips what it missed (`None` here, nothing written).
+async fn next_line(monitor: &mut Option<MonitorGuard<'_>>) -> Option<bytes::Bytes> {
+    match monitor {
+        Some(m) => match m.rx.recv().await {
+            Ok(line) => Some(line),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }

@@ -3,7 +3,7 @@
 //! listener builds it).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,6 +13,10 @@ use dashmap::DashMap;
 use crate::acl_log::AclLog;
 use crate::config::Config;
 use crate::node::Node;
+
+/// MONITOR lines a slow watcher may fall behind by before it misses some (Redis drops
+/// a monitor that cannot keep up; this one skips ahead).
+const MONITOR_BACKLOG: usize = 4096;
 
 /// What one connected client looks like to CLIENT LIST / INFO.
 #[derive(Debug, Clone)]
@@ -47,6 +51,12 @@ pub struct ServerCtx {
     pub started: Instant,
     /// The last ACL denials and failed logins on this node (ACL LOG).
     pub acl_log: AclLog,
+    /// SHUTDOWN asks the listener to stop as SIGTERM does.
+    pub shutdown: tokio::sync::Notify,
+    /// MONITOR lines; `monitors` counts the connections listening, so that nobody
+    /// formats a line when none is.
+    pub monitor: tokio::sync::broadcast::Sender<Bytes>,
+    pub monitors: AtomicUsize,
     next_client_id: AtomicU64,
 }
 
@@ -59,6 +69,9 @@ impl ServerCtx {
             stats: Stats::default(),
             started: Instant::now(),
             acl_log: AclLog::default(),
+            shutdown: tokio::sync::Notify::new(),
+            monitor: tokio::sync::broadcast::channel(MONITOR_BACKLOG).0,
+            monitors: AtomicUsize::new(0),
             next_client_id: AtomicU64::new(0),
         }
     }

@@ -1,7 +1,6 @@
 //! The `fencepost` binary: flags -> Config -> server::run until SIGINT/SIGTERM.
 
-use clap::Parser;
-use fencepost_server::config::Config;
+use fencepost_server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -13,14 +12,12 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     tune_allocator();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("FENCEPOST_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let config = Config::parse();
+    let config = Config::load(std::env::args_os().collect()).unwrap_or_else(|e| e.exit());
+    if config.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    init_logs(&config);
     if let Err(why) = config.validate() {
         eprintln!("fencepost: {why}");
         std::process::exit(2);
@@ -31,6 +28,23 @@ fn run() -> anyhow::Result<()> {
     }
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(fencepost_server::server::run(config, shutdown_signal()))
+}
+
+/// Logs to stderr as text or JSON lines. A filter in RUST_LOG or FENCEPOST_LOG (tracing's
+/// env-filter syntax) wins over `--log-level`.
+fn init_logs(config: &Config) {
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_from_env("FENCEPOST_LOG"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},openraft=warn", config.log_level)));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 /// glibc raises its mmap threshold each time a large mmapped block is freed (up to 32 MiB),

@@ -52,6 +52,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     loop {
         let (stream, addr, secure) = tokio::select! {
             _ = &mut shutdown => break,
+            _ = ctx.shutdown.notified() => break,
             r = accept(&plain) => match r {
                 Ok((s, a)) => (s, a, false),
                 Err(e) => { backoff(e).await; continue; }

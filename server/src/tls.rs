@@ -48,7 +48,8 @@ pub enum TlsError {
 }
 
 /// Whether clients must present a certificate (Redis's `tls-auth-clients`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AuthClients {
     Yes,
     No,

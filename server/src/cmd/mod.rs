@@ -18,6 +18,7 @@ mod idemp;
 mod introspect;
 mod lock;
 pub mod multi;
+mod ops;
 mod outcome;
 mod ratelimit;
 mod semaphore;
@@ -37,12 +38,17 @@ use crate::session::ConnState;
 use crate::sm::Op;
 
 pub use acl::initial_session;
+pub use ops::monitor_line;
 
 /// What dispatch produced: a reply now, one later (Raft), or a last reply before close.
 pub enum Dispatched {
     Now(Reply),
     Later(BoxFuture<'static, Reply>),
     Close(Reply),
+    /// Close without a reply (SHUTDOWN, as Redis does).
+    Hangup,
+    /// +OK, then this connection streams every command the node serves (MONITOR).
+    Monitor,
 }
 
 impl Dispatched {
@@ -75,6 +81,8 @@ pub enum Command {
     Tx(multi::TxCmd),
     /// ACL users and permissions.
     Acl(acl::AclCmd),
+    /// CONFIG GET, SHUTDOWN, MONITOR.
+    Ops(ops::OpsCmd),
 }
 
 impl Command {
@@ -84,7 +92,7 @@ impl Command {
             Command::Write(op, _) => op.keys(),
             Command::Read(q, _) => q.keys(),
             Command::Tx(multi::TxCmd::Watch(keys)) => keys.iter().map(|k| k.as_ref()).collect(),
-            Command::Conn(_) | Command::Raft(_) | Command::Tx(_) | Command::Acl(_) => Vec::new(),
+            Command::Conn(_) | Command::Raft(_) | Command::Tx(_) | Command::Acl(_) | Command::Ops(_) => Vec::new(),
         }
     }
 }
@@ -177,6 +185,7 @@ pub fn execute(cmd: Command, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Disp
         Command::Raft(c) => admin::execute(c, ctx),
         Command::Tx(c) => multi::execute(c, conn, ctx),
         Command::Acl(c) => acl::execute(c, conn, ctx),
+        Command::Ops(c) => ops::execute(c, ctx),
     }
 }
 

@@ -146,6 +146,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         super::acl::parse,
     ),
     spec(
+        "config",
+        -2,
+        &["admin", "loading"],
+        &["admin", "slow", "dangerous"],
+        0,
+        "server",
+        "The effective configuration: GET",
+        super::ops::parse_config,
+    ),
+    spec(
+        "shutdown",
+        -1,
+        &["admin", "noscript"],
+        &["admin", "slow", "dangerous"],
+        0,
+        "server",
+        "Shuts the node down as SIGTERM does (leadership handed off first)",
+        super::ops::parse_shutdown,
+    ),
+    spec(
+        "monitor",
+        1,
+        &["admin", "noscript"],
+        &["admin", "slow", "dangerous"],
+        0,
+        "server",
+        "Streams every command this node serves",
+        super::ops::parse_monitor,
+    ),
+    spec(
         "ping",
         -1,
         &["fast"],
@@ -417,6 +447,7 @@ impl Entry {
                 | "ratelimit"
                 | "raft"
                 | "acl"
+                | "config"
                 | "client"
                 | "cluster"
                 | "command"
