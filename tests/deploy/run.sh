@@ -131,7 +131,7 @@ cleanup_containers() {
   # shellcheck disable=SC2086 # a list of ids
   [ -n "${ids// /}" ] && podman rm -f -t 5 $ids >/dev/null 2>&1
   podman volume ls -q 2>/dev/null | grep -E "^${PROJECT}[_-]" | xargs -r podman volume rm -f >/dev/null 2>&1
-  podman network ls -q 2>/dev/null | grep -E "^${PROJECT}_" | xargs -r podman network rm -f >/dev/null 2>&1
+  podman network ls -q 2>/dev/null | grep -E "^${PROJECT}[_-]" | xargs -r podman network rm -f >/dev/null 2>&1
   podman image rm -f "$IMAGE" >/dev/null 2>&1
   return 0
 }
@@ -331,6 +331,74 @@ if [ -n "$(stage deploy/Containerfile)" ] && out="$(diff <(stage deploy/Containe
   pass "$name"
 else
   fail "$name" "${out:-no runtime stage marker}"
+fi
+
+# ---------------------------------------------------------------- compose (offline)
+# What the running cluster below proves only once the server reads FENCEPOST_*: the file
+# itself, read as compose reads it (YAML merge keys resolved).
+name="compose: compose.yaml: 3 nodes with ids 1-3, the service names as members, 127.0.0.1-only ports, a volume each, a /readyz healthcheck"
+if out="$(python3 - deploy/compose.yaml <<'PY' 2>&1
+import sys, re, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+errs = []
+svcs = c.get("services", {})
+if len(svcs) != 3:
+    errs.append(f"{len(svcs)} services, want 3")
+ids, members, host_ports = {}, set(), []
+for name, s in svcs.items():
+    env = s.get("environment", {})
+    ids[name] = env.get("FENCEPOST_NODE_ID")
+    members.add(env.get("FENCEPOST_INITIAL_CLUSTER"))
+    for key in ("FENCEPOST_REQUIREPASS", "FENCEPOST_CLUSTER_SECRET"):
+        if not re.fullmatch(r"\$\{%s:\?[^}]+\}" % key, str(env.get(key, ""))):
+            errs.append(f"{name}: {key} is not required from the environment (${{{key}:?...}})")
+    if env.get("FENCEPOST_BIND") != "0.0.0.0" or not str(env.get("FENCEPOST_METRICS_ADDR", "")).endswith(":9736"):
+        errs.append(f"{name}: bind/metrics address")
+    for p in s.get("ports", []):
+        if not str(p).startswith("127.0.0.1:"):
+            errs.append(f"{name}: port {p} is not published on 127.0.0.1 only")
+        host_ports.append(str(p).split(":")[1])
+    vols = [v for v in s.get("volumes", []) if str(v).endswith(":/var/lib/fencepost")]
+    if len(vols) != 1 or str(vols[0]).split(":")[0] not in c.get("volumes", {}):
+        errs.append(f"{name}: no named volume on /var/lib/fencepost")
+    test = s.get("healthcheck", {}).get("test", [])
+    if "/readyz" not in " ".join(test):
+        errs.append(f"{name}: healthcheck does not probe /readyz")
+    if s.get("stop_signal") != "SIGTERM" or not s.get("read_only"):
+        errs.append(f"{name}: stop_signal SIGTERM and read_only wanted")
+if sorted(ids.values()) != ["1", "2", "3"]:
+    errs.append(f"node ids {ids}")
+if len(members) != 1:
+    errs.append(f"nodes disagree on the member list: {members}")
+else:
+    want = ",".join(f"{i}={n}:6379" for n, i in sorted(ids.items(), key=lambda x: x[1]))
+    if members != {want}:
+        errs.append(f"member list {members} != {want}")
+if len(set(host_ports)) != len(host_ports):
+    errs.append(f"host ports collide: {host_ports}")
+print("\n".join(errs))
+sys.exit(1 if errs else 0)
+PY
+)"; then
+  pass "$name"
+else
+  fail "$name" "$out"
+fi
+name="compose: podman-compose refuses to start the cluster without FENCEPOST_REQUIREPASS"
+if ! have podman-compose; then
+  fail "$name" "podman-compose not installed: $deps_error"
+else
+  mkdir -p "$WORK/compose-nosecret"
+  cp deploy/compose.yaml "$WORK/compose-nosecret/compose.yaml"
+  # Substitution fails before podman-compose creates anything (no network, no volume).
+  out="$(cd "$WORK/compose-nosecret" && env -u FENCEPOST_REQUIREPASS -u FENCEPOST_CLUSTER_SECRET \
+    podman-compose --dry-run -p "$PROJECT-nosecret" -f compose.yaml up -d 2>&1)"
+  if grep -q 'set FENCEPOST_REQUIREPASS in deploy/.env or the environment' <<<"$out" &&
+    ! podman network exists "${PROJECT}-nosecret_default" 2>/dev/null; then
+    pass "$name"
+  else
+    fail "$name" "$out"
+  fi
 fi
 
 # ---------------------------------------------------------------- containers
