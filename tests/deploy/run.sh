@@ -24,6 +24,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 ROOT="$PWD"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tests/deploy/run.sh needs root (apt-get, rootful podman, debootstrap)" >&2
+  exit 2
+fi
 
 PROJECT=fencepost-deploy-test                  # compose project, container/volume prefix
 IMAGE=localhost/fencepost:deploy-test
@@ -67,11 +71,6 @@ apt_install() {
   fi
   apt-get install -y -qq "$@" >"$WORK/apt-install.log" 2>&1 || { tail -n 20 "$WORK/apt-install.log"; return 1; }
 }
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "tests/deploy/run.sh needs root (apt-get, rootful podman, debootstrap)" >&2
-  exit 2
-fi
 
 need=()
 have podman || need+=(podman)
