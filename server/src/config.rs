@@ -46,6 +46,10 @@ pub struct Config {
     #[arg(long)]
     #[serde(skip)]
     pub print_config: bool,
+    /// Serve HTTP on this address: /metrics (Prometheus), /livez, /readyz and / (a
+    /// status page). Off unless given.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Log lines as text or one JSON object each.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -110,13 +110,22 @@ where
                     if ctx.monitors.load(Ordering::Relaxed) > 0 {
                         let _ = ctx.monitor.send(cmd::monitor_line(&state.addr, &args).into());
                     }
+                    let timed = crate::metrics::enabled().then(|| (cmd::table::slot(&args[0]), Instant::now()));
                     let dispatched = cmd::dispatch(args, state, ctx);
                     // Read after dispatch: HELLO answers in the protocol it switches to.
                     let proto = state.proto;
                     let ready = |r: Option<Reply>, close: bool| futures::future::ready((proto, r, close)).boxed();
                     let fut: Pending = match dispatched {
-                        Dispatched::Now(r) => ready(Some(r), false),
-                        Dispatched::Later(f) => f.map(move |r| (proto, Some(r), false)).boxed(),
+                        Dispatched::Now(r) => {
+                            record(timed, &r);
+                            ready(Some(r), false)
+                        }
+                        Dispatched::Later(f) => f
+                            .map(move |r| {
+                                record(timed, &r);
+                                (proto, Some(r), false)
+                            })
+                            .boxed(),
                         Dispatched::Close(r) => {
                             closing = true;
                             ready(Some(r), true)
@@ -196,6 +205,14 @@ where
                 }
             }
         }
+    }
+}
+
+/// Counts a reply in `fencepost_commands_total` and `fencepost_command_seconds`.
+fn record(timed: Option<(Option<usize>, Instant)>, reply: &Reply) {
+    if let Some((slot, since)) = timed {
+        let error = matches!(reply, Reply::Error(_));
+        crate::metrics::METRICS.command(slot, error, since.elapsed());
     }
 }
 

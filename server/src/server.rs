@@ -46,7 +46,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         }
     }
     let permits = Arc::new(Semaphore::new(config.max_clients));
+    let metrics_addr = config.metrics_addr;
     let ctx = Arc::new(ServerCtx::new(node.clone(), config));
+    if let Some(addr) = metrics_addr {
+        crate::httpd::start(addr, ctx.clone()).await?;
+    }
     node.spawn(reload_on_sighup(node.clone(), client_tls.clone()));
     tokio::pin!(shutdown);
     loop {

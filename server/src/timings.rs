@@ -10,11 +10,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// One kind of timed step: how many, their total duration, and the items they carried.
+use crate::metrics::Histogram;
+
+/// One kind of timed step: how many, their total duration, the items they carried, and
+/// their distribution (for `/metrics`).
 pub struct Timer {
     count: AtomicU64,
     total_us: AtomicU64,
     items: AtomicU64,
+    pub histogram: Histogram,
 }
 
 impl Timer {
@@ -23,12 +27,15 @@ impl Timer {
             count: AtomicU64::new(0),
             total_us: AtomicU64::new(0),
             items: AtomicU64::new(0),
+            histogram: Histogram::new(),
         }
     }
 
     /// Records one step that started at `since` and carried `items` (ops, entries...).
     pub fn record(&self, since: Instant, items: u64) {
-        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let took = since.elapsed();
+        self.histogram.observe(took);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.count.fetch_add(1, Ordering::Relaxed);
         self.total_us.fetch_add(us, Ordering::Relaxed);
         self.items.fetch_add(items, Ordering::Relaxed);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::args;
 use super::lock::wait_for_grant;
 use super::Shape;
+use crate::metrics::{self, METRICS};
 use crate::node::{Node, NodeError};
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
@@ -19,13 +20,33 @@ pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
     match node.write(op.clone()).await {
         Err(e) => node_error(e, &subject),
         Ok(Response::Queued { waiter }) => match op {
-            Op::LockAcquire { name, wait_ms, .. } | Op::SemAcquire { name, wait_ms, .. } => {
-                wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await
+            Op::LockAcquire { name, wait_ms, .. } => {
+                let r = wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await;
+                if matches!(r, Reply::Int(_)) {
+                    metrics::inc(&METRICS.lock_grants);
+                }
+                r
             }
+            Op::SemAcquire { name, wait_ms, .. } => wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await,
             other => Reply::err(format!("ERR internal: {other:?} was queued")),
         },
-        Ok(r) => response(r, shape, &subject),
+        Ok(r) => {
+            count_outcome(&op, &r);
+            response(r, shape, &subject)
+        }
     }
+}
+
+/// The outcome counters of `/metrics`, for what this node answered.
+fn count_outcome(op: &Op, r: &Response) {
+    let counter = match (op, r) {
+        (Op::LockAcquire { .. }, Response::Granted { .. }) => &METRICS.lock_grants,
+        (Op::FenceAdvance { .. } | Op::FenceSet { .. }, Response::Stale(_)) => &METRICS.fence_stale,
+        (_, Response::Bucket(b)) if b.limited => &METRICS.ratelimit_limited,
+        (Op::IdempBegin { .. }, Response::IdempDone { .. }) => &METRICS.idemp_replays,
+        _ => return,
+    };
+    metrics::inc(counter);
 }
 
 /// Runs `q` after ReadIndex and replies with its answer.

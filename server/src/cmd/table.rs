@@ -477,10 +477,37 @@ pub fn lookup(name: &[u8]) -> Option<Entry> {
         .or_else(|| data_parse::lookup(name).map(Entry::Data))
 }
 
+/// The command's position in [`all`] (the slot of its `/metrics` counters).
+pub fn slot(name: &[u8]) -> Option<usize> {
+    let native = COMMANDS
+        .iter()
+        .position(|c| c.name.as_bytes().eq_ignore_ascii_case(name));
+    native.or_else(|| {
+        data_parse::DATA_COMMANDS
+            .iter()
+            .position(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+            .map(|i| COMMANDS.len() + i)
+    })
+}
+
 /// Every command, fencepost's own first.
 pub fn all() -> impl Iterator<Item = Entry> {
     COMMANDS
         .iter()
         .map(Entry::Native)
         .chain(data_parse::DATA_COMMANDS.iter().map(Entry::Data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_a_metrics_slot_and_one_is_left_for_unknown_names() {
+        assert!(all().count() < crate::metrics::COMMAND_SLOTS);
+        for (i, e) in all().enumerate() {
+            assert_eq!(slot(e.name().as_bytes()), Some(i), "{}", e.name());
+        }
+        assert_eq!(slot(b"NOSUCH"), None);
+    }
 }

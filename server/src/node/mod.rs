@@ -214,8 +214,17 @@ impl Node {
     }
 
     async fn write_from(&self, op: Op, origin: Origin) -> Result<Response, NodeError> {
-        self.retry_not_applied(origin, || self.write_once(op.clone(), origin))
-            .await
+        let result = self
+            .retry_not_applied(origin, || self.write_once(op.clone(), origin))
+            .await;
+        use crate::metrics::{Proposal, METRICS};
+        match &result {
+            Err(NodeError::ClusterDown(_)) => METRICS.proposal(Proposal::ClusterDown),
+            Err(NodeError::Uncertain(_)) => METRICS.proposal(Proposal::Uncertain),
+            Ok(_) => METRICS.proposal(Proposal::Ok),
+            Err(_) => {}
+        }
+        result
     }
 
     /// Runs `attempt` again while it answers -CLUSTERDOWN (not applied, so safe to

@@ -157,6 +157,7 @@ where
             PeerRequest::Write(op) => Handled::Write(node.submit_write(op)),
             // Replication keeps arrival order too: the leader pipelines it.
             PeerRequest::StreamAppend(r) => {
+                crate::metrics::LEADER_CONTACT.touch();
                 appender.push(env.id, r);
                 continue;
             }

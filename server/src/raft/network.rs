@@ -145,6 +145,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             addr: self.addr.clone(),
             my_id: self.my_id,
             target: self.target,
+            rtt: crate::metrics::METRICS.peer_rtt(self.target),
             ttl: option.hard_ttl(),
             input,
             input_done: false,
@@ -238,6 +239,8 @@ struct Pipeline<S> {
     addr: String,
     my_id: NodeId,
     target: NodeId,
+    /// `fencepost_peer_rtt_seconds{peer=target}`, resolved once per stream.
+    rtt: Arc<crate::metrics::Histogram>,
     ttl: Duration,
     input: S,
     input_done: bool,
@@ -322,6 +325,7 @@ where
         match resp {
             PeerResponse::StreamAppend(Ok(r)) => {
                 crate::timings::REPLICATION_RPC.record(sent.since, sent.entries);
+                self.rtt.observe(sent.since.elapsed());
                 // A conflict, a higher vote, or only part of the request made durable:
                 // this stream is done; openraft starts another from the right place.
                 let complete = matches!(&r, Ok(durable) if *durable == sent.last);

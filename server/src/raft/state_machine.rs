@@ -144,6 +144,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         // elections, under heavy write load). Applies wait for the read lock meanwhile;
         // replication and fsyncs do not.
         let me = self.clone();
+        let started = std::time::Instant::now();
         let encoded = tokio::task::spawn_blocking(move || {
             let st = me.read();
             me.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
@@ -157,6 +158,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         .await;
         let (meta, data) = encoded.map_err(std::io::Error::other)??;
         let stored = self.persist_snapshot(StoredSnapshot { meta, data }).await?;
+        crate::metrics::METRICS.snapshot_seconds.observe(started.elapsed());
         tracing::info!(last = ?stored.meta.last_log_id, bytes = stored.data.len(), "snapshot built");
         Ok(Snapshot {
             meta: stored.meta,

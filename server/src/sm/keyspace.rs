@@ -25,7 +25,7 @@ use hashbrown::HashTable;
 
 use super::ctx::Ctx;
 use super::gc_index::GcIndex;
-use super::object::{Kind, Object};
+use super::object::{Kind, Object, KINDS};
 use super::slab::Slab;
 use super::small_bytes::SmallBytes;
 use super::types::Millis;
@@ -50,6 +50,8 @@ pub(crate) struct Keyspace {
     hasher: RandomState,
     /// (when a Tick must settle it, name) for locks with a queue.
     waiter_due: BTreeSet<(Millis, SmallBytes)>,
+    /// Stored objects per kind (`object::KINDS`), kept as slots come and go.
+    kinds: [u64; KINDS.len()],
     /// When a Tick may forget an object, by slot position.
     gc_due: GcIndex,
 }
@@ -158,6 +160,17 @@ impl Keyspace {
         }
     }
 
+    /// Stored objects per kind, in `object::KINDS` order (expired ones not yet forgotten
+    /// included).
+    pub fn kind_counts(&self) -> [u64; KINDS.len()] {
+        self.kinds
+    }
+
+    /// Names with someone queued (LOCK and SEMAPHORE), few by nature.
+    pub fn queued_names(&self) -> impl Iterator<Item = &SmallBytes> {
+        self.waiter_due.iter().map(|(_, k)| k)
+    }
+
     /// Earliest time a Tick would act on a queued LOCK waiter.
     pub fn next_waiter_due(&self) -> Option<Millis> {
         self.waiter_due.first().map(|(at, _)| *at)
@@ -224,6 +237,7 @@ impl Keyspace {
     fn insert_hashed(&mut self, hash: u64, slot: Slot) {
         let (waiter_at, gc_at) = (slot.obj.waiter_due(), slot.obj.gc_due());
         let waiter_key = waiter_at.map(|at| (at, slot.key.clone()));
+        self.kinds[slot.obj.kind_index()] += 1;
         let pos = self.slots.insert(slot);
         let Self {
             slots, index, hasher, ..
@@ -262,6 +276,7 @@ impl Keyspace {
     /// Removes the slot at `pos` (already gone from `index`) and its deadline entries.
     fn detach(&mut self, pos: u32) -> Option<Slot> {
         let slot = self.slots.remove(pos)?;
+        self.kinds[slot.obj.kind_index()] -= 1;
         if let Some(at) = slot.obj.waiter_due() {
             self.waiter_due.remove(&(at, slot.key.clone()));
         }

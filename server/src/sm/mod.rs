@@ -345,6 +345,28 @@ impl StateMachine {
         bucket::peek(&self.keys, key, params, now.max(self.now))
     }
 
+    /// Stored objects per kind, as `(kind, count)` (`fencepost_keys{kind}`).
+    pub fn kind_counts(&self) -> Vec<(&'static str, u64)> {
+        object::KINDS.iter().copied().zip(self.keys.kind_counts()).collect()
+    }
+
+    /// The `n` locks with the most live waiters at `now`, most first (the status page).
+    pub fn most_waited_locks(&self, n: usize, now: Millis) -> Vec<(Bytes, LockView)> {
+        let now = now.max(self.now);
+        let mut locks: Vec<(Bytes, LockView)> = self
+            .keys
+            .queued_names()
+            .filter_map(|name| {
+                let view = self.keys.read::<lock::Lock>(name.as_slice(), now).ok()??.view(now)?;
+                Some((Bytes::from(name), view))
+            })
+            .collect();
+        locks.sort_by(|a, b| b.1.waiters.cmp(&a.1.waiters).then_with(|| a.0.cmp(&b.0)));
+        locks.dedup_by(|a, b| a.0 == b.0);
+        locks.truncate(n);
+        locks
+    }
+
     /// DBSIZE: number of live (unexpired at `now`) objects.
     pub fn len_live(&self, now: Millis) -> usize {
         self.keys.live_count(now.max(self.now))

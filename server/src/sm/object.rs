@@ -35,7 +35,32 @@ pub(crate) enum Object {
 // Every keyspace slot holds one: growing it costs that many bytes per object.
 const _: () = assert!(std::mem::size_of::<Object>() <= 48);
 
+/// The kinds `/metrics` counts (`fencepost_keys{kind}`), in label order.
+pub const KINDS: [&str; 8] = [
+    "lock",
+    "fence",
+    "bucket",
+    "idemp",
+    "semaphore",
+    "rwlock",
+    "ratelimit",
+    "data",
+];
+
 impl Object {
+    /// This object's position in [`KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Object::Lock(_) => 0,
+            Object::Fence(_) => 1,
+            Object::Bucket(_) => 2,
+            Object::Idemp(_) => 3,
+            Object::Semaphore(_) => 4,
+            Object::Window(_) => 6,
+            Object::Data(_) => 7,
+        }
+    }
+
     /// Brings the object up to `cx.now`: hands off or drops expired locks and forgets
     /// whatever counts as absent. `None` means the name is now free.
     pub fn settle(self, cx: &mut Ctx<'_>) -> Option<Object> {
