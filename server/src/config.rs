@@ -336,46 +336,49 @@ impl Config {
     /// Parses `--initial-cluster 1=HOST:PORT[/HOST:RAFTPORT],2=...`; a member without a
     /// peer address uses its client port + 10000.
     pub fn initial_members(&self) -> Result<Option<BTreeMap<NodeId, PeerNode>>, String> {
-        let Some(spec) = &self.initial_cluster else {
-            return Ok(None);
-        };
-        let mut members = BTreeMap::new();
-        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let bad = || format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]");
-            let (id, addrs) = item.split_once('=').ok_or_else(bad)?;
-            let id: NodeId = id.parse().map_err(|_| bad())?;
-            let (resp, raft) = match addrs.split_once('/') {
-                Some((resp, raft)) => (resp.to_string(), raft.to_string()),
-                None => {
-                    let (host, port) = addrs.rsplit_once(':').ok_or_else(bad)?;
-                    let port: u16 = port.parse().map_err(|_| bad())?;
-                    let raft_port = port.checked_add(10_000).ok_or_else(bad)?;
-                    (addrs.to_string(), format!("{host}:{raft_port}"))
-                }
-            };
-            for a in [&resp, &raft] {
-                a.rsplit_once(':')
-                    .and_then(|(_, p)| p.parse::<u16>().ok())
-                    .ok_or_else(bad)?;
-            }
-            if members
-                .insert(
-                    id,
-                    PeerNode {
-                        raft_addr: raft,
-                        resp_addr: resp,
-                    },
-                )
-                .is_some()
-            {
-                return Err(format!("--initial-cluster lists node {id} twice"));
-            }
-        }
-        if members.is_empty() {
-            return Err("--initial-cluster is empty".into());
-        }
-        Ok(Some(members))
+        self.initial_cluster.as_deref().map(parse_members).transpose()
     }
+}
+
+/// `1=HOST:PORT[/HOST:RAFTPORT],2=...` as members; one without a peer address uses its
+/// client port + 10000.
+pub fn parse_members(spec: &str) -> Result<BTreeMap<NodeId, PeerNode>, String> {
+    let mut members = BTreeMap::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || format!("bad --initial-cluster member '{item}': want ID=HOST:PORT[/HOST:RAFTPORT]");
+        let (id, addrs) = item.split_once('=').ok_or_else(bad)?;
+        let id: NodeId = id.parse().map_err(|_| bad())?;
+        let (resp, raft) = match addrs.split_once('/') {
+            Some((resp, raft)) => (resp.to_string(), raft.to_string()),
+            None => {
+                let (host, port) = addrs.rsplit_once(':').ok_or_else(bad)?;
+                let port: u16 = port.parse().map_err(|_| bad())?;
+                let raft_port = port.checked_add(10_000).ok_or_else(bad)?;
+                (addrs.to_string(), format!("{host}:{raft_port}"))
+            }
+        };
+        for a in [&resp, &raft] {
+            a.rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .ok_or_else(bad)?;
+        }
+        if members
+            .insert(
+                id,
+                PeerNode {
+                    raft_addr: raft,
+                    resp_addr: resp,
+                },
+            )
+            .is_some()
+        {
+            return Err(format!("--initial-cluster lists node {id} twice"));
+        }
+    }
+    if members.is_empty() {
+        return Err("--initial-cluster is empty".into());
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! keys live in a Raft-replicated state machine.
 
 pub mod acl_log;
+pub mod backup;
 pub mod clock;
 pub mod cmd;
 pub mod config;

@@ -1,5 +1,6 @@
 //! The `fencepost` binary: flags -> Config -> server::run until SIGINT/SIGTERM.
 
+use fencepost_server::backup;
 use fencepost_server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -11,8 +12,21 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
+    // `fencepost backup ...` and `fencepost restore ...` are tools, not a server.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("backup") => {
+            use clap::Parser;
+            return backup::client::run(backup::client::BackupArgs::parse_from(&args[1..]));
+        }
+        Some("restore") => {
+            use clap::Parser;
+            return backup::restore::run(backup::restore::RestoreArgs::parse_from(&args[1..]));
+        }
+        _ => {}
+    }
     tune_allocator();
-    let config = Config::load(std::env::args_os().collect()).unwrap_or_else(|e| e.exit());
+    let config = Config::load(args).unwrap_or_else(|e| e.exit());
     if config.print_config {
         print!("{}", config.to_toml());
         return Ok(());

@@ -46,6 +46,9 @@ pub enum ReadQuery {
         key: Bytes,
         params: SlidingParams,
     },
+    /// RAFT BACKUP's linearizable point: the index the leader has applied after
+    /// confirming its leadership (answered by the node, not `run`).
+    Barrier,
 }
 
 /// The answer to a [`ReadQuery`], variant for variant.
@@ -61,6 +64,7 @@ pub enum ReadAnswer {
     Acl(AclTable),
     SemaphoreInfo(Result<Option<SemaphoreView>, WrongType>),
     SlidingPeek(Result<BucketReply, WrongType>),
+    Barrier(u64),
 }
 
 impl ReadQuery {
@@ -75,7 +79,7 @@ impl ReadQuery {
             | ReadQuery::SlidingPeek { key: k, .. } => vec![k],
             ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.keys(),
             ReadQuery::Watch(keys) => keys.iter().map(|k| k.as_ref()).collect(),
-            ReadQuery::DbSize | ReadQuery::Acl => Vec::new(),
+            ReadQuery::DbSize | ReadQuery::Acl | ReadQuery::Barrier => Vec::new(),
         }
     }
 
@@ -92,6 +96,8 @@ impl ReadQuery {
             ReadQuery::Acl => ReadAnswer::Acl(sm.acl().clone()),
             ReadQuery::SemaphoreInfo { name } => ReadAnswer::SemaphoreInfo(sm.semaphore_info(name, now)),
             ReadQuery::SlidingPeek { key, params } => ReadAnswer::SlidingPeek(sm.sliding_peek(key, *params, now)),
+            // Only the node knows its applied index: `Node::read_local` answers it.
+            ReadQuery::Barrier => ReadAnswer::Barrier(0),
             ReadQuery::Watch(keys) => ReadAnswer::Watch(keys.iter().map(|k| sm.watch_fingerprint(k, now)).collect()),
         }
     }

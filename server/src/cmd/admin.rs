@@ -4,6 +4,8 @@
 //! RAFT ADD <id> <raft-addr> <resp-addr> | RAFT REMOVE <id> | RAFT TRANSFER <id>
 //! RAFT STATEHASH                     -> {applied-index, state-hash} of this node's
 //!                                       state machine (local, not linearizable)
+//! RAFT BACKUP                        -> $<backup file> of the state at a linearizable
+//!                                       point (see `backup/`)
 //! ```
 //! STATEHASH lets tests check that replicas agree bit for bit: equal applied indexes
 //! must give equal hashes (the hash is the SHA-1 of the snapshot encoding).
@@ -31,6 +33,7 @@ pub enum RaftCmd {
     Add { id: u64, node: PeerNode },
     Remove { id: u64 },
     Transfer { id: u64 },
+    Backup,
 }
 
 pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
@@ -42,7 +45,8 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
         ("INFO", []) => RaftCmd::Info,
         ("SNAPSHOT", []) => RaftCmd::Snapshot,
         ("STATEHASH", []) => RaftCmd::StateHash,
-        ("INFO" | "SNAPSHOT" | "STATEHASH", _) => {
+        ("BACKUP", []) => RaftCmd::Backup,
+        ("INFO" | "SNAPSHOT" | "STATEHASH" | "BACKUP", _) => {
             return Err(arity(&format!("raft|{}", args::show(sub).to_lowercase())))
         }
         ("ADD", [id, raft_addr, resp_addr]) => RaftCmd::Add {
@@ -83,6 +87,12 @@ pub fn execute(c: RaftCmd, ctx: &Arc<ServerCtx>) -> Dispatched {
         }
         RaftCmd::Remove { id } => admin_reply(async move { node.admin(AdminOp::Remove { id }).await }),
         RaftCmd::Transfer { id } => admin_reply(async move { node.transfer_to(id).await }),
+        RaftCmd::Backup => Dispatched::later(async move {
+            match node.backup().await {
+                Ok(file) => Reply::Bulk(file.into()),
+                Err(e) => super::outcome::node_error(e, &[]),
+            }
+        }),
     }
 }
 

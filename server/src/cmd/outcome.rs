@@ -109,7 +109,7 @@ fn subject_of_query(q: &ReadQuery) -> &[u8] {
         ReadQuery::FenceGet { key } | ReadQuery::IdempGet { key } | ReadQuery::BucketPeek { key, .. } => key,
         ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.first_key(),
         ReadQuery::Watch(keys) => keys.first().map_or(&[][..], |k| k),
-        ReadQuery::DbSize | ReadQuery::Acl => &[],
+        ReadQuery::DbSize | ReadQuery::Acl | ReadQuery::Barrier => &[],
     }
 }
 
@@ -192,7 +192,9 @@ fn answer(a: ReadAnswer, shape: Shape) -> Reply {
         ReadAnswer::BucketPeek(Ok(b)) => bucket(b, shape),
         ReadAnswer::DbSize(n) => Reply::Int(n as i64),
         ReadAnswer::Value(v) => value(v),
-        ReadAnswer::Watch(_) | ReadAnswer::Acl(_) => Reply::err("ERR internal: a WATCH or ACL answer reached a reply"),
+        ReadAnswer::Watch(_) | ReadAnswer::Acl(_) | ReadAnswer::Barrier(_) => {
+            Reply::err("ERR internal: a WATCH, ACL or barrier answer reached a reply")
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! follower (`forward`: forwarding them, or telling the client where to go). It owns
 //! its tasks (`tasks`), which all end on one token at shutdown.
 
+mod backup;
 mod forward;
 mod serve;
 mod tasks;
@@ -384,6 +385,11 @@ impl Node {
         }
         let now = self.stamp();
         let st = self.sm.read();
+        if matches!(q, ReadQuery::Barrier) {
+            // The answer is where this leader's state stands, which the query alone
+            // cannot see.
+            return Local::Done(Ok(ReadAnswer::Barrier(st.last_applied.map_or(0, |l| l.index))));
+        }
         Local::Done(Ok(q.run(&st.sm, now)))
     }
 

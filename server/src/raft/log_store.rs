@@ -117,6 +117,19 @@ impl LogStore {
         })
     }
 
+    /// Writes the log of a restored node under `dir`: no entries, everything up to
+    /// `purged` already covered by the snapshot, and `vote` so that the new cluster's
+    /// first election goes past the backup's term.
+    pub fn write_restored(dir: &Path, vote: Vote, purged: LogId) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let meta = Meta {
+            vote: Some(vote),
+            last_purged: Some(purged),
+        };
+        durable_file::write_atomic(&dir.join("meta"), &postcard::to_allocvec(&meta)?)?;
+        Ok(())
+    }
+
     /// Shared view of the commit index, updated as openraft reports it.
     pub fn committed_handle(&self) -> Arc<AtomicU64> {
         self.committed.clone()
