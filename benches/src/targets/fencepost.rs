@@ -78,6 +78,37 @@ pub async fn start_secure(
     Ok((leader, security))
 }
 
+/// Starts `n` nodes with `--metrics-addr`, and a scraper task that GETs every node's
+/// `/metrics` once a second for as long as the process runs (the bench measures what
+/// recording and serving metrics cost).
+pub async fn start_scraped(n: usize, opts: &TargetOpts, dir: &Path, procs: &mut Vec<Proc>) -> Result<SocketAddr> {
+    let ports: Vec<u16> = (0..n).map(|_| super::free_port()).collect::<Result<_>>()?;
+    let leader = start_with(n, opts, dir, procs, |i| {
+        vec!["--metrics-addr".into(), format!("127.0.0.1:{}", ports[i])]
+    })
+    .await?;
+    tokio::spawn(async move {
+        loop {
+            for &p in &ports {
+                let _ = scrape(p).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    Ok(leader)
+}
+
+/// One GET /metrics; the body is read and dropped.
+async fn scrape(port: u16) -> Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).await?;
+    Ok(body.len())
+}
+
 /// A CA and a certificate it signs for 127.0.0.1 (files under `dir`), and a client
 /// connector that trusts the CA.
 fn tls_material(dir: &Path) -> Result<(std::path::PathBuf, std::path::PathBuf, TlsConnector)> {

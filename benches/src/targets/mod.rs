@@ -32,6 +32,10 @@ pub enum TargetKind {
     /// limited to the workloads' key patterns and fencepost's own command categories.
     #[value(name = "fencepost-3-tls-acl")]
     Fencepost3TlsAcl,
+    /// The 3-node cluster with `--metrics-addr` on every node and a scraper reading
+    /// `/metrics` once a second, as Prometheus would.
+    #[value(name = "fencepost-3-metrics")]
+    Fencepost3Metrics,
     /// redis-server, AOF with fsync before every reply: the durable single-node baseline.
     RedisAlways,
     /// redis-server with no persistence: the in-memory ceiling.
@@ -58,6 +62,7 @@ impl TargetKind {
             TargetKind::Fencepost3 => "fencepost-3",
             TargetKind::Fencepost3Redis => "fencepost-3-redis",
             TargetKind::Fencepost3TlsAcl => "fencepost-3-tls-acl",
+            TargetKind::Fencepost3Metrics => "fencepost-3-metrics",
             TargetKind::RedisAlways => "redis-always",
             TargetKind::RedisNone => "redis-none",
             TargetKind::Etcd3 => "etcd-3",
@@ -67,7 +72,10 @@ impl TargetKind {
     /// Which command set the workloads speak to it.
     pub fn dialect(self) -> Dialect {
         match self {
-            TargetKind::Fencepost1 | TargetKind::Fencepost3 | TargetKind::Fencepost3TlsAcl => Dialect::Fencepost,
+            TargetKind::Fencepost1
+            | TargetKind::Fencepost3
+            | TargetKind::Fencepost3TlsAcl
+            | TargetKind::Fencepost3Metrics => Dialect::Fencepost,
             TargetKind::RedisAlways | TargetKind::RedisNone | TargetKind::Fencepost3Redis => Dialect::Redis,
             TargetKind::Etcd3 => Dialect::Etcd,
         }
@@ -150,7 +158,10 @@ impl Running {
     pub async fn refresh_leader(&mut self) -> Option<(SocketAddr, SocketAddr)> {
         let addrs: Vec<SocketAddr> = self.procs.iter().map(|p| p.addr).collect();
         let now = match self.kind {
-            TargetKind::Fencepost3 | TargetKind::Fencepost3Redis | TargetKind::Fencepost3TlsAcl => {
+            TargetKind::Fencepost3
+            | TargetKind::Fencepost3Redis
+            | TargetKind::Fencepost3TlsAcl
+            | TargetKind::Fencepost3Metrics => {
                 fencepost::leader_among(&addrs).await
             }
             TargetKind::Etcd3 => etcd::leader_of(&addrs).await,
@@ -218,6 +229,7 @@ pub async fn start(kind: TargetKind, opts: &TargetOpts) -> Result<Running> {
                     addr
                 })
         }
+        TargetKind::Fencepost3Metrics => fencepost::start_scraped(3, opts, dir.path(), &mut procs).await,
         TargetKind::Fencepost1 => fencepost::start(1, opts, dir.path(), &mut procs).await,
         TargetKind::Fencepost3 | TargetKind::Fencepost3Redis => fencepost::start(3, opts, dir.path(), &mut procs).await,
         TargetKind::RedisAlways | TargetKind::RedisNone => redis::start(kind, opts, dir.path(), &mut procs).await,
