@@ -102,7 +102,14 @@ fi
 
 BIN="${FENCEPOST_BIN:-}"
 if [ -z "$BIN" ]; then
-  if [ -x target/release/fencepost ]; then BIN="$ROOT/target/release/fencepost"; else BIN="$ROOT/target/debug/fencepost"; fi
+  # The release binary if it has the operations features (it may be older than the
+  # debug one), else the debug binary if that has them, else whichever exists.
+  for b in target/release/fencepost target/debug/fencepost; do
+    if [ -x "$b" ] && "$b" --help 2>/dev/null | grep -q -- '--metrics-addr'; then BIN="$ROOT/$b"; break; fi
+  done
+  if [ -z "$BIN" ]; then
+    if [ -x target/release/fencepost ]; then BIN="$ROOT/target/release/fencepost"; else BIN="$ROOT/target/debug/fencepost"; fi
+  fi
 fi
 HELP=""
 [ -x "$BIN" ] && HELP="$("$BIN" --help 2>&1)"
