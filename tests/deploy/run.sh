@@ -307,6 +307,23 @@ for ord in 0 1 2; do
 done
 if [ -z "$errs" ]; then pass "$name"; else fail "$name" "$errs"; fi
 
+# Why the StatefulSet keeps enableServiceLinks: false: a service link for the Service
+# named "fencepost" would set FENCEPOST_PORT=tcp://<cluster ip>:6379 in the pod, which the
+# server reads as its --port and refuses.
+name="k8s: a service link's FENCEPOST_PORT=tcp://... stops fencepost (why the StatefulSet sets enableServiceLinks: false)"
+if [ "$has_env" = 0 ]; then
+  skip "$name" "$NO_ENV"
+else
+  out="$(env FENCEPOST_PORT=tcp://10.96.0.10:6379 FENCEPOST_SERVICE_HOST=10.96.0.10 "$BIN" --print-config 2>&1)"
+  rc=$?
+  if [ "$rc" = 2 ] && grep -q -- "--port" <<<"$out" &&
+    grep -q 'enableServiceLinks: false' "$K8S_DIR/statefulset.yaml"; then
+    pass "$name (exit 2: $(head -n 1 <<<"$out"))"
+  else
+    fail "$name" "exit $rc: $out"
+  fi
+fi
+
 # ---------------------------------------------------------------- systemd (offline)
 UNIT=deploy/systemd/fencepost.service
 mkdir -p "$WORK/systemd"
@@ -613,8 +630,21 @@ else
       for n in 1 2 3; do
         wait_for 30 podman healthcheck run "$(ctr "$n")" ||
           errs+="node $n: $(podman healthcheck run "$(ctr "$n")" 2>&1; podman exec "$(ctr "$n")" fencepost-probe /readyz 2>&1)"$'\n'
+        # The published HTTP port (FENCEPOST_METRICS_ADDR=0.0.0.0:9736 in the container)
+        # answers from the host too: /readyz and /metrics.
+        hp="FENCEPOST_HTTP_PORT_$n"
+        out="$(python3 - "${!hp}" <<'PY' 2>&1
+import sys, urllib.request
+base = "http://127.0.0.1:%s" % sys.argv[1]
+with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+    assert r.status == 200, r.status
+with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+    body = r.read().decode()
+assert "\nfencepost_raft_has_leader 1" in body, body[:300]
+PY
+)" || errs+="node $n: 127.0.0.1:${!hp} (published 9736): $out"$'\n'
       done
-      if [ -z "$errs" ]; then pass "$name"; else fail "$name" "$errs"; fi
+      if [ -z "$errs" ]; then pass "$name; /readyz and /metrics on the published ports"; else fail "$name" "$errs"; fi
     fi
 
     name="${CONTAINER_CHECKS[4]}"
