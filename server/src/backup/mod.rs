@@ -112,7 +112,8 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        let log_id = LogId::new_term_index(7, 1234);
+        let leader = openraft::impls::leader_id_adv::LeaderId { term: 7, node_id: 1 };
+        let log_id = LogId::new(leader, 1234);
         encode(&header(log_id, 99, 1200, 3), b"state bytes").expect("encode")
     }
 
