@@ -161,9 +161,7 @@ impl Running {
             TargetKind::Fencepost3
             | TargetKind::Fencepost3Redis
             | TargetKind::Fencepost3TlsAcl
-            | TargetKind::Fencepost3Metrics => {
-                fencepost::leader_among(&addrs).await
-            }
+            | TargetKind::Fencepost3Metrics => fencepost::leader_among(&addrs).await,
             TargetKind::Etcd3 => etcd::leader_of(&addrs).await,
             _ => None,
         }?;
