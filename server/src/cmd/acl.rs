@@ -479,8 +479,7 @@ mod tests {
     use super::*;
 
     fn rules(words: &[&str]) -> Result<Vec<AclRule>, String> {
-        let w: Vec<Bytes> = words.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
-        parse_rules(&w).map_err(|r| match r {
+        parse_rules(&args::words(words)).map_err(|r| match r {
             Reply::Error(e) => e,
             other => format!("{other:?}"),
         })
@@ -534,10 +533,7 @@ mod tests {
 
     #[test]
     fn subcommands_parse() {
-        let p = |w: &[&str]| {
-            let a: Vec<Bytes> = w.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
-            parse(&a, &Limits { max_value_bytes: 16 })
-        };
+        let p = |w: &[&str]| parse(&args::words(w), &Limits { max_value_bytes: 16 });
         assert!(matches!(p(&["whoami"]), Ok(Command::Acl(AclCmd::WhoAmI))));
         assert!(matches!(
             p(&["log", "reset"]),

@@ -86,3 +86,9 @@ pub fn value(b: &Bytes, max: usize) -> Result<Bytes, Reply> {
 pub fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Test input: each word as an argument.
+#[cfg(test)]
+pub(crate) fn words(w: &[&str]) -> Vec<Bytes> {
+    w.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+}

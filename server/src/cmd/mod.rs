@@ -194,8 +194,7 @@ mod tests {
     use super::*;
 
     fn p(words: &[&str]) -> Result<Command, Reply> {
-        let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
-        parse(&args, &Limits { max_value_bytes: 16 })
+        parse(&args::words(words), &Limits { max_value_bytes: 16 })
     }
 
     fn err(words: &[&str]) -> String {

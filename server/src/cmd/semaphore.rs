@@ -99,9 +99,8 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
 mod tests {
     use super::*;
 
-    fn p(words: &[&str]) -> Result<Command, Reply> {
-        let a: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
-        parse(&a, &Limits { max_value_bytes: 16 })
+    fn p(w: &[&str]) -> Result<Command, Reply> {
+        parse(&args::words(w), &Limits { max_value_bytes: 16 })
     }
 
     #[test]
