@@ -16,7 +16,7 @@ run() {
   last=$(timeout $((T + 240)) $J run "$@" --time-limit "$T" --out "$OUT/$name" 2>"$OUT/$name.stderr" | tee "$OUT/$name.stdout" | tail -1)
   echo "$name | $cmd | $last" | tee -a "$OUT/summary.txt"
 }
-for w in lock tokens lock-fence lock-unfenced lease fifo bucket idemp; do
+for w in lock tokens lock-fence lock-unfenced lease fifo bucket idemp lock-fence-acl; do
   run "$w-3n" --workload "$w" --nemesis "$MIX" --nodes 3
 done
 run "lock-fence-5n" --workload lock-fence --nemesis "$MIX" --nodes 5
