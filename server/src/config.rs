@@ -60,6 +60,11 @@ pub struct Config {
     /// Address to listen on for clients.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
+    /// The host (name or address) other nodes and clients are told to reach this node
+    /// at (RAFT INFO, -MOVED, --join); default: --bind. Needed when --bind is 0.0.0.0,
+    /// as in containers.
+    #[arg(long, value_name = "HOST")]
+    pub advertise_host: Option<String>,
     /// Client (RESP) port; 0 turns plaintext off (clients then use --tls-port).
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
@@ -213,6 +218,19 @@ impl Config {
     /// the `--config` file they name; `Err` carries clap's message (help and version
     /// included, which clap prints itself via `exit`).
     pub fn load(args: Vec<OsString>) -> Result<Config, clap::Error> {
+        // Kubernetes injects FENCEPOST_PORT=tcp://... for a Service named fencepost;
+        // say so rather than clap's bare "invalid value".
+        if let Ok(v) = std::env::var("FENCEPOST_PORT") {
+            if v.starts_with("tcp://") {
+                return Err(command().error(
+                    clap::error::ErrorKind::InvalidValue,
+                    format!(
+                        "FENCEPOST_PORT={v} looks like a Kubernetes service link, not a port: \
+                         set enableServiceLinks: false on the pod (or name the Service otherwise)"
+                    ),
+                ));
+            }
+        }
         // First pass: only to find the file (a flag or FENCEPOST_CONFIG).
         let first = command().ignore_errors(true).try_get_matches_from(&args)?;
         let file = first.get_one::<PathBuf>("config").cloned();
@@ -324,13 +342,22 @@ impl Config {
         })
     }
 
+    /// `--advertise-host`, else the bind address (IPv6 in brackets).
+    fn advertised_host(&self) -> String {
+        match (&self.advertise_host, self.bind) {
+            (Some(h), _) => h.clone(),
+            (None, IpAddr::V6(v6)) => format!("[{v6}]"),
+            (None, v4) => v4.to_string(),
+        }
+    }
+
     /// The client address peers and clients are told about.
     pub fn resp_addr(&self) -> String {
-        format!("{}:{}", self.bind, self.client_port())
+        format!("{}:{}", self.advertised_host(), self.client_port())
     }
 
     pub fn raft_addr(&self) -> String {
-        format!("{}:{}", self.bind, self.raft_port())
+        format!("{}:{}", self.advertised_host(), self.raft_port())
     }
 
     /// Parses `--initial-cluster 1=HOST:PORT[/HOST:RAFTPORT],2=...`; a member without a
