@@ -554,6 +554,11 @@ def test_status_page_in_headless_chromium(w):
         info = wait_until(10, "LOCK INFO shows 3 waiters", waiters, interval=0.05)
         assert text(info["owner"]) == holder, info
         errs = []
+        # One waiter on each node's connections: fencepost_lock_waiters counts the
+        # node's own clients.
+        lw = {n.id: value(families_of(n)[0], "fencepost_lock_waiters") for n in c.nodes}
+        if lw != {1: 1, 2: 1, 3: 1}:
+            errs.append("fencepost_lock_waiters by node %s, want 1 on each (one waiting client each)" % lw)
         lead = c.leader()
         # Raw HTML: no external assets, refreshes every 2 s.
         status, ctype, html = lead.get("/")
