@@ -259,3 +259,44 @@ impl Collector for NodeCollector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct One(Histogram);
+
+    impl Collector for One {
+        fn encode(&self, mut e: DescriptorEncoder) -> R {
+            histogram(&mut e, "t_seconds", "a test histogram", &self.0)
+        }
+    }
+
+    #[test]
+    fn histograms_encode_cumulative_buckets_ending_at_inf_equal_to_the_count() {
+        let h = Histogram::new();
+        for us in [10, 60, 60, 5_000_000, 100_000_000] {
+            h.observe(std::time::Duration::from_micros(us));
+        }
+        let mut r = Registry::default();
+        r.register_collector(Box::new(One(h)));
+        let text = render(&r).expect("renders");
+        assert!(text.contains("t_seconds_count 5"), "{text}");
+        assert!(text.contains("t_seconds_bucket{le=\"+Inf\"} 5"), "{text}");
+        assert!(
+            text.contains("t_seconds_bucket{le=\"5e-5\"} 1") || text.contains("t_seconds_bucket{le=\"0.00005\"} 1"),
+            "{text}"
+        );
+        // Cumulative: never above the count, never decreasing.
+        let counts: Vec<u64> = text
+            .lines()
+            .filter(|l| l.starts_with("t_seconds_bucket"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] <= w[1]) && counts.iter().all(|&c| c <= 5),
+            "{counts:?}"
+        );
+    }
+}

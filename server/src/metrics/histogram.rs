@@ -11,6 +11,7 @@ pub const BUCKETS: usize = 20;
 const FIRST_US: u64 = 50;
 
 /// Cumulative-at-read histogram of durations.
+#[derive(Debug)]
 pub struct Histogram {
     buckets: [AtomicU64; BUCKETS],
     count: AtomicU64,
@@ -44,17 +45,20 @@ impl Histogram {
         self.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    /// `(sum in seconds, count, [(upper bound in seconds, cumulative count)])`, as the
-    /// Prometheus exposition wants it (the +Inf bucket last).
+    /// `(sum in seconds, count, [(upper bound in seconds, count in that bucket alone)])`,
+    /// as prometheus-client's encoder takes them: it accumulates the buckets itself and
+    /// writes `+Inf` for the bound `f64::MAX` (the last bucket here).
     pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut cumulative = 0;
+        let mut finite = 0;
         let mut out = Vec::with_capacity(BUCKETS + 1);
         for (i, b) in self.buckets.iter().enumerate() {
-            cumulative += b.load(Ordering::Relaxed);
-            out.push(((FIRST_US << i) as f64 / 1e6, cumulative));
+            let n = b.load(Ordering::Relaxed);
+            finite += n;
+            out.push(((FIRST_US << i) as f64 / 1e6, n));
         }
-        let count = self.count.load(Ordering::Relaxed);
-        out.push((f64::INFINITY, count.max(cumulative)));
+        // Read apart from the buckets, the count may lag them by an observation in flight.
+        let count = self.count.load(Ordering::Relaxed).max(finite);
+        out.push((f64::MAX, count - finite));
         (self.sum_us.load(Ordering::Relaxed) as f64 / 1e6, count, out)
     }
 }
@@ -64,7 +68,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_cumulative_and_end_at_the_count() {
+    fn buckets_hold_their_own_counts_and_the_last_is_unbounded() {
         let h = Histogram::new();
         h.observe(Duration::from_micros(10));
         h.observe(Duration::from_micros(60));
@@ -73,8 +77,9 @@ mod tests {
         assert_eq!(count, 3);
         assert!((sum - 100.00007).abs() < 1e-6);
         assert_eq!(buckets[0], (50e-6, 1));
-        assert_eq!(buckets[1], (100e-6, 2));
-        assert_eq!(buckets[BUCKETS - 1].1, 2, "100 s is past the last finite bucket");
-        assert_eq!(buckets[BUCKETS], (f64::INFINITY, 3));
+        assert_eq!(buckets[1], (100e-6, 1));
+        assert_eq!(buckets[BUCKETS - 1].1, 0);
+        assert_eq!(buckets[BUCKETS], (f64::MAX, 1), "100 s is past the last finite bucket");
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), count);
     }
 }
