@@ -46,6 +46,12 @@ python3 tests/py/test_security.py || status=1
 echo "==> Python package (client/python: ruff, mypy --strict, fresh-venv install, pytest on a 3-node cluster)"
 bash client/python/ci.sh || status=1
 
+echo "==> operations suite (Prometheus, /metrics, /readyz in network namespaces, status page in Chromium, configuration)"
+python3 tests/py/test_operations.py || status=1
+
+echo "==> deployment suite (Kubernetes manifests, systemd unit, podman image and 3-node compose cluster)"
+bash tests/deploy/run.sh || status=1
+
 if [ "${JEPSEN:-1}" != 0 ]; then
   echo "==> fault harness (jepsen/ci.sh)"
   bash jepsen/ci.sh || status=1
