@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::b64;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
 use crate::http::HttpConn;
 
 /// A gateway call that reached etcd but was refused (non-200): a failed operation,
@@ -64,7 +66,7 @@ impl Etcd {
         let v = self
             .call(
                 "/v3/lock/lock",
-                &json!({ "name": b64::encode(name), "lease": lease.to_string() }),
+                &json!({ "name": B64.encode(name), "lease": lease.to_string() }),
             )
             .await?;
         match v.get("key").and_then(Value::as_str) {
@@ -81,13 +83,13 @@ impl Etcd {
 
     /// Puts `value` at `key` only if the key does not exist; true when it was created.
     pub async fn put_if_absent(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
-        let k = b64::encode(key);
+        let k = B64.encode(key);
         let v = self
             .call(
                 "/v3/kv/txn",
                 &json!({
                     "compare": [{ "target": "CREATE", "key": k, "create_revision": "0" }],
-                    "success": [{ "request_put": { "key": k, "value": b64::encode(value) } }],
+                    "success": [{ "request_put": { "key": k, "value": B64.encode(value) } }],
                 }),
             )
             .await?;
@@ -99,7 +101,7 @@ impl Etcd {
     pub async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.call(
             "/v3/kv/put",
-            &json!({ "key": b64::encode(key), "value": b64::encode(value) }),
+            &json!({ "key": B64.encode(key), "value": B64.encode(value) }),
         )
         .await?;
         Ok(())

@@ -3,7 +3,6 @@
 //! one target at a time, and writes a table, JSON, and the README's results section.
 
 mod anatomy;
-mod b64;
 mod etcd;
 mod http;
 mod install;

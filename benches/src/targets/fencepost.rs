@@ -100,13 +100,8 @@ pub async fn start_scraped(n: usize, opts: &TargetOpts, dir: &Path, procs: &mut 
 
 /// One GET /metrics; the body is read and dropped.
 async fn scrape(port: u16) -> Result<usize> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut body = Vec::new();
-    s.read_to_end(&mut body).await?;
-    Ok(body.len())
+    let mut c = crate::http::HttpConn::connect(super::loopback(port)).await?;
+    Ok(c.get("/metrics").await?.body.len())
 }
 
 /// A CA and a certificate it signs for 127.0.0.1 (files under `dir`), and a client
