@@ -1,7 +1,8 @@
 //! `/`: the status page. Plain HTML and CSS made here, no scripts or external assets;
 //! it reloads itself every 2 s. It shows this node's view: the members with their role,
-//! term, commit and applied index and lag (a leader knows every follower's), and the
-//! locks with the most waiters.
+//! term, and lag (a leader knows every follower's), its own commit and applied index
+//! (other members' only they know: their own pages show them), and the locks with the
+//! most waiters.
 
 use std::fmt::Write as _;
 
@@ -86,8 +87,13 @@ pub fn page(ctx: &ServerCtx) -> String {
                 .and_then(|r| r.get(id).cloned())
                 .map(|l| l.map_or(0, |l| l.index))
         };
+        // Another member's term is known when it is this term's leader, or a follower
+        // this leader replicates to; its commit and applied indexes only it knows.
+        let in_term = Some(*id) == leader || matched.is_some();
         let (term, commit, apply) = if *id == me {
             (m.current_term.to_string(), committed.to_string(), applied.to_string())
+        } else if in_term {
+            (m.current_term.to_string(), "-".into(), "-".into())
         } else {
             ("-".into(), "-".into(), "-".into())
         };
