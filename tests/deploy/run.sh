@@ -309,14 +309,14 @@ if [ -z "$errs" ]; then pass "$name"; else fail "$name" "$errs"; fi
 
 # Why the StatefulSet keeps enableServiceLinks: false: a service link for the Service
 # named "fencepost" would set FENCEPOST_PORT=tcp://<cluster ip>:6379 in the pod, which the
-# server reads as its --port and refuses.
+# server reads as its --port and refuses, naming the cause.
 name="k8s: a service link's FENCEPOST_PORT=tcp://... stops fencepost (why the StatefulSet sets enableServiceLinks: false)"
 if [ "$has_env" = 0 ]; then
   skip "$name" "$NO_ENV"
 else
   out="$(env FENCEPOST_PORT=tcp://10.96.0.10:6379 FENCEPOST_SERVICE_HOST=10.96.0.10 "$BIN" --print-config 2>&1)"
   rc=$?
-  if [ "$rc" = 2 ] && grep -q -- "--port" <<<"$out" &&
+  if [ "$rc" = 2 ] && grep -q -- "Kubernetes service link" <<<"$out" &&
     grep -q 'enableServiceLinks: false' "$K8S_DIR/statefulset.yaml"; then
     pass "$name (exit 2: $(head -n 1 <<<"$out"))"
   else
