@@ -47,6 +47,12 @@ impl Client {
         }
     }
 
+    /// Whether a connection is open (none before the first call and after any
+    /// indeterminate result).
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
     /// Forgets the connection: the next call opens a new one.
     pub fn reset(&mut self) {
         self.conn = None;

@@ -1,7 +1,7 @@
 //! `lock-fence`: the etcd lock-set test with fencing. Acquire a short lease, FENCE GET
 //! the resource's list, sometimes pause past the TTL (as a GC pause would), FENCE SET
 //! the list plus one new element with `LOCK <name>`, release. Now and then a client
-//! also peeks at a resource without the lock. Every read, peeks and the final read after
+//! also peeks at a resource without the lock, and always after a lost connection. Every read, peeks and the final read after
 //! the heal included, must hold every element acknowledged before it was sent.
 
 use std::sync::Arc;
@@ -68,7 +68,10 @@ pub async fn run(mut wk: Worker) {
         if wk.shared.user.is_some() && wk.rng.random_bool(0.15) {
             super::acl::probe(&mut wk, k).await;
         }
-        if wk.rng.random_bool(0.2) {
+        // A client that lost its connection (its node died, or a reply never came)
+        // re-reads before it locks again, as a service resyncing after a reconnect
+        // would; otherwise now and then.
+        if !wk.client.is_connected() || wk.rng.random_bool(0.2) {
             // A read with no write of this client's before it: only a linearizable read
             // path can answer it right (a restarted leader must not serve its snapshot).
             read(&mut wk, "peek", &res).await;
