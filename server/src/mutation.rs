@@ -32,11 +32,20 @@ pub enum Mutation {
     /// `acl-skip-keys`: the LOCK family skips the ACL key-pattern check, so a user
     /// limited to some lock names can take any lock.
     AclSkipLockKeys,
+    /// `extend-any-owner`: LOCK EXTEND renews whoever holds the lock and answers yes to
+    /// anyone (a renewal that checks neither owner nor token).
+    ExtendAnyOwner,
+    /// `semaphore-count-one`: the free-permit check counts leases, not permits, so
+    /// holders of COUNT > 1 leave room that is not there.
+    SemaphoreCountsLeases,
+    /// `sliding-half-window`: the sliding window forgets admissions after half its
+    /// width, admitting more than the limit in a full window.
+    SlidingHalfWindow,
 }
 
 impl Mutation {
     /// Every mutation, in the order the harness reports them.
-    pub const ALL: [Mutation; 10] = [
+    pub const ALL: [Mutation; 13] = [
         Mutation::FenceAcceptsStale,
         Mutation::LocalTokens,
         Mutation::GrantAfterExpiry,
@@ -47,6 +56,9 @@ impl Mutation {
         Mutation::WallClockStamps,
         Mutation::LeaderRestore,
         Mutation::AclSkipLockKeys,
+        Mutation::ExtendAnyOwner,
+        Mutation::SemaphoreCountsLeases,
+        Mutation::SlidingHalfWindow,
     ];
 
     /// The name `FENCEPOST_MUTATION` takes.
@@ -62,6 +74,9 @@ impl Mutation {
             Mutation::WallClockStamps => "wall-clock",
             Mutation::LeaderRestore => "leader-restore",
             Mutation::AclSkipLockKeys => "acl-skip-keys",
+            Mutation::ExtendAnyOwner => "extend-any-owner",
+            Mutation::SemaphoreCountsLeases => "semaphore-count-one",
+            Mutation::SlidingHalfWindow => "sliding-half-window",
         }
     }
 

@@ -8,7 +8,7 @@ use crate::sm::acl::AclTable;
 use crate::sm::data::cmd::DataCmd;
 use crate::sm::rval::RVal;
 use crate::sm::window::SlidingParams;
-use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, SemaphoreView, StateMachine, WrongType};
+use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, RwLockView, SemaphoreView, StateMachine, WrongType};
 
 /// A read of the state machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +41,9 @@ pub enum ReadQuery {
     SemaphoreInfo {
         name: Bytes,
     },
+    RwLockInfo {
+        name: Bytes,
+    },
     /// RATELIMIT SLIDING ... COST 0.
     SlidingPeek {
         key: Bytes,
@@ -63,6 +66,7 @@ pub enum ReadAnswer {
     Watch(Vec<u64>),
     Acl(AclTable),
     SemaphoreInfo(Result<Option<SemaphoreView>, WrongType>),
+    RwLockInfo(Result<Option<RwLockView>, WrongType>),
     SlidingPeek(Result<BucketReply, WrongType>),
     Barrier(u64),
 }
@@ -76,6 +80,7 @@ impl ReadQuery {
             | ReadQuery::IdempGet { key: k }
             | ReadQuery::BucketPeek { key: k, .. }
             | ReadQuery::SemaphoreInfo { name: k }
+            | ReadQuery::RwLockInfo { name: k }
             | ReadQuery::SlidingPeek { key: k, .. } => vec![k],
             ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.keys(),
             ReadQuery::Watch(keys) => keys.iter().map(|k| k.as_ref()).collect(),
@@ -95,6 +100,7 @@ impl ReadQuery {
             ReadQuery::DataAs { user, cmd } => ReadAnswer::Value(sm.data_read(cmd, now, Some(user))),
             ReadQuery::Acl => ReadAnswer::Acl(sm.acl().clone()),
             ReadQuery::SemaphoreInfo { name } => ReadAnswer::SemaphoreInfo(sm.semaphore_info(name, now)),
+            ReadQuery::RwLockInfo { name } => ReadAnswer::RwLockInfo(sm.rwlock_info(name, now)),
             ReadQuery::SlidingPeek { key, params } => ReadAnswer::SlidingPeek(sm.sliding_peek(key, *params, now)),
             // Only the node knows its applied index: `Node::read_local` answers it.
             ReadQuery::Barrier => ReadAnswer::Barrier(0),

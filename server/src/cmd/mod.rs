@@ -21,6 +21,7 @@ pub mod multi;
 mod ops;
 mod outcome;
 mod ratelimit;
+mod rwlock;
 mod semaphore;
 pub mod table;
 

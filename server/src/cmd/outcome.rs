@@ -27,7 +27,9 @@ pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
                 }
                 r
             }
-            Op::SemAcquire { name, wait_ms, .. } => wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await,
+            Op::SemAcquire { name, wait_ms, .. } | Op::RwAcquire { name, wait_ms, .. } => {
+                wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await
+            }
             other => Reply::err(format!("ERR internal: {other:?} was queued")),
         },
         Ok(r) => {
@@ -88,7 +90,10 @@ fn subject_of_op(op: &Op) -> &[u8] {
         | Op::LockCancelWait { name, .. }
         | Op::SemAcquire { name, .. }
         | Op::SemRelease { name, .. }
-        | Op::SemExtend { name, .. } => name,
+        | Op::SemExtend { name, .. }
+        | Op::RwAcquire { name, .. }
+        | Op::RwRelease { name, .. }
+        | Op::RwExtend { name, .. } => name,
         Op::FenceAdvance { resource, .. } => resource,
         Op::FenceSet { key, .. }
         | Op::Bucket { key, .. }
@@ -104,7 +109,7 @@ fn subject_of_op(op: &Op) -> &[u8] {
 
 fn subject_of_query(q: &ReadQuery) -> &[u8] {
     match q {
-        ReadQuery::LockInfo { name } | ReadQuery::SemaphoreInfo { name } => name,
+        ReadQuery::LockInfo { name } | ReadQuery::SemaphoreInfo { name } | ReadQuery::RwLockInfo { name } => name,
         ReadQuery::SlidingPeek { key, .. } => key,
         ReadQuery::FenceGet { key } | ReadQuery::IdempGet { key } | ReadQuery::BucketPeek { key, .. } => key,
         ReadQuery::Data(c) | ReadQuery::DataAs { cmd: c, .. } => c.first_key(),
@@ -160,18 +165,26 @@ fn answer(a: ReadAnswer, shape: Shape) -> Reply {
     match a {
         ReadAnswer::LockInfo(Err(_))
         | ReadAnswer::SemaphoreInfo(Err(_))
+        | ReadAnswer::RwLockInfo(Err(_))
         | ReadAnswer::SlidingPeek(Err(_))
         | ReadAnswer::FenceGet(Err(_))
         | ReadAnswer::IdempGet(Err(_))
         | ReadAnswer::BucketPeek(Err(_)) => wrongtype(),
         ReadAnswer::LockInfo(Ok(None))
         | ReadAnswer::SemaphoreInfo(Ok(None))
+        | ReadAnswer::RwLockInfo(Ok(None))
         | ReadAnswer::FenceGet(Ok(None))
         | ReadAnswer::IdempGet(Ok(None)) => Reply::Nil,
         ReadAnswer::SemaphoreInfo(Ok(Some(v))) => Reply::map(vec![
             ("limit", Reply::Int(v.limit as i64)),
             ("used", Reply::Int(v.used as i64)),
             ("holders", Reply::Int(v.holders as i64)),
+            ("waiters", Reply::Int(v.waiters as i64)),
+        ]),
+        ReadAnswer::RwLockInfo(Ok(Some(v))) => Reply::map(vec![
+            ("mode", Reply::text(if v.write { "write" } else { "read" })),
+            ("holders", Reply::Int(v.holders as i64)),
+            ("token", v.token.map_or(Reply::Nil, |t| Reply::Int(t as i64))),
             ("waiters", Reply::Int(v.waiters as i64)),
         ]),
         ReadAnswer::SlidingPeek(Ok(b)) => bucket(b, shape),

@@ -116,6 +116,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         super::semaphore::parse,
     ),
     spec(
+        "rwlock",
+        -3,
+        &["write"],
+        &["coord", "write", "fast"],
+        2,
+        "fencepost",
+        "Read-write locks with fencing tokens: READ, WRITE, RELEASE, EXTEND, INFO",
+        super::rwlock::parse,
+    ),
+    spec(
         "ratelimit",
         -5,
         &["write"],
@@ -392,6 +402,25 @@ fn data_categories(s: &DataSpec) -> &'static [&'static str] {
     }
 }
 
+/// Every operation that changes replicated state, as `(command, subcommand)`; the
+/// subcommand is empty for a command that is one operation (TOKENBUCKET, SET...).
+/// The fault harness must call each one under faults: its coverage test
+/// (`jepsen/tests/coverage.rs`) compares this list with jepsen/README.md, and the test
+/// below keeps the list complete against the table's `write` flags, so a new
+/// state-changing command cannot land without a workload.
+pub const STATE_CHANGES: &[(&str, &[&str])] = &[
+    ("lock", &["ACQUIRE", "RELEASE", "EXTEND"]),
+    ("fence", &["ADVANCE", "SET"]),
+    ("tokenbucket", &[""]),
+    ("cl.throttle", &[""]),
+    ("idemp", &["BEGIN", "COMPLETE", "ABORT"]),
+    ("semaphore", &["ACQUIRE", "RELEASE", "EXTEND"]),
+    ("rwlock", &["READ", "WRITE", "RELEASE", "EXTEND"]),
+    ("ratelimit", &["SLIDING"]),
+    ("raft", &["ADD", "REMOVE"]),
+    ("acl", &["SETUSER", "DELUSER"]),
+];
+
 /// A command as the table knows it.
 #[derive(Clone, Copy)]
 pub enum Entry {
@@ -444,6 +473,7 @@ impl Entry {
                 | "fence"
                 | "idemp"
                 | "semaphore"
+                | "rwlock"
                 | "ratelimit"
                 | "raft"
                 | "acl"
@@ -501,6 +531,21 @@ pub fn all() -> impl Iterator<Item = Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_write_command_is_in_the_state_change_list() {
+        for c in COMMANDS.iter().filter(|c| c.flags.contains(&"write")) {
+            assert!(
+                STATE_CHANGES.iter().any(|(n, _)| *n == c.name),
+                "{} changes state: list it in STATE_CHANGES and cover it in the harness",
+                c.name
+            );
+        }
+        for (name, subs) in STATE_CHANGES {
+            let e = lookup(name.as_bytes()).unwrap_or_else(|| panic!("{name} is not a command"));
+            assert_eq!(e.has_subcommands(), subs.iter().all(|s| !s.is_empty()), "{name}");
+        }
+    }
 
     #[test]
     fn every_command_has_a_metrics_slot_and_one_is_left_for_unknown_names() {

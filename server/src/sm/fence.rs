@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
 use super::lock::Lock;
+use super::rwlock::RwLock;
 use super::types::{Response, StaleReason};
 use crate::mutation::{self, Mutation};
 
@@ -58,6 +59,20 @@ pub(crate) fn set(
     }
 }
 
+/// The token `FENCE ... LOCK <name>` accepts: a LOCK holder's, or an RWLOCK writer's
+/// (readers share, so none of their tokens fences a write). WRONGTYPE for other kinds.
+fn holder_token(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes) -> Result<Option<u64>, Response> {
+    let now = cx.now;
+    // `peek` settles what it returns: an expired lease is already gone.
+    if let Ok(lock) = ks.peek::<Lock>(name, cx) {
+        return Ok(lock.filter(|l| l.held_at(now)).map(|l| l.token));
+    }
+    match ks.peek::<RwLock>(name, cx) {
+        Ok(rw) => Ok(rw.and_then(|l| l.writer_token(now))),
+        Err(_) => Err(Response::WrongType),
+    }
+}
+
 /// The checks shared by ADVANCE and SET, in the order a caller should learn of them:
 /// the key's kind, the lock's holder, then the token's age. Returns the current fence.
 ///
@@ -76,11 +91,7 @@ fn check(
         return Ok(fence);
     }
     if let Some(name) = lock {
-        // The lock was settled by `peek`, so a returned lock is held at `now`.
-        let holder = ks
-            .peek::<Lock>(name, cx)
-            .map_err(|_| Response::WrongType)?
-            .map(|l| l.token);
+        let holder = holder_token(ks, cx, name)?;
         if holder != Some(token) {
             return Err(Response::Stale(StaleReason::NotHolder {
                 lock: name.clone(),

@@ -200,8 +200,10 @@ pub(crate) fn extend(
     let Ok(mut lock) = ks.take::<Lock>(name, cx) else {
         return Response::WrongType;
     };
+    // The deliberate bug `extend-any-owner` renews whoever holds the lock.
+    let any = mutation::active(Mutation::ExtendAnyOwner);
     let extended = match lock.as_mut() {
-        Some(l) if l.owner == *owner && l.token == token => {
+        Some(l) if any || (l.owner == *owner && l.token == token) => {
             l.expires_at = lease_end(cx, ttl_ms);
             true
         }
@@ -211,7 +213,7 @@ pub(crate) fn extend(
     Response::Bool(extended)
 }
 
-/// A waiting client went away (LOCK or SEMAPHORE ... WAIT): its queue entry goes
+/// A waiting client went away (LOCK, SEMAPHORE or RWLOCK ... WAIT): its queue entry goes
 /// before anything is handed off, so nothing is granted to a caller known to be gone.
 /// A name of another kind answers `false`, not WRONGTYPE: no client sends this, and
 /// its waiter is not there.
@@ -227,6 +229,10 @@ pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, wai
         Object::Semaphore(mut sem) => {
             let found = sem.queue.remove_first(|w| w.id == waiter);
             (found, Object::Semaphore(sem))
+        }
+        Object::RwLock(mut rw) => {
+            let found = rw.queue.remove_first(|w| w.id == waiter);
+            (found, Object::RwLock(rw))
         }
         other => {
             ks.put(name, other);

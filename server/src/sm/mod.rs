@@ -18,6 +18,7 @@ mod lock;
 mod object;
 pub mod rval;
 pub mod script;
+mod rwlock;
 mod semaphore;
 mod slab;
 mod small_bytes;
@@ -232,6 +233,30 @@ impl StateMachine {
                 ttl_ms,
             } => semaphore::extend(ks, cx, name, holder, *token, *ttl_ms),
             Op::Sliding { key, params, cost } => window::take(ks, cx, key, *params, *cost),
+            Op::RwAcquire {
+                name,
+                owner,
+                write,
+                ttl_ms,
+                wait_ms,
+            } => rwlock::acquire(
+                ks,
+                cx,
+                rwlock::Acquire {
+                    name,
+                    owner,
+                    write: *write,
+                    ttl_ms: *ttl_ms,
+                    wait_ms: *wait_ms,
+                },
+            ),
+            Op::RwRelease { name, owner, token } => rwlock::release(ks, cx, name, owner, *token),
+            Op::RwExtend {
+                name,
+                owner,
+                token,
+                ttl_ms,
+            } => rwlock::extend(ks, cx, name, owner, *token, *ttl_ms),
             Op::Scripted { user, cmd } => {
                 let who = script_user(acl, user);
                 Response::Value(run_data(ks, cx, scripts, cmd, Some((user, &who))))
@@ -314,6 +339,12 @@ impl StateMachine {
     pub fn semaphore_info(&self, name: &[u8], now: Millis) -> Result<Option<SemaphoreView>, WrongType> {
         let now = now.max(self.now);
         Ok(self.keys.read::<semaphore::Semaphore>(name, now)?.map(|s| s.view(now)))
+    }
+
+    /// RWLOCK INFO at `now`.
+    pub fn rwlock_info(&self, name: &[u8], now: Millis) -> Result<Option<RwLockView>, WrongType> {
+        let now = now.max(self.now);
+        Ok(self.keys.read::<rwlock::RwLock>(name, now)?.and_then(|l| l.view(now)))
     }
 
     /// RATELIMIT SLIDING ... COST 0 (peek).

@@ -8,6 +8,7 @@ use super::data::Data;
 use super::fence::Fence;
 use super::idemp::Idemp;
 use super::lock::Lock;
+use super::rwlock::RwLock;
 use super::semaphore::Semaphore;
 use super::types::Millis;
 use super::window::Window;
@@ -30,6 +31,7 @@ pub(crate) enum Object {
     Semaphore(Box<Semaphore>),
     /// A sliding window's admission log (RATELIMIT SLIDING).
     Window(Box<Window>),
+    RwLock(Box<RwLock>),
 }
 
 // Every keyspace slot holds one: growing it costs that many bytes per object.
@@ -56,6 +58,7 @@ impl Object {
             Object::Bucket(_) => 2,
             Object::Idemp(_) => 3,
             Object::Semaphore(_) => 4,
+            Object::RwLock(_) => 5,
             Object::Window(_) => 6,
             Object::Data(_) => 7,
         }
@@ -72,6 +75,7 @@ impl Object {
             Object::Data(d) => d.is_live(cx.now).then_some(Object::Data(d)),
             Object::Semaphore(s) => s.settle(cx).map(|s| Object::Semaphore(Box::new(s))),
             Object::Window(w) => w.is_live(cx.now).then_some(Object::Window(w)),
+            Object::RwLock(l) => l.settle(cx).map(|l| Object::RwLock(Box::new(l))),
         }
     }
 
@@ -85,6 +89,7 @@ impl Object {
             Object::Data(d) => d.is_live(now),
             Object::Semaphore(s) => s.is_live(now),
             Object::Window(w) => w.is_live(now),
+            Object::RwLock(l) => l.is_live(now),
         }
     }
 
@@ -93,6 +98,7 @@ impl Object {
         match self {
             Object::Lock(l) => l.waiter_due(),
             Object::Semaphore(s) => s.waiter_due(),
+            Object::RwLock(l) => l.waiter_due(),
             _ => None,
         }
     }
@@ -108,6 +114,7 @@ impl Object {
             Object::Data(d) => d.expires_at(),
             Object::Semaphore(s) => s.gc_due(),
             Object::Window(w) => Some(w.forget_at()),
+            Object::RwLock(l) => l.gc_due(),
         }
     }
 }
@@ -168,6 +175,7 @@ boxed_kind!(Bucket);
 boxed_kind!(Idemp);
 boxed_kind!(Semaphore);
 boxed_kind!(Window);
+boxed_kind!(RwLock);
 
 impl Kind for Data {
     fn from_object(obj: Object) -> Result<Self, Object> {

@@ -13,6 +13,7 @@ use super::keyspace::Keyspace;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, Millis, Response, SemaphoreView};
 use super::wait_queue::{Queued, WaitQueue};
+use crate::mutation::{self, Mutation};
 
 /// One holder's lease of `count` permits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +59,13 @@ pub(crate) struct Semaphore {
 impl Semaphore {
     /// Permits leased at `now`.
     pub fn used(&self, now: Millis) -> u64 {
-        self.leases.iter().filter(|l| l.expires_at > now).map(|l| l.count).sum()
+        // The deliberate bug `semaphore-count-one` counts each lease as one permit.
+        let one = mutation::active(Mutation::SemaphoreCountsLeases);
+        self.leases
+            .iter()
+            .filter(|l| l.expires_at > now)
+            .map(|l| if one { 1 } else { l.count })
+            .sum()
     }
 
     /// Whether anything is left at `now`: a lease that holds or a caller still waiting.

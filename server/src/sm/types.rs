@@ -134,6 +134,25 @@ pub enum Op {
         user: Bytes,
         cmd: DataCmd,
     },
+    /// RWLOCK READ (`write` false) or WRITE.
+    RwAcquire {
+        name: Bytes,
+        owner: Bytes,
+        write: bool,
+        ttl_ms: u64,
+        wait_ms: Option<u64>,
+    },
+    RwRelease {
+        name: Bytes,
+        owner: Bytes,
+        token: u64,
+    },
+    RwExtend {
+        name: Bytes,
+        owner: Bytes,
+        token: u64,
+        ttl_ms: u64,
+    },
 }
 
 impl Op {
@@ -154,7 +173,12 @@ impl Op {
                 resource: key, lock, ..
             }
             | Op::FenceSet { key, lock, .. } => std::iter::once(key.as_ref()).chain(lock.as_deref()).collect(),
-            Op::SemAcquire { name, .. } | Op::SemRelease { name, .. } | Op::SemExtend { name, .. } => vec![name],
+            Op::SemAcquire { name, .. }
+            | Op::SemRelease { name, .. }
+            | Op::SemExtend { name, .. }
+            | Op::RwAcquire { name, .. }
+            | Op::RwRelease { name, .. }
+            | Op::RwExtend { name, .. } => vec![name],
             Op::Bucket { key, .. }
             | Op::Sliding { key, .. }
             | Op::IdempBegin { key, .. }
@@ -201,6 +225,17 @@ pub struct SemaphoreView {
     pub limit: u64,
     pub used: u64,
     pub holders: u64,
+    pub waiters: u64,
+}
+
+/// What RWLOCK INFO shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RwLockView {
+    /// Whether the holder is a writer (else readers).
+    pub write: bool,
+    pub holders: u64,
+    /// The writer's token; `None` while readers hold.
+    pub token: Option<u64>,
     pub waiters: u64,
 }
 

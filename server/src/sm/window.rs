@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
 use super::types::{BucketReply, Millis, Response};
+use crate::mutation::{self, Mutation};
 
 /// The largest limit: it bounds the log at 800 KB per key.
 pub const MAX_LIMIT: u64 = 100_000;
@@ -106,7 +107,13 @@ pub(crate) fn take(ks: &mut Keyspace, cx: &mut Ctx<'_>, key: &Bytes, params: Sli
     };
     let mut w = w.unwrap_or_default();
     let now = cx.now;
-    let gone = w.expired(now, params.window_ms);
+    // The deliberate bug `sliding-half-window` forgets admissions too early.
+    let forget_after = if mutation::active(Mutation::SlidingHalfWindow) {
+        params.window_ms / 2
+    } else {
+        params.window_ms
+    };
+    let gone = w.expired(now, forget_after);
     w.stamps.drain(..gone);
     w.window_ms = params.window_ms;
     let reply = w.decide(0, now, params.limit, params.window_ms, cost);

@@ -21,6 +21,7 @@ fn type_name(o: &Object) -> &'static str {
         Object::Bucket(_) => "tokenbucket",
         Object::Idemp(_) => "idemp",
         Object::Semaphore(_) => "semaphore",
+        Object::RwLock(_) => "rwlock",
         Object::Window(_) => "ratelimit",
     }
 }

@@ -7,6 +7,7 @@ mod idemp;
 mod keyspace;
 mod lock;
 mod props;
+mod rwlock;
 mod semaphore;
 mod small_bytes;
 mod window;
