@@ -8,6 +8,7 @@ use redis::{Cmd, RedisError, Value};
 use tokio::sync::Mutex;
 
 use crate::error::Result;
+use crate::lock::LockOptions;
 use crate::reply::{self, Begin, BucketReply, FenceValue, IdempStatus, LockInfo};
 
 /// Durations travel as integer milliseconds, like `PX`.
@@ -145,6 +146,21 @@ impl Client {
         }
     }
 
+    /// A `Client` on the same nodes with a connection of its own (made on first use).
+    ///
+    /// The server answers each connection's requests in order, so a call that blocks
+    /// (`... WAIT`, `LOCK WATCH`) holds up every later reply on its connection, lease
+    /// renewals included. Give blocking calls a detached client.
+    pub fn detached(&self) -> Client {
+        let current = self.shared.current.try_lock().map_or(0, |c| c.0);
+        Client {
+            shared: Arc::new(Shared {
+                nodes: self.shared.nodes.clone(),
+                current: Mutex::new((current, None)),
+            }),
+        }
+    }
+
     /// Sends one command and returns its raw reply (errors already mapped).
     pub async fn raw(&self, cmd: &Cmd) -> Result<Value> {
         let (index, mut conn) = self.connection().await?;
@@ -174,10 +190,25 @@ impl Client {
         ttl: Duration,
         wait: Option<Duration>,
     ) -> Result<Option<u64>> {
+        let opts = LockOptions { wait, delay: None };
+        self.lock_acquire_with(name, owner, ttl, opts).await
+    }
+
+    /// `LOCK ACQUIRE ... [WAIT ms] [DELAY ms]`: [`Client::lock_acquire`] with every option.
+    pub async fn lock_acquire_with(
+        &self,
+        name: impl AsRef<[u8]>,
+        owner: impl AsRef<[u8]>,
+        ttl: Duration,
+        opts: LockOptions,
+    ) -> Result<Option<u64>> {
         let mut cmd = redis::cmd("LOCK");
         cmd.arg("ACQUIRE").arg(name.as_ref()).arg(owner.as_ref()).arg(ms(ttl));
-        if let Some(w) = wait {
+        if let Some(w) = opts.wait {
             cmd.arg("WAIT").arg(ms(w));
+        }
+        if let Some(d) = opts.delay {
+            cmd.arg("DELAY").arg(ms(d));
         }
         reply::token_opt(&self.raw(&cmd).await?)
     }
@@ -260,6 +291,26 @@ impl Client {
             .arg(capacity)
             .arg(refill)
             .arg(ms(period))
+            .arg("COST")
+            .arg(cost);
+        reply::bucket(&self.raw(&cmd).await?)
+    }
+
+    /// `RATELIMIT SLIDING key limit window COST cost`: admits only if the calls admitted in
+    /// the last `window` plus `cost` stay within `limit`, counted exactly. The reply has
+    /// TOKENBUCKET's shape (`capacity` is the limit; `reset_after` is when the window empties).
+    pub async fn ratelimit_sliding(
+        &self,
+        key: impl AsRef<[u8]>,
+        limit: u64,
+        window: Duration,
+        cost: u64,
+    ) -> Result<BucketReply> {
+        let mut cmd = redis::cmd("RATELIMIT");
+        cmd.arg("SLIDING")
+            .arg(key.as_ref())
+            .arg(limit)
+            .arg(ms(window))
             .arg("COST")
             .arg(cost);
         reply::bucket(&self.raw(&cmd).await?)

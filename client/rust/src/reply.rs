@@ -19,6 +19,41 @@ pub struct LockInfo {
     pub waiters: u64,
 }
 
+/// `SEMAPHORE INFO` of a semaphore someone holds or waits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemaphoreInfo {
+    /// The limit the latest ACQUIRE gave.
+    pub limit: u64,
+    /// Permits leased now.
+    pub used: u64,
+    /// Leases now (one holder may lease several permits).
+    pub holders: u64,
+    /// Callers queued with WAIT.
+    pub waiters: u64,
+}
+
+/// Which way an RWLOCK is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RwMode {
+    /// Shared: any number of readers.
+    Read,
+    /// Exclusive: one writer.
+    Write,
+}
+
+/// `RWLOCK INFO` of an RWLOCK someone holds or waits on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RwLockInfo {
+    /// How it is held.
+    pub mode: RwMode,
+    /// Leases now: readers in read mode, 1 (or 0 while only waiters remain) in write mode.
+    pub holders: u64,
+    /// The writer's token in write mode; None in read mode (readers' tokens fence nothing).
+    pub token: Option<u64>,
+    /// Callers queued with WAIT.
+    pub waiters: u64,
+}
+
 /// `FENCE GET` of an existing fence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FenceValue {
@@ -28,7 +63,7 @@ pub struct FenceValue {
     pub value: Option<Vec<u8>>,
 }
 
-/// `TOKENBUCKET` reply, in redis-cell's CL.THROTTLE order.
+/// `TOKENBUCKET` (and `RATELIMIT SLIDING`) reply, in redis-cell's CL.THROTTLE order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketReply {
     /// True when the tokens were taken.
@@ -185,6 +220,65 @@ pub fn lock_info(v: &Value) -> Result<Option<LockInfo>> {
     }
 }
 
+/// `SEMAPHORE INFO`: nil, or a map / flat array with limit, used, holders, waiters.
+pub fn semaphore_info(v: &Value) -> Result<Option<SemaphoreInfo>> {
+    if matches!(v, Value::Nil) {
+        return Ok(None);
+    }
+    let (mut limit, mut used, mut holders, mut waiters) = (None, None, None, None);
+    for (k, val) in pairs("SEMAPHORE INFO map", v)? {
+        match k.as_slice() {
+            b"limit" => limit = Some(uint(&val)?),
+            b"used" => used = Some(uint(&val)?),
+            b"holders" => holders = Some(uint(&val)?),
+            b"waiters" => waiters = Some(uint(&val)?),
+            _ => {} // Tolerate fields added later.
+        }
+    }
+    match (limit, used, holders, waiters) {
+        (Some(limit), Some(used), Some(holders), Some(waiters)) => Ok(Some(SemaphoreInfo {
+            limit,
+            used,
+            holders,
+            waiters,
+        })),
+        _ => Err(unexpected("SEMAPHORE INFO with limit, used, holders, waiters", v)),
+    }
+}
+
+/// `RWLOCK INFO`: nil, or a map / flat array with mode (read|write), holders, token
+/// (the writer's; nil or absent in read mode), waiters.
+pub fn rwlock_info(v: &Value) -> Result<Option<RwLockInfo>> {
+    if matches!(v, Value::Nil) {
+        return Ok(None);
+    }
+    let (mut mode, mut holders, mut token, mut waiters) = (None, None, None, None);
+    for (k, val) in pairs("RWLOCK INFO map", v)? {
+        match k.as_slice() {
+            b"mode" => {
+                mode = Some(match bytes(&val)?.to_ascii_lowercase().as_slice() {
+                    b"read" => RwMode::Read,
+                    b"write" => RwMode::Write,
+                    _ => return Err(unexpected("RWLOCK INFO mode read or write", v)),
+                })
+            }
+            b"holders" => holders = Some(uint(&val)?),
+            b"token" => token = token_opt(&val)?,
+            b"waiters" => waiters = Some(uint(&val)?),
+            _ => {} // Tolerate fields added later.
+        }
+    }
+    match (mode, holders, waiters) {
+        (Some(mode), Some(holders), Some(waiters)) => Ok(Some(RwLockInfo {
+            mode,
+            holders,
+            token,
+            waiters,
+        })),
+        _ => Err(unexpected("RWLOCK INFO with mode, holders, waiters", v)),
+    }
+}
+
 /// `FENCE GET`: nil, or `[highest-token, value-or-nil]`.
 pub fn fence_get(v: &Value) -> Result<Option<FenceValue>> {
     if matches!(v, Value::Nil) {
@@ -203,9 +297,9 @@ pub fn fence_get(v: &Value) -> Result<Option<FenceValue>> {
     }
 }
 
-/// `TOKENBUCKET`: five integers.
+/// `TOKENBUCKET` or `RATELIMIT SLIDING`: five integers.
 pub fn bucket(v: &Value) -> Result<BucketReply> {
-    match array("TOKENBUCKET array", v)? {
+    match array("rate-limit array", v)? {
         [limited, capacity, remaining, retry, reset] => Ok(BucketReply {
             allowed: !flag(limited)?,
             capacity: uint(capacity)?,
@@ -216,7 +310,7 @@ pub fn bucket(v: &Value) -> Result<BucketReply> {
             },
             reset_after: millis(reset)?,
         }),
-        _ => Err(unexpected("TOKENBUCKET array of 5", v)),
+        _ => Err(unexpected("rate-limit array of 5", v)),
     }
 }
 
@@ -309,6 +403,104 @@ mod tests {
         assert_eq!(lock_info(&map).ok(), Some(Some(want)));
         assert_eq!(lock_info(&Value::Nil).ok(), Some(None));
         assert!(lock_info(&Value::Array(vec![bulk("owner"), bulk("me")])).is_err());
+    }
+
+    #[test]
+    fn semaphore_info_resp2_and_resp3() {
+        let want = SemaphoreInfo {
+            limit: 3,
+            used: 2,
+            holders: 1,
+            waiters: 4,
+        };
+        let flat = Value::Array(vec![
+            bulk("limit"),
+            Value::Int(3),
+            bulk("used"),
+            Value::Int(2),
+            bulk("holders"),
+            Value::Int(1),
+            bulk("waiters"),
+            Value::Int(4),
+        ]);
+        assert_eq!(semaphore_info(&flat).ok(), Some(Some(want.clone())));
+        let map = Value::Map(vec![
+            (Value::SimpleString("waiters".into()), Value::Int(4)),
+            (bulk("holders"), Value::Int(1)),
+            (bulk("used"), Value::Int(2)),
+            (bulk("limit"), Value::Int(3)),
+            (bulk("added-later"), bulk("x")),
+        ]);
+        assert_eq!(semaphore_info(&map).ok(), Some(Some(want)));
+        assert_eq!(semaphore_info(&Value::Nil).ok(), Some(None));
+        assert!(semaphore_info(&Value::Array(vec![bulk("limit"), Value::Int(3)])).is_err());
+        assert!(semaphore_info(&Value::Array(vec![
+            bulk("limit"),
+            Value::Int(-1),
+            bulk("used"),
+            Value::Int(0),
+            bulk("holders"),
+            Value::Int(0),
+            bulk("waiters"),
+            Value::Int(0),
+        ]))
+        .is_err());
+    }
+
+    #[test]
+    fn rwlock_info_modes_resp2_and_resp3() {
+        let write = Value::Array(vec![
+            bulk("mode"),
+            bulk("write"),
+            bulk("holders"),
+            Value::Int(1),
+            bulk("token"),
+            Value::Int(77),
+            bulk("waiters"),
+            Value::Int(2),
+        ]);
+        assert_eq!(
+            rwlock_info(&write).ok(),
+            Some(Some(RwLockInfo {
+                mode: RwMode::Write,
+                holders: 1,
+                token: Some(77),
+                waiters: 2
+            }))
+        );
+        let read_nil_token = Value::Map(vec![
+            (bulk("mode"), Value::SimpleString("read".into())),
+            (bulk("holders"), Value::Int(3)),
+            (bulk("token"), Value::Nil),
+            (bulk("waiters"), Value::Int(0)),
+        ]);
+        let want_read = RwLockInfo {
+            mode: RwMode::Read,
+            holders: 3,
+            token: None,
+            waiters: 0,
+        };
+        assert_eq!(rwlock_info(&read_nil_token).ok(), Some(Some(want_read.clone())));
+        let read_no_token = Value::Array(vec![
+            bulk("mode"),
+            bulk("read"),
+            bulk("holders"),
+            Value::Int(3),
+            bulk("waiters"),
+            Value::Int(0),
+        ]);
+        assert_eq!(rwlock_info(&read_no_token).ok(), Some(Some(want_read)));
+        assert_eq!(rwlock_info(&Value::Nil).ok(), Some(None));
+        let bad_mode = Value::Array(vec![
+            bulk("mode"),
+            bulk("sideways"),
+            bulk("holders"),
+            Value::Int(1),
+            bulk("waiters"),
+            Value::Int(0),
+        ]);
+        assert!(rwlock_info(&bad_mode).is_err());
+        assert!(rwlock_info(&Value::Array(vec![bulk("mode"), bulk("read")])).is_err());
     }
 
     #[test]
