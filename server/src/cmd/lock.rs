@@ -1,5 +1,5 @@
 //! ```text
-//! LOCK ACQUIRE <name> <owner> <ttl-ms> [WAIT <ms>]  -> token | nil
+//! LOCK ACQUIRE <name> <owner> <ttl-ms> [WAIT <ms>] [DELAY <ms>]  -> token | nil
 //! LOCK RELEASE <name> <owner> <token>               -> :1 | :0
 //! LOCK EXTEND  <name> <owner> <token> <ttl-ms>      -> :1 | :0
 //! LOCK INFO    <name>                               -> nil | {owner, token, ttl-ms, waiters}
@@ -30,25 +30,38 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
     let write = |op| Ok(Command::Write(op, Shape::Plain));
     match args::keyword(sub).as_str() {
         "ACQUIRE" => {
-            if a.len() != 3 && a.len() != 5 {
+            if !matches!(a.len(), 3 | 5 | 7) {
                 return Err(arity("lock|acquire"));
             }
             let name = args::name(&a[0], "lock name")?;
             let owner = args::name(&a[1], "owner")?;
             let ttl_ms = args::positive_ms(&a[2], "ttl")?;
-            let wait_ms = if a.len() == 5 {
-                if args::keyword(&a[3]) != "WAIT" {
+            let (mut wait_ms, mut delay_ms) = (None, None);
+            for pair in a[3..].chunks(2) {
+                let [opt, value] = pair else {
                     return Err(args::syntax());
+                };
+                match args::keyword(opt).as_str() {
+                    "WAIT" if wait_ms.is_none() => wait_ms = Some(args::ms(value, "WAIT")?),
+                    "DELAY" if delay_ms.is_none() => delay_ms = Some(args::ms(value, "DELAY")?),
+                    _ => return Err(args::syntax()),
                 }
-                Some(args::ms(&a[4], "WAIT")?)
-            } else {
-                None
-            };
-            write(Op::LockAcquire {
-                name,
-                owner,
-                ttl_ms,
-                wait_ms,
+            }
+            // Without a delay the entry keeps the format every release reads.
+            write(match delay_ms {
+                None | Some(0) => Op::LockAcquire {
+                    name,
+                    owner,
+                    ttl_ms,
+                    wait_ms,
+                },
+                Some(delay_ms) => Op::LockAcquireDelayed {
+                    name,
+                    owner,
+                    ttl_ms,
+                    wait_ms,
+                    delay_ms,
+                },
             })
         }
         "RELEASE" => {

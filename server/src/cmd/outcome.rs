@@ -20,7 +20,7 @@ pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
     match node.write(op.clone()).await {
         Err(e) => node_error(e, &subject),
         Ok(Response::Queued { waiter }) => match op {
-            Op::LockAcquire { name, wait_ms, .. } => {
+            Op::LockAcquire { name, wait_ms, .. } | Op::LockAcquireDelayed { name, wait_ms, .. } => {
                 let r = wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await;
                 if matches!(r, Reply::Int(_)) {
                     metrics::inc(&METRICS.lock_grants);
@@ -42,7 +42,7 @@ pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
 /// The outcome counters of `/metrics`, for what this node answered.
 fn count_outcome(op: &Op, r: &Response) {
     let counter = match (op, r) {
-        (Op::LockAcquire { .. }, Response::Granted { .. }) => &METRICS.lock_grants,
+        (Op::LockAcquire { .. } | Op::LockAcquireDelayed { .. }, Response::Granted { .. }) => &METRICS.lock_grants,
         (Op::FenceAdvance { .. } | Op::FenceSet { .. }, Response::Stale(_)) => &METRICS.fence_stale,
         (_, Response::Bucket(b)) if b.limited => &METRICS.ratelimit_limited,
         (Op::IdempBegin { .. }, Response::IdempDone { .. }) => &METRICS.idemp_replays,
@@ -85,6 +85,7 @@ fn resolve_wall_clock(op: &mut Op) {
 fn subject_of_op(op: &Op) -> &[u8] {
     match op {
         Op::LockAcquire { name, .. }
+        | Op::LockAcquireDelayed { name, .. }
         | Op::LockRelease { name, .. }
         | Op::LockExtend { name, .. }
         | Op::LockCancelWait { name, .. }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
+use super::lock_delay::DelayedLock;
 use super::object::Object;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, LockView, Millis, Response};
@@ -79,7 +80,12 @@ impl Lock {
     }
 
     /// Gives the lock to the first live waiter, or frees the name if there is none.
-    fn hand_off(mut self, cx: &mut Ctx<'_>) -> Option<Lock> {
+    fn hand_off(self, cx: &mut Ctx<'_>) -> Option<Lock> {
+        self.hand_off_to_waiter(cx).map(|(lock, _)| lock)
+    }
+
+    /// Gives the lock to the first live waiter and names it, or frees the name.
+    pub fn hand_off_to_waiter(mut self, cx: &mut Ctx<'_>) -> Option<(Lock, u64)> {
         while let Some(w) = self.queue.pop_front() {
             if w.deadline <= cx.now {
                 cx.events.push(Event::WaiterDropped { waiter: w.id });
@@ -92,7 +98,7 @@ impl Lock {
             cx.events.push(Event::WaiterGranted { waiter: w.id, token });
             // Only a lease granted at the very end of time can be over at once.
             if self.held_at(cx.now) {
-                return Some(self);
+                return Some((self, w.id));
             }
         }
         None
@@ -122,63 +128,75 @@ impl Lock {
     }
 }
 
-/// LOCK ACQUIRE name owner ttl [WAIT ms].
-pub(crate) fn acquire(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    name: &Bytes,
-    owner: &Bytes,
-    ttl_ms: u64,
-    wait_ms: Option<u64>,
-) -> Response {
-    if ttl_ms == 0 {
+/// What LOCK ACQUIRE asks for.
+pub(crate) struct Acquire<'a> {
+    pub name: &'a Bytes,
+    pub owner: &'a Bytes,
+    pub ttl_ms: u64,
+    pub wait_ms: Option<u64>,
+    /// Lock delay of the lease (0: none), see `lock_delay.rs`.
+    pub delay_ms: u64,
+}
+
+/// LOCK ACQUIRE name owner ttl [WAIT ms] [DELAY ms].
+pub(crate) fn acquire(ks: &mut Keyspace, cx: &mut Ctx<'_>, a: Acquire<'_>) -> Response {
+    if a.ttl_ms == 0 {
         return Response::Invalid("ttl must be positive".into());
     }
-    let Ok(lock) = ks.take::<Lock>(name, cx) else {
+    let Ok(lock) = ks.take::<DelayedLock>(a.name, cx) else {
         return Response::WrongType;
     };
+    let now = cx.now;
     let (lock, reply) = match lock {
         None => {
             let token = cx.issue_token();
             let lock = Lock {
-                owner: SmallBytes::from(owner),
+                owner: SmallBytes::from(a.owner),
                 token,
-                expires_at: lease_end(cx, ttl_ms),
+                expires_at: lease_end(cx, a.ttl_ms),
                 queue: WaitQueue::new(),
             };
+            let mut lock = DelayedLock::plain(lock);
+            lock.delay_ms = a.delay_ms;
             (lock, Response::Granted { token })
         }
-        Some(mut lock) if lock.owner == *owner => {
-            lock.expires_at = lease_end(cx, ttl_ms);
-            let token = lock.token;
-            (lock, Response::Granted { token })
+        // The holder renews; an owner whose lease expired into its delay does not.
+        Some(mut l) if l.lock.owner == *a.owner && l.held_at(now) => {
+            l.lock.expires_at = lease_end(cx, a.ttl_ms);
+            l.delay_ms = a.delay_ms;
+            let token = l.lock.token;
+            (l, Response::Granted { token })
         }
-        Some(mut lock) => match wait_ms {
-            None | Some(0) => (lock, Response::NotGranted),
+        Some(mut l) => match a.wait_ms {
+            None | Some(0) => (l, Response::NotGranted),
             Some(wait) => {
                 let id = cx.issue_waiter_id();
                 let waiter = Waiter {
                     id,
-                    owner: SmallBytes::from(owner),
-                    ttl_ms,
+                    owner: SmallBytes::from(a.owner),
+                    ttl_ms: a.ttl_ms,
                     deadline: cx.after(wait),
                 };
-                lock.queue.enqueue(waiter, cx.events);
-                (lock, Response::Queued { waiter: id })
+                l.lock.queue.enqueue(waiter, cx.events);
+                if a.delay_ms > 0 {
+                    l.waiter_delays.push((id, a.delay_ms));
+                }
+                (l, Response::Queued { waiter: id })
             }
         },
     };
-    ks.restore(name, Some(lock));
+    ks.restore(a.name, Some(lock));
     reply
 }
 
 /// LOCK RELEASE name owner token.
 pub(crate) fn release(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, owner: &Bytes, token: u64) -> Response {
-    let Ok(lock) = ks.take::<Lock>(name, cx) else {
+    let Ok(lock) = ks.take::<DelayedLock>(name, cx) else {
         return Response::WrongType;
     };
+    // A release is not an expiry: no delay, the queue moves at once.
     let (lock, released) = match lock {
-        Some(lock) if lock.owner == *owner && lock.token == token => (lock.hand_off(cx), true),
+        Some(l) if l.lock.owner == *owner && l.lock.token == token && l.held_at(cx.now) => (l.hand_off(cx), true),
         other => (other, false),
     };
     ks.restore(name, lock);
@@ -197,14 +215,15 @@ pub(crate) fn extend(
     if ttl_ms == 0 {
         return Response::Invalid("ttl must be positive".into());
     }
-    let Ok(mut lock) = ks.take::<Lock>(name, cx) else {
+    let Ok(mut lock) = ks.take::<DelayedLock>(name, cx) else {
         return Response::WrongType;
     };
     // The deliberate bug `extend-any-owner` renews whoever holds the lock.
     let any = mutation::active(Mutation::ExtendAnyOwner);
-    let extended = match lock.as_mut() {
-        Some(l) if any || (l.owner == *owner && l.token == token) => {
-            l.expires_at = lease_end(cx, ttl_ms);
+    let now = cx.now;
+    let extended = match lock.as_mut().filter(|l| l.held_at(now)) {
+        Some(l) if any || (l.lock.owner == *owner && l.lock.token == token) => {
+            l.lock.expires_at = lease_end(cx, ttl_ms);
             true
         }
         _ => false,
@@ -225,6 +244,10 @@ pub(crate) fn cancel_wait(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, wai
         Object::Lock(mut lock) => {
             let found = lock.queue.remove_first(|w| w.id == waiter);
             (found, Object::Lock(lock))
+        }
+        Object::DelayedLock(mut lock) => {
+            let found = lock.lock.queue.remove_first(|w| w.id == waiter);
+            (found, Object::DelayedLock(lock))
         }
         Object::Semaphore(mut sem) => {
             let found = sem.queue.remove_first(|w| w.id == waiter);

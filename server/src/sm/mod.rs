@@ -15,6 +15,7 @@ mod idemp;
 mod keyspace;
 mod keyspace_serde;
 mod lock;
+mod lock_delay;
 mod object;
 pub mod rval;
 pub mod script;
@@ -160,7 +161,34 @@ impl StateMachine {
                 owner,
                 ttl_ms,
                 wait_ms,
-            } => lock::acquire(ks, cx, name, owner, *ttl_ms, *wait_ms),
+            } => lock::acquire(
+                ks,
+                cx,
+                lock::Acquire {
+                    name,
+                    owner,
+                    ttl_ms: *ttl_ms,
+                    wait_ms: *wait_ms,
+                    delay_ms: 0,
+                },
+            ),
+            Op::LockAcquireDelayed {
+                name,
+                owner,
+                ttl_ms,
+                wait_ms,
+                delay_ms,
+            } => lock::acquire(
+                ks,
+                cx,
+                lock::Acquire {
+                    name,
+                    owner,
+                    ttl_ms: *ttl_ms,
+                    wait_ms: *wait_ms,
+                    delay_ms: *delay_ms,
+                },
+            ),
             Op::LockRelease { name, owner, token } => lock::release(ks, cx, name, owner, *token),
             Op::LockExtend {
                 name,

@@ -8,6 +8,7 @@ use super::data::Data;
 use super::fence::Fence;
 use super::idemp::Idemp;
 use super::lock::Lock;
+use super::lock_delay::DelayedLock;
 use super::rwlock::RwLock;
 use super::semaphore::Semaphore;
 use super::types::Millis;
@@ -32,6 +33,8 @@ pub(crate) enum Object {
     /// A sliding window's admission log (RATELIMIT SLIDING).
     Window(Box<Window>),
     RwLock(Box<RwLock>),
+    /// A lock whose lease or queue involves a lock delay (see `lock_delay.rs`).
+    DelayedLock(Box<DelayedLock>),
 }
 
 // Every keyspace slot holds one: growing it costs that many bytes per object.
@@ -53,7 +56,7 @@ impl Object {
     /// This object's position in [`KINDS`].
     pub fn kind_index(&self) -> usize {
         match self {
-            Object::Lock(_) => 0,
+            Object::Lock(_) | Object::DelayedLock(_) => 0,
             Object::Fence(_) => 1,
             Object::Bucket(_) => 2,
             Object::Idemp(_) => 3,
@@ -76,6 +79,7 @@ impl Object {
             Object::Semaphore(s) => s.settle(cx).map(|s| Object::Semaphore(Box::new(s))),
             Object::Window(w) => w.is_live(cx.now).then_some(Object::Window(w)),
             Object::RwLock(l) => l.settle(cx).map(|l| Object::RwLock(Box::new(l))),
+            Object::DelayedLock(l) => l.settle(cx).map(DelayedLock::into_object),
         }
     }
 
@@ -90,6 +94,7 @@ impl Object {
             Object::Semaphore(s) => s.is_live(now),
             Object::Window(w) => w.is_live(now),
             Object::RwLock(l) => l.is_live(now),
+            Object::DelayedLock(l) => l.is_live(now),
         }
     }
 
@@ -99,6 +104,7 @@ impl Object {
             Object::Lock(l) => l.waiter_due(),
             Object::Semaphore(s) => s.waiter_due(),
             Object::RwLock(l) => l.waiter_due(),
+            Object::DelayedLock(l) => l.waiter_due(),
             _ => None,
         }
     }
@@ -115,6 +121,7 @@ impl Object {
             Object::Semaphore(s) => s.gc_due(),
             Object::Window(w) => Some(w.forget_at()),
             Object::RwLock(l) => l.gc_due(),
+            Object::DelayedLock(l) => l.gc_due(),
         }
     }
 }
@@ -129,6 +136,8 @@ pub(crate) trait Kind: Sized {
     fn into_object(self) -> Object;
 }
 
+/// Reads see a lock in either form; writes take a `DelayedLock`, which keeps the delays
+/// (taking a delayed lock as a plain one would drop them, so it is refused).
 impl Kind for Lock {
     fn from_object(obj: Object) -> Result<Self, Object> {
         match obj {
@@ -139,6 +148,7 @@ impl Kind for Lock {
     fn view(obj: &Object) -> Option<&Self> {
         match obj {
             Object::Lock(x) => Some(x),
+            Object::DelayedLock(d) => Some(&d.lock),
             _ => None,
         }
     }

@@ -153,6 +153,15 @@ pub enum Op {
         token: u64,
         ttl_ms: u64,
     },
+    /// LOCK ACQUIRE ... DELAY ms (a variant of its own, so that entries without a delay
+    /// keep the format every release reads).
+    LockAcquireDelayed {
+        name: Bytes,
+        owner: Bytes,
+        ttl_ms: u64,
+        wait_ms: Option<u64>,
+        delay_ms: u64,
+    },
 }
 
 impl Op {
@@ -166,6 +175,7 @@ impl Op {
     pub fn keys(&self) -> Vec<&[u8]> {
         match self {
             Op::LockAcquire { name, .. }
+            | Op::LockAcquireDelayed { name, .. }
             | Op::LockRelease { name, .. }
             | Op::LockExtend { name, .. }
             | Op::LockCancelWait { name, .. } => vec![name],

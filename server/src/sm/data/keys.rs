@@ -16,7 +16,7 @@ use super::{deadline, glob, put, take, wrongtype};
 fn type_name(o: &Object) -> &'static str {
     match o {
         Object::Data(d) => d.type_name(),
-        Object::Lock(_) => "lock",
+        Object::Lock(_) | Object::DelayedLock(_) => "lock",
         Object::Fence(_) => "fence",
         Object::Bucket(_) => "tokenbucket",
         Object::Idemp(_) => "idemp",

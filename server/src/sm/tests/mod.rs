@@ -6,6 +6,7 @@ mod fence;
 mod idemp;
 mod keyspace;
 mod lock;
+mod lock_delay;
 mod props;
 mod rwlock;
 mod semaphore;
