@@ -3,6 +3,8 @@
 //! LOCK RELEASE <name> <owner> <token>               -> :1 | :0
 //! LOCK EXTEND  <name> <owner> <token> <ttl-ms>      -> :1 | :0
 //! LOCK INFO    <name>                               -> nil | {owner, token, ttl-ms, waiters}
+//! LOCK WATCH   <name> <token> <timeout-ms>          -> what INFO answers, once the
+//!                                                      holder's token is not <token>
 //! ```
 
 use std::sync::Arc;
@@ -83,6 +85,16 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
                 owner: args::name(&a[1], "owner")?,
                 token: args::token(&a[2])?,
                 ttl_ms: args::positive_ms(&a[3], "ttl")?,
+            })
+        }
+        "WATCH" => {
+            if a.len() != 3 {
+                return Err(arity("lock|watch"));
+            }
+            Ok(Command::LockWatch {
+                name: args::name(&a[0], "lock name")?,
+                token: args::token(&a[1])?,
+                timeout_ms: args::positive_ms(&a[2], "timeout")?,
             })
         }
         "INFO" => {

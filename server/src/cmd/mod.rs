@@ -17,6 +17,7 @@ mod fuzz;
 mod idemp;
 mod introspect;
 mod lock;
+mod lock_watch;
 pub mod multi;
 mod ops;
 mod outcome;
@@ -84,6 +85,8 @@ pub enum Command {
     Acl(acl::AclCmd),
     /// CONFIG GET, SHUTDOWN, MONITOR.
     Ops(ops::OpsCmd),
+    /// LOCK WATCH: a read that waits for the holder to change.
+    LockWatch { name: Bytes, token: u64, timeout_ms: u64 },
 }
 
 impl Command {
@@ -93,6 +96,7 @@ impl Command {
             Command::Write(op, _) => op.keys(),
             Command::Read(q, _) => q.keys(),
             Command::Tx(multi::TxCmd::Watch(keys)) => keys.iter().map(|k| k.as_ref()).collect(),
+            Command::LockWatch { name, .. } => vec![name],
             Command::Conn(_) | Command::Raft(_) | Command::Tx(_) | Command::Acl(_) | Command::Ops(_) => Vec::new(),
         }
     }
@@ -187,6 +191,10 @@ pub fn execute(cmd: Command, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Disp
         Command::Tx(c) => multi::execute(c, conn, ctx),
         Command::Acl(c) => acl::execute(c, conn, ctx),
         Command::Ops(c) => ops::execute(c, ctx),
+        Command::LockWatch { name, token, timeout_ms } => {
+            let node = ctx.node.clone();
+            Dispatched::later(lock_watch::run(node, name, token, timeout_ms))
+        }
     }
 }
 

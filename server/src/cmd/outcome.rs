@@ -11,7 +11,7 @@ use crate::node::{Node, NodeError};
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
 use crate::sm::rval::RVal;
-use crate::sm::{BucketReply, IdempView, Op, Response, StaleReason};
+use crate::sm::{BucketReply, IdempView, LockView, Op, Response, StaleReason};
 
 /// Proposes `op` and replies with its outcome.
 pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
@@ -161,6 +161,19 @@ fn response(r: Response, shape: Shape, subject: &[u8]) -> Reply {
     }
 }
 
+/// LOCK INFO's reply (LOCK WATCH answers the same).
+pub fn lock_info_reply(v: Option<LockView>) -> Reply {
+    match v {
+        None => Reply::Nil,
+        Some(v) => Reply::map(vec![
+            ("owner", Reply::Bulk(v.owner)),
+            ("token", Reply::Int(v.token as i64)),
+            ("ttl-ms", Reply::Int(v.ttl_remaining_ms as i64)),
+            ("waiters", Reply::Int(v.waiters as i64)),
+        ]),
+    }
+}
+
 /// A read's answer as a reply.
 fn answer(a: ReadAnswer, shape: Shape) -> Reply {
     match a {
@@ -189,12 +202,7 @@ fn answer(a: ReadAnswer, shape: Shape) -> Reply {
             ("waiters", Reply::Int(v.waiters as i64)),
         ]),
         ReadAnswer::SlidingPeek(Ok(b)) => bucket(b, shape),
-        ReadAnswer::LockInfo(Ok(Some(v))) => Reply::map(vec![
-            ("owner", Reply::Bulk(v.owner)),
-            ("token", Reply::Int(v.token as i64)),
-            ("ttl-ms", Reply::Int(v.ttl_remaining_ms as i64)),
-            ("waiters", Reply::Int(v.waiters as i64)),
-        ]),
+        ReadAnswer::LockInfo(Ok(Some(v))) => lock_info_reply(Some(v)),
         ReadAnswer::FenceGet(Ok(Some((highest, v)))) => Reply::Array(vec![
             Reply::Int(highest as i64),
             v.map(Reply::Bulk).unwrap_or(Reply::Nil),

@@ -59,6 +59,8 @@ pub struct Node {
     pub peer_tls: Option<Arc<crate::peer::tls::PeerTls>>,
     proposer: Proposer,
     pub(crate) deadlines: watch::Receiver<Deadlines>,
+    /// The last applied index, for LOCK WATCH: it looks again only when it moves.
+    applied: watch::Receiver<u64>,
     forwarder: Forwarder,
     membership: Membership,
     tasks: Tasks,
@@ -77,12 +79,17 @@ pub struct Node {
 struct Observer {
     waiters: Arc<Waiters>,
     deadlines: watch::Sender<Deadlines>,
+    applied: watch::Sender<u64>,
 }
 
 impl ApplyObserver for Observer {
-    fn applied(&self, events: Vec<Event>, deadlines: Deadlines, _last_applied: Option<LogId>) {
+    fn applied(&self, events: Vec<Event>, deadlines: Deadlines, last_applied: Option<LogId>) {
         for e in &events {
             self.waiters.resolve(e);
+        }
+        if let Some(l) = last_applied {
+            // Cheap with no receiver; a watcher wakes once per batch, not per entry.
+            self.applied.send_replace(l.index);
         }
         self.deadlines.send_if_modified(|d| {
             let changed = *d != deadlines;
@@ -104,9 +111,11 @@ impl Node {
         let data_lock = lock_data_dir(&cfg.data_dir)?;
         let waiters = Arc::new(Waiters::default());
         let (dl_tx, dl_rx) = watch::channel(Deadlines::default());
+        let (applied_tx, applied_rx) = watch::channel(0);
         let observer = Arc::new(Observer {
             waiters: waiters.clone(),
             deadlines: dl_tx,
+            applied: applied_tx,
         });
         let log = LogStore::open(&cfg.data_dir.join("log"), cfg.wal_segment_bytes)?;
         let committed = log.committed_handle();
@@ -160,6 +169,7 @@ impl Node {
             peer_tls,
             proposer,
             deadlines: dl_rx,
+            applied: applied_rx,
             forwarder: Forwarder::new(pool.clone(), cfg.follower_mode),
             membership: Membership::new(cfg.node_id, raft.clone(), pool),
             raft,
@@ -274,6 +284,19 @@ impl Node {
             return Ok(q.run(&st.sm, st.sm.now()));
         }
         self.read_from(q, Origin::Client).await
+    }
+
+    /// A receiver that changes whenever this node applies entries.
+    pub fn applied_changes(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
+    /// LOCK INFO from this node's own applied state, at its last applied stamp: never
+    /// ahead of the cluster, possibly behind it (LOCK WATCH only uses it to notice
+    /// changes that have certainly happened).
+    pub fn local_lock_info(&self, name: &[u8]) -> Result<Option<crate::sm::LockView>, crate::sm::WrongType> {
+        let st = self.sm.read();
+        st.sm.lock_info(name, st.sm.now())
     }
 
     async fn read_from(&self, q: ReadQuery, origin: Origin) -> Result<ReadAnswer, NodeError> {
