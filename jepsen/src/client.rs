@@ -2,8 +2,8 @@
 //! timeout, every reply classified the way the checkers need it:
 //! `-CLUSTERDOWN` (and a connection that could not be made) -> definitely not applied
 //! (`:fail`); `-UNCERTAIN`, timeouts, dropped connections and unexpected errors after
-//! sending -> outcome unknown (`:info`); -STALE, -MISMATCH, -WRONGTYPE, -NOPERM -> a
-//! definite refusal the workload interprets.
+//! sending -> outcome unknown (`:info`); -STALE, -MISMATCH, -WRONGTYPE, -NOPERM,
+//! -NOSCRIPT -> a definite refusal the workload interprets.
 
 use std::time::Duration;
 
@@ -91,7 +91,7 @@ impl Client {
             Ok(Ok(v)) => Outcome::Ok(v),
             Ok(Err(e)) => match e.code() {
                 Some("CLUSTERDOWN") => Outcome::Fail(format!("CLUSTERDOWN {}", e.detail().unwrap_or(""))),
-                Some(code @ ("STALE" | "MISMATCH" | "WRONGTYPE" | "NOPERM")) => {
+                Some(code @ ("STALE" | "MISMATCH" | "WRONGTYPE" | "NOPERM" | "NOSCRIPT")) => {
                     Outcome::Refused(code.to_string(), e.detail().unwrap_or("").to_string())
                 }
                 Some(code) => Outcome::Info(format!("{code} {}", e.detail().unwrap_or(""))),

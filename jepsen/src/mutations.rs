@@ -17,7 +17,7 @@ use crate::workloads::Workload;
 /// node restarts (kill "all"). `leader-restore` leaves a stale window of tens of
 /// milliseconds after each power cut, so its clients read at a higher rate, and it
 /// gets time for several power cuts: it gates CI, where a miss would fail the run.
-pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 10] = [
+pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 13] = [
     ("fence-stale", Workload::LockFence, "pause", "sm/fence.rs", 1, RATE),
     ("local-tokens", Workload::Tokens, "kill", "sm/ctx.rs", 2, RATE),
     ("grant-after-expiry", Workload::Lease, "pause", "sm/lock.rs", 1, RATE),
@@ -39,6 +39,23 @@ pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 10] = [
         Workload::LockFenceAcl,
         "partition",
         "cmd/acl.rs",
+        1,
+        RATE,
+    ),
+    ("extend-any-owner", Workload::LockFence, "pause", "sm/lock.rs", 1, RATE),
+    (
+        "semaphore-count-one",
+        Workload::Semaphore,
+        "pause",
+        "sm/semaphore.rs",
+        1,
+        RATE,
+    ),
+    (
+        "sliding-half-window",
+        Workload::Sliding,
+        "pause",
+        "sm/window.rs",
         1,
         RATE,
     ),

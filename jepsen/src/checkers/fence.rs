@@ -2,7 +2,8 @@
 //! list, appends its element and writes it back with FENCE SET ... LOCK. Then:
 //! every acknowledged element is in the final read, acknowledged writes form one chain
 //! (each is a prefix of the final list), no element appears twice, a write whose
-//! token is below one already accepted earlier in real time is never accepted, and a
+//! token is below one already accepted (by a write or a FENCE ADVANCE) earlier in real
+//! time is never accepted, and a
 //! read holds every element acknowledged before it was sent (no stale read).
 //!
 //! The same list checks judge `lock-unfenced` (see `register.rs`), with no token rule.
@@ -34,6 +35,8 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
     let mut writes: BTreeMap<String, Vec<&Pair>> = BTreeMap::new();
     let mut finals: BTreeMap<String, Option<Vec<i64>>> = BTreeMap::new();
     let mut reads: BTreeMap<String, Vec<&Pair>> = BTreeMap::new();
+    // FENCE ADVANCE raises the fence as a write does, without a value.
+    let mut advances: BTreeMap<String, Vec<&Pair>> = BTreeMap::new();
     for p in &ps {
         let Some(res) = p.req.str("res") else { continue };
         if p.typ == Type::Ok && matches!(p.f, "read" | "peek" | "final-read") {
@@ -41,6 +44,7 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
         }
         match p.f {
             "write" => writes.entry(res.to_string()).or_default().push(p),
+            "advance" => advances.entry(res.to_string()).or_default().push(p),
             "final-read" => {
                 let v = (p.typ == Type::Ok).then(|| elements(&p.resp, "elements").unwrap_or_default());
                 let slot = finals.entry(res.to_string()).or_insert(None);
@@ -55,12 +59,18 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
     let mut unknown = Vec::new();
     for (res, ws) in &writes {
         let acked: Vec<&&Pair> = ws.iter().filter(|p| p.typ == Type::Ok).collect();
+        // Every op that carries a token to the fence: writes and advances.
+        let fenced: Vec<&Pair> = ws
+            .iter()
+            .chain(advances.get(res).map(Vec::as_slice).unwrap_or_default())
+            .copied()
+            .collect();
         if tokens {
-            // A write accepted although an accepted write with a higher token had
-            // completed before it was sent: the fence let a stale holder through.
-            let mut by_ret: Vec<&&Pair> = acked.clone();
+            // A write or advance accepted although an accepted one with a higher token
+            // had completed before it was sent: the fence let a stale holder through.
+            let mut by_ret: Vec<&Pair> = fenced.iter().copied().filter(|p| p.typ == Type::Ok).collect();
             by_ret.sort_by_key(|p| p.ret);
-            for w in &acked {
+            for w in &by_ret {
                 let t = w.req.int("token").unwrap_or(0);
                 if let Some(h) = by_ret
                     .iter()
@@ -71,7 +81,8 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
                         kind: "stale-write-accepted",
                         at: w.ret,
                         detail: format!(
-                            "{res}: write with token {t} accepted after token {} was",
+                            "{res}: {} with token {t} accepted after token {} was",
+                            w.f,
                             h.req.int("token").unwrap_or(0)
                         ),
                     });
@@ -106,7 +117,7 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
         if tokens {
             // The other half of "accepts a token exactly when it is >= the highest seen":
             // a refusal as older must name a highest token some write had already sent.
-            for w in ws.iter().filter(|p| p.typ == Type::Fail) {
+            for w in fenced.iter().filter(|p| p.typ == Type::Fail) {
                 let Some(err) = w.resp.str("error") else { continue };
                 let Some(h) = err.rsplit("< ").next().and_then(|x| x.trim().parse::<i64>().ok()) else {
                     continue;
@@ -115,7 +126,7 @@ pub fn check_lists(ops: &[Op], checker: &'static str, tokens: bool) -> Report {
                     continue;
                 }
                 let t = w.req.int("token").unwrap_or(0);
-                let seen = ws.iter().any(|x| x.inv < w.ret && x.req.int("token") == Some(h));
+                let seen = fenced.iter().any(|x| x.inv < w.ret && x.req.int("token") == Some(h));
                 if t >= h || !seen {
                     anomalies.push(Anomaly {
                         kind: "stale-refusal-wrong",
@@ -177,6 +188,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::history::{i, map, s, Proc};
 
+    #[allow(clippy::too_many_arguments)] // one op's every field, for hand-built histories
     pub fn push(ops: &mut Vec<Op>, p: u64, f: &'static str, inv: u64, ret: u64, typ: Type, req: V, resp: V) {
         for (t, ty, v) in [(inv, Type::Invoke, req), (ret, typ, resp)] {
             ops.push(Op {
@@ -285,6 +297,34 @@ pub(crate) mod tests {
         let r = check(&ops);
         assert_eq!(r.valid, Validity::Invalid);
         assert_eq!(r.anomalies[0].kind, "stale-read", "{:?}", r.anomalies);
+    }
+
+    #[test]
+    fn a_write_below_an_accepted_advance_must_be_refused() {
+        let advance = |ops: &mut Vec<Op>, inv: u64, token: u64, typ: Type| {
+            let req = map(vec![("res", s("r")), ("token", i(token))]);
+            push(ops, 4, "advance", inv, inv + 5, typ, req.clone(), req);
+        };
+        let mut ops = Vec::new();
+        write(&mut ops, 1, 0, 10, 5, &[1], Type::Ok);
+        advance(&mut ops, 20, 9, Type::Ok);
+        write(&mut ops, 2, 30, 40, 7, &[1, 2], Type::Fail);
+        write(&mut ops, 3, 50, 60, 9, &[1, 3], Type::Ok);
+        final_read(&mut ops, 100, &[1, 3]);
+        assert_eq!(check(&ops).valid, Validity::Valid);
+        write(&mut ops, 2, 70, 80, 8, &[1, 3, 4], Type::Ok); // below the advance: stale
+        let r = check(&ops);
+        assert!(
+            r.anomalies.iter().any(|a| a.kind == "stale-write-accepted"),
+            "{:?}",
+            r.anomalies
+        );
+        let mut ops = Vec::new();
+        advance(&mut ops, 0, 9, Type::Ok);
+        advance(&mut ops, 20, 7, Type::Ok); // an advance below an accepted one
+        write(&mut ops, 1, 30, 40, 9, &[1], Type::Ok);
+        final_read(&mut ops, 100, &[1]);
+        assert_eq!(check(&ops).valid, Validity::Invalid);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `lease`: a grant to another owner never completes before the previous grant's
 //! invocation + TTL (less the error bound of `lease_floor_ns`), unless the previous
-//! holder had sent a RELEASE by then.
+//! holder had sent a RELEASE by then. An EXTEND answered 1 restarts the lease from its
+//! invocation, as a same-owner re-acquire does.
 
 use std::collections::BTreeMap;
 
@@ -24,15 +25,22 @@ pub fn check(ops: &[Op]) -> Report {
     let ps = pairs(ops);
     let mut grants: BTreeMap<&str, Vec<&Pair>> = BTreeMap::new();
     let mut releases: BTreeMap<(&str, &str, i64), u64> = BTreeMap::new();
+    // EXTENDs answered 1: each restarts its lease with its own TTL, as a re-acquire does.
+    let mut renewals: BTreeMap<&str, Vec<&Pair>> = BTreeMap::new();
     for p in &ps {
         let Some(name) = p.req.str("name") else { continue };
         match p.f {
             "acquire" | "acquire-wait" if p.typ == Type::Ok && p.resp.int("token").is_some() => {
                 grants.entry(name).or_default().push(p)
             }
+            "extend" if p.typ == Type::Ok && p.resp.int("extended") == Some(1) => {
+                renewals.entry(name).or_default().push(p)
+            }
+            "extend" if p.typ == Type::Ok => {}
             "release" | "extend" if p.typ != Type::Fail => {
                 // Any release sent (acknowledged or not) may have ended the lease then;
-                // an EXTEND changes its length, so it excuses too (rarely used).
+                // an EXTEND whose answer was lost may have shortened it (a shorter TTL),
+                // so it excuses as well.
                 let key = (name, p.req.str("owner").unwrap_or(""), p.req.int("token").unwrap_or(0));
                 let t = releases.entry(key).or_insert(u64::MAX);
                 *t = (*t).min(p.inv);
@@ -50,6 +58,12 @@ pub fn check(ops: &[Op]) -> Report {
                 .entry((g.resp.int("token").unwrap_or(0), g.req.str("owner").unwrap_or("")))
                 .or_default()
                 .push(g);
+        }
+        for x in renewals.get(name).map(Vec::as_slice).unwrap_or_default() {
+            let key = (x.req.int("token").unwrap_or(0), x.req.str("owner").unwrap_or(""));
+            if let Some(l) = leases.get_mut(&key) {
+                l.push(x);
+            }
         }
         let keys: Vec<(i64, &str)> = leases.keys().copied().collect();
         for b in &gs {
@@ -111,6 +125,38 @@ mod tests {
         push(&mut ops, 2, "release", 1100 * MS, 1101 * MS, Type::Ok, req.clone(), req);
         grant(&mut ops, 3, "c", 1200, 1205, 3);
         assert_eq!(check(&ops).valid, Validity::Valid);
+    }
+
+    #[test]
+    fn an_acknowledged_extend_moves_the_lease_end() {
+        let extend = |ops: &mut Vec<Op>, inv: u64, answer: u64| {
+            let req = map(vec![
+                ("name", s("l")),
+                ("owner", s("a")),
+                ("token", i(1)),
+                ("ttl", i(1000)),
+            ]);
+            push(
+                ops,
+                1,
+                "extend",
+                inv * MS,
+                (inv + 1) * MS,
+                Type::Ok,
+                req.clone(),
+                req.with("extended", i(answer)),
+            );
+        };
+        let mut ops = Vec::new();
+        grant(&mut ops, 1, "a", 0, 5, 1);
+        extend(&mut ops, 800, 0);
+        grant(&mut ops, 2, "b", 1200, 1205, 2);
+        assert_eq!(check(&ops).valid, Validity::Valid);
+        let mut ops = Vec::new();
+        grant(&mut ops, 1, "a", 0, 5, 1);
+        extend(&mut ops, 800, 1);
+        grant(&mut ops, 2, "b", 1200, 1205, 2);
+        assert_eq!(check(&ops).valid, Validity::Invalid);
     }
 
     #[test]

@@ -77,14 +77,14 @@ pub fn check<M: Model>(init: &M, ops: &[LinOp<M::Op>], budget: Budget) -> Outcom
             .min()
             .unwrap_or(u64::MAX);
         let mut cands = Vec::new();
-        for j in 0..n {
-            if ops[j].inv > min_ret {
+        for (j, op) in ops.iter().enumerate() {
+            if op.inv > min_ret {
                 break;
             }
             if is_lin(j) {
                 continue;
             }
-            for next in model.step(ops[j]) {
+            for next in model.step(op) {
                 cands.push((j, next));
             }
         }

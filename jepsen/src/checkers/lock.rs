@@ -1,4 +1,4 @@
-//! `lock`: ACQUIRE / RELEASE / INFO checked for linearizability against an owner-aware
+//! `lock`: ACQUIRE / RELEASE / INFO / EXTEND checked for linearizability against an owner-aware
 //! fenced mutex with leases, one search per lock name (P-compositionality).
 //!
 //! The model lets a lease end only once it certainly could have: not before the
@@ -47,6 +47,13 @@ pub enum LockOp {
     },
     Info {
         result: Option<(u32, u64)>,
+    },
+    /// EXTEND: succeeds exactly for the holder with its token, restarting the lease.
+    Extend {
+        owner: u32,
+        token: u64,
+        ttl_ms: u64,
+        result: Option<bool>,
     },
 }
 
@@ -137,6 +144,32 @@ impl Model for LockModel {
                         out.push(b.clone());
                     }
                 }
+                (
+                    LockOp::Extend {
+                        owner,
+                        token,
+                        ttl_ms,
+                        result,
+                    },
+                    Some(h),
+                ) if h.owner == *owner && b.token_fits(h, *token) => {
+                    if matches!(result, Some(true) | None) {
+                        out.push(LockModel {
+                            holder: Some(Holder {
+                                owner: *owner,
+                                token: Some(*token),
+                                since: op.inv,
+                                ttl_ms: *ttl_ms,
+                            }),
+                            floor: b.floor.max(*token),
+                        });
+                    }
+                }
+                (LockOp::Extend { result, .. }, _) => {
+                    if matches!(result, Some(false) | None) {
+                        out.push(b.clone());
+                    }
+                }
                 (LockOp::Info { result: None }, None) => out.push(b.clone()),
                 (LockOp::Info { result: Some((o, t)) }, Some(h)) if h.owner == *o && b.token_fits(h, *t) => {
                     out.push(LockModel {
@@ -177,6 +210,12 @@ fn to_lin(ps: &[&Pair], owners: &mut HashMap<String, u32>) -> Vec<LinOp<LockOp>>
                 owner: id(p.req.str("owner").unwrap_or("")),
                 token: p.req.int("token").unwrap_or(0) as u64,
                 result: known.then(|| p.resp.int("released") == Some(1)),
+            },
+            "extend" => LockOp::Extend {
+                owner: id(p.req.str("owner").unwrap_or("")),
+                token: p.req.int("token").unwrap_or(0) as u64,
+                ttl_ms: p.req.int("ttl").unwrap_or(0) as u64,
+                result: known.then(|| p.resp.int("extended") == Some(1)),
             },
             "info" => {
                 if !known {
@@ -263,6 +302,7 @@ mod tests {
         fn new() -> H {
             H { ops: Vec::new() }
         }
+        #[allow(clippy::too_many_arguments)] // one op's every field, for hand-built histories
         fn op(&mut self, p: u64, f: &'static str, inv_ms: u64, ret_ms: Option<u64>, req: V, resp: V, typ: Type) {
             let _ = NEXT.fetch_add(1, Ordering::Relaxed);
             let n = self.ops.len();
@@ -332,6 +372,38 @@ mod tests {
         assert_eq!(verdict(&h), Validity::Invalid);
     }
 
+    fn extend(h: &mut H, p: u64, owner: &str, token: u64, inv: u64, ret: u64, ok: bool) {
+        let req = map(vec![
+            ("name", s("l")),
+            ("owner", s(owner)),
+            ("token", i(token)),
+            ("ttl", i(1000)),
+        ]);
+        let resp = req.with("extended", i(ok as u64));
+        h.op(p, "extend", inv, Some(ret), req, resp, Type::Ok);
+    }
+
+    #[test]
+    fn extend_moves_the_lease_and_only_the_holder_may_extend() {
+        // a renews at 800: b's grant at 1200 comes before the renewed lease could end.
+        let mut h = H::new();
+        h.acquire(1, "a", 0, 5, Some(10));
+        extend(&mut h, 1, "a", 10, 800, 805, true);
+        h.acquire(2, "b", 1200, 1210, Some(11));
+        assert_eq!(verdict(&h), Validity::Invalid);
+        // Without the renewal (refused: wrong token) the same grant is fine.
+        let mut h = H::new();
+        h.acquire(1, "a", 0, 5, Some(10));
+        extend(&mut h, 1, "a", 99, 800, 805, false);
+        h.acquire(2, "b", 1200, 1210, Some(11));
+        assert_eq!(verdict(&h), Validity::Valid);
+        // Another owner's EXTEND answered 1 fits no linearization.
+        let mut h = H::new();
+        h.acquire(1, "a", 0, 5, Some(10));
+        extend(&mut h, 2, "b", 10, 100, 105, true);
+        assert_eq!(verdict(&h), Validity::Invalid);
+    }
+
     #[test]
     fn token_going_backwards_on_a_name_is_invalid() {
         let mut h = H::new();
@@ -368,7 +440,13 @@ mod tests {
                     };
                     let owner = rng.random_range(0..2u32);
                     let known = ret != u64::MAX;
-                    let op = match rng.random_range(0..3) {
+                    let op = match rng.random_range(0..4) {
+                        3 => LockOp::Extend {
+                            owner,
+                            token: rng.random_range(1..4u64),
+                            ttl_ms: 20,
+                            result: known.then(|| rng.random_bool(0.5)),
+                        },
                         0 => LockOp::Acquire {
                             owner,
                             ttl_ms: 20,

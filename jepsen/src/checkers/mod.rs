@@ -4,14 +4,22 @@
 
 pub mod acl;
 pub mod bucket;
+pub mod extend;
 pub mod fence;
 pub mod fifo;
+pub mod held;
 pub mod idemp;
+pub mod kv;
+pub mod kv_model;
 pub mod lease;
 pub mod linear;
 pub mod lock;
+pub mod redis_lock;
 pub mod register;
+pub mod semaphore;
+pub mod sliding;
 pub mod tokens;
+pub mod waiter_cancel;
 
 use crate::history::{i, map, s, V};
 

@@ -18,8 +18,8 @@ use crate::history::{map, s, Type};
 pub const USER: &str = "team";
 pub const PASSWORD: &str = "team-secret";
 
-/// Makes the user (through the default user, before any fault), retrying until a node
-/// answers +OK.
+/// Makes the user afresh (ACL DELUSER, then SETUSER, through the default user, before
+/// any fault), retrying until a node answers +OK.
 pub async fn setup(shared: Arc<Shared>) -> anyhow::Result<()> {
     let rule = [
         "ACL",
@@ -39,6 +39,13 @@ pub async fn setup(shared: Arc<Shared>) -> anyhow::Result<()> {
     while Instant::now() < deadline {
         for n in 1..=shared.nodes {
             let mut c = Client::new(addr(n), Duration::from_secs(2));
+            // Start from no such user (a leftover of an earlier run on reused data would
+            // keep its old rules otherwise): DELUSER answers how many it removed.
+            let del = c.call(&args(&[&"ACL", &"DELUSER", &USER])).await;
+            if !matches!(del, Outcome::Ok(_)) {
+                last = format!("DELUSER: {del:?}");
+                continue;
+            }
             match c.call(&words).await {
                 Outcome::Ok(_) => return Ok(()),
                 other => last = format!("{other:?}"),

@@ -1,10 +1,12 @@
 //! `fifo`: rounds of a holder and three waiters on one name. Each waiter is queued with
 //! ACQUIRE ... WAIT, and the next is sent only once LOCK INFO shows the queue grown
 //! (recorded as a `:confirmed` op), so the enqueue order is known; then the holder
-//! releases and the waiters must be granted in that order.
+//! releases and the waiters must be granted in that order. In a quarter of the rounds a
+//! waiter that drops its connection while queued comes first (`ghost.rs`).
 
 use std::time::{Duration, Instant};
 
+use rand::Rng;
 use redis::Value;
 
 use super::{args, lock, Worker};
@@ -24,6 +26,8 @@ pub async fn run(mut wk: Worker) {
             wk.pace().await;
             continue;
         };
+        // A quarter of the rounds first queue a waiter that disconnects (`ghost.rs`).
+        let haunted = wk.rng.random_bool(0.25) && super::ghost::haunt(&mut wk, &name, token, rid).await;
         let mut waiters = tokio::task::JoinSet::new();
         for k in 0..WAITERS {
             let mut ww = Worker::new(wk.shared.clone(), wk.w);
@@ -51,6 +55,13 @@ pub async fn run(mut wk: Worker) {
             wk.shared.recorder.record(Type::Ok, p, "confirmed", req);
         }
         lock::release(&mut wk, &name, token).await;
+        if haunted {
+            // The lock now passes to the real waiters; the ghost must never show up.
+            for _ in 0..3 {
+                lock::info(&mut wk, &name).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         let _ = tokio::time::timeout(Duration::from_secs(12), async {
             while waiters.join_next().await.is_some() {}
         })

@@ -1,5 +1,6 @@
 //! `idemp`: workers race for a small, sliding window of idempotency keys. A winner
-//! works (sometimes past its lease, as a stalled worker would) and COMPLETEs; losers see
+//! works (sometimes past its lease, as a stalled worker would) and COMPLETEs, or now and
+//! then ABORTs (and sometimes completes anyway, which must be refused); losers see
 //! "pending" or replay "done"; GETs read replays too.
 
 use std::time::{Duration, Instant};
@@ -32,7 +33,20 @@ pub async fn run(mut wk: Worker) {
             };
             wk.sleep(Duration::from_millis(work)).await;
             let resp = format!("w{}-{n}", wk.w);
-            tokens::complete(&mut wk, &key, t, &resp).await;
+            if wk.rng.random_bool(0.1) {
+                // Give the claim up (the work failed): a retry may start at once. Now
+                // and then the worker then completes anyway, which must be refused.
+                abort(&mut wk, &key, t).await;
+                if wk.rng.random_bool(0.3) {
+                    tokens::complete(&mut wk, &key, t, &resp).await;
+                }
+            } else {
+                tokens::complete(&mut wk, &key, t, &resp).await;
+                if wk.rng.random_bool(0.05) {
+                    // Aborting a completed claim must be refused.
+                    abort(&mut wk, &key, t).await;
+                }
+            }
         }
         wk.pace().await;
     }
@@ -54,5 +68,18 @@ async fn get(wk: &mut Worker, key: &str) {
             }
         }
         other => wk.done_other("get", &req, &other),
+    }
+}
+
+/// IDEMP ABORT key token; `:ok` dropped, `:fail` -STALE (not this claim's to drop).
+async fn abort(wk: &mut Worker, key: &str, token: u64) {
+    let req = map(vec![("key", s(key)), ("token", crate::history::i(token))]);
+    let o = wk.call("abort", &req, &args(&[&"IDEMP", &"ABORT", &key, &token])).await;
+    match o {
+        Outcome::Ok(_) => wk.done(Type::Ok, "abort", req),
+        Outcome::Refused(code, msg) if code == "STALE" => {
+            wk.done(Type::Fail, "abort", req.with("error", s(format!("STALE {msg}"))))
+        }
+        other => wk.done_other("abort", &req, &other),
     }
 }

@@ -1,4 +1,4 @@
-//! `lock`: ACQUIRE / INFO / RELEASE cycles on a few names, each worker one owner. A
+//! `lock`: ACQUIRE / INFO / EXTEND / RELEASE cycles on a few names, each worker one owner. A
 //! worker whose ACQUIRE or RELEASE outcome is unknown re-acquires the same name next
 //! (a same-owner re-acquire tells it the token), so no lease is left behind for long.
 
@@ -64,6 +64,35 @@ pub async fn release(wk: &mut Worker, name: &str, token: u64) -> Option<bool> {
     }
 }
 
+/// EXTEND name owner token ttl; records it (`:extended` 1 or 0). `owner` and `token` are
+/// arguments, not this worker's, so that a workload can also try someone else's lease.
+pub async fn extend(wk: &mut Worker, name: &str, owner: &str, token: u64, ttl: u64) -> Option<bool> {
+    let req = map(vec![
+        ("name", s(name)),
+        ("owner", s(owner)),
+        ("token", i(token)),
+        ("ttl", i(ttl)),
+    ]);
+    let o = wk
+        .call(
+            "extend",
+            &req,
+            &args(&[&"LOCK", &"EXTEND", &name, &owner, &token, &ttl]),
+        )
+        .await;
+    match o {
+        Outcome::Ok(v) if as_int(&v).is_some() => {
+            let r = as_int(&v).unwrap_or(0);
+            wk.done(Type::Ok, "extend", req.with("extended", i(r as u64)));
+            Some(r == 1)
+        }
+        other => {
+            wk.done_other("extend", &req, &other);
+            None
+        }
+    }
+}
+
 /// INFO name; records holder and token (nil when free).
 pub async fn info(wk: &mut Worker, name: &str) -> Option<Option<(String, u64, u64)>> {
     let req = map(vec![("name", s(name))]);
@@ -120,6 +149,11 @@ pub async fn run(mut wk: Worker) {
             Some(t) => {
                 if wk.rng.random_bool(0.3) {
                     info(&mut wk, &name).await;
+                }
+                if wk.rng.random_bool(0.2) {
+                    // Renew the lease (the model restarts it at the EXTEND).
+                    let owner = wk.owner();
+                    extend(&mut wk, &name, &owner, t, TTL_MS).await;
                 }
                 let d = Duration::from_millis(wk.rng.random_range(0..20));
                 wk.sleep(d).await;

@@ -1,6 +1,7 @@
 //! `lock-fence`: the etcd lock-set test with fencing. Acquire a short lease, FENCE GET
-//! the resource's list, sometimes pause past the TTL (as a GC pause would), FENCE SET
-//! the list plus one new element with `LOCK <name>`, release. Now and then a client
+//! the resource's list, sometimes pause past the TTL (as a GC pause would), sometimes
+//! EXTEND the lease (or try someone else's) and FENCE ADVANCE, FENCE SET the list plus
+//! one new element with `LOCK <name>`, release. Now and then a client
 //! also peeks at a resource without the lock, and always after a lost connection. Every read, peeks and the final read after
 //! the heal included, must hold every element acknowledged before it was sent.
 
@@ -59,6 +60,45 @@ async fn read(wk: &mut Worker, f: &'static str, res: &str) -> Option<Vec<i64>> {
     }
 }
 
+/// Before the write, now and then: the holder renews its lease (EXTEND must answer 1
+/// while it holds, 0 once a pause let the lease go), or tries EXTEND with another owner
+/// name or a token it was not given, which must answer 0 (the `extend` checker).
+async fn renew_or_probe(wk: &mut Worker, name: &str, token: u64) {
+    let owner = wk.owner();
+    let r: f64 = wk.rng.random();
+    if r < 0.3 {
+        lock::extend(wk, name, &owner, token, TTL_MS).await;
+    } else if r < 0.4 {
+        // An owner name no worker ever acquires with.
+        let impostor = format!("{owner}-impostor");
+        lock::extend(wk, name, &impostor, token, TTL_MS).await;
+    } else if r < 0.5 {
+        // This owner, a token it was not granted (tokens only grow, and this worker
+        // asks for nothing else until this cycle ends).
+        lock::extend(wk, name, &owner, token + 1, TTL_MS).await;
+    }
+}
+
+/// FENCE ADVANCE res token LOCK name: raises the fence without writing; recorded as
+/// `advance` (`:ok` accepted, `:fail` -STALE). Writes below it must then be refused.
+async fn advance(wk: &mut Worker, res: &str, name: &str, token: u64) {
+    let req = map(vec![("res", s(res)), ("token", i(token))]);
+    let o = wk
+        .call(
+            "advance",
+            &req,
+            &args(&[&"FENCE", &"ADVANCE", &res, &token, &"LOCK", &name]),
+        )
+        .await;
+    match o {
+        Outcome::Ok(v) if as_int(&v).is_some() => wk.done(Type::Ok, "advance", req),
+        Outcome::Refused(code, msg) if code == "STALE" => {
+            wk.done(Type::Fail, "advance", req.with("error", s(format!("STALE {msg}"))))
+        }
+        other => wk.done_other("advance", &req, &other),
+    }
+}
+
 /// The client loop.
 pub async fn run(mut wk: Worker) {
     let mut unsure: Option<usize> = None;
@@ -85,6 +125,10 @@ pub async fn run(mut wk: Worker) {
                 // A pause past the lease: this holder is now stale, and must be fenced off.
                 let d = Duration::from_millis(TTL_MS + wk.rng.random_range(100..400));
                 wk.sleep(d).await;
+            }
+            renew_or_probe(&mut wk, &name, token).await;
+            if wk.rng.random_bool(0.15) {
+                advance(&mut wk, &res, &name, token).await;
             }
             let e = wk.shared.element();
             let mut next = list.clone();

@@ -5,11 +5,16 @@
 pub mod acl;
 pub mod bucket;
 pub mod fifo;
+pub mod ghost;
 pub mod idemp;
 pub mod lease;
 pub mod lock;
 pub mod lock_fence;
 pub mod lock_unfenced;
+pub mod redis_data;
+pub mod redis_lock;
+pub mod semaphore;
+pub mod sliding;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -37,11 +42,15 @@ pub enum Workload {
     Bucket,
     Idemp,
     LockFenceAcl,
+    Semaphore,
+    Sliding,
+    RedisLock,
+    RedisData,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Lock,
         Workload::Tokens,
         Workload::LockFence,
@@ -51,6 +60,10 @@ impl Workload {
         Workload::Bucket,
         Workload::Idemp,
         Workload::LockFenceAcl,
+        Workload::Semaphore,
+        Workload::Sliding,
+        Workload::RedisLock,
+        Workload::RedisData,
     ];
 
     /// The command-line name.
@@ -65,6 +78,10 @@ impl Workload {
             Workload::Bucket => "bucket",
             Workload::Idemp => "idemp",
             Workload::LockFenceAcl => "lock-fence-acl",
+            Workload::Semaphore => "semaphore",
+            Workload::Sliding => "sliding",
+            Workload::RedisLock => "redis-lock",
+            Workload::RedisData => "redis-data",
         }
     }
 
@@ -109,6 +126,10 @@ impl Workload {
                     Workload::Bucket => bucket::run(worker).await,
                     Workload::Idemp => idemp::run(worker).await,
                     Workload::LockFenceAcl => lock_fence::run(worker).await,
+                    Workload::Semaphore => semaphore::run(worker).await,
+                    Workload::Sliding => sliding::run(worker).await,
+                    Workload::RedisLock => redis_lock::run(worker).await,
+                    Workload::RedisData => redis_data::run(worker).await,
                 }
             });
         }
@@ -127,19 +148,40 @@ impl Workload {
     /// The checkers that judge this workload's history.
     pub fn check(self, ops: &[Op], budget: Duration) -> Vec<Report> {
         match self {
-            Workload::Lock => vec![checkers::lock::check(ops, budget), checkers::tokens::check(ops)],
+            Workload::Lock => vec![
+                checkers::lock::check(ops, budget),
+                checkers::tokens::check(ops),
+                checkers::extend::check(ops),
+            ],
             Workload::Tokens => vec![checkers::tokens::check(ops), checkers::idemp::check(ops)],
-            Workload::LockFence => vec![checkers::fence::check(ops), checkers::tokens::check(ops)],
+            Workload::LockFence => vec![
+                checkers::fence::check(ops),
+                checkers::tokens::check(ops),
+                checkers::extend::check(ops),
+            ],
             Workload::LockUnfenced => vec![checkers::register::check(ops)],
-            Workload::Lease => vec![checkers::lease::check(ops), checkers::tokens::check(ops)],
-            Workload::Fifo => vec![checkers::fifo::check(ops), checkers::tokens::check(ops)],
+            Workload::Lease => vec![
+                checkers::lease::check(ops),
+                checkers::tokens::check(ops),
+                checkers::extend::check(ops),
+            ],
+            Workload::Fifo => vec![
+                checkers::fifo::check(ops),
+                checkers::tokens::check(ops),
+                checkers::waiter_cancel::check(ops),
+            ],
             Workload::Bucket => vec![checkers::bucket::check(ops)],
             Workload::Idemp => vec![checkers::idemp::check(ops), checkers::tokens::check(ops)],
             Workload::LockFenceAcl => vec![
                 checkers::fence::check(ops),
                 checkers::tokens::check(ops),
+                checkers::extend::check(ops),
                 checkers::acl::check(ops),
             ],
+            Workload::Semaphore => vec![checkers::semaphore::check(ops), checkers::tokens::check(ops)],
+            Workload::Sliding => vec![checkers::sliding::check(ops)],
+            Workload::RedisLock => vec![checkers::redis_lock::check(ops)],
+            Workload::RedisData => vec![checkers::kv::check(ops, budget)],
         }
     }
 }
