@@ -106,8 +106,9 @@ impl Permit {
         Ok(Some(Permit { held, count }))
     }
 
-    /// Permits this lease holds. (If the holder already had a lease, the server kept that
-    /// lease's count; this is the count asked for.)
+    /// The permits asked for. The server keeps one lease per holder and name, so if this
+    /// holder already had one, that lease (and its count) is what this guard renews, and
+    /// releasing either guard releases it for both: give each concurrent user its own holder.
     pub fn count(&self) -> u64 {
         self.count
     }
