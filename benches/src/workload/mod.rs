@@ -8,6 +8,8 @@ mod contended;
 mod idemp;
 mod lock_cycle;
 mod scripts;
+mod semaphore;
+mod sliding;
 
 use std::net::SocketAddr;
 
@@ -31,15 +33,21 @@ pub enum Workload {
     TokenBucket,
     /// Claim a fresh idempotency key, then store its response.
     Idempotency,
+    /// One permit of a fresh semaphore, then its release (fencepost only).
+    SemaphoreCycle,
+    /// One exact sliding-window decision on one of 10,000 keys (fencepost only).
+    SlidingWindow,
 }
 
 impl Workload {
     /// Every workload, in the order the report lists them.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
         Workload::LockCycle,
         Workload::Contended,
         Workload::TokenBucket,
         Workload::Idempotency,
+        Workload::SemaphoreCycle,
+        Workload::SlidingWindow,
     ];
 
     /// Name used in tables and JSON.
@@ -49,12 +57,17 @@ impl Workload {
             Workload::Contended => "contended",
             Workload::TokenBucket => "token-bucket",
             Workload::Idempotency => "idempotency",
+            Workload::SemaphoreCycle => "semaphore-cycle",
+            Workload::SlidingWindow => "sliding-window",
         }
     }
 
     /// Why `dialect` cannot run this workload at `pipeline`, if it cannot.
     pub fn not_applicable(self, dialect: Dialect, pipeline: usize) -> Option<&'static str> {
         match (self, dialect) {
+            (Workload::SemaphoreCycle | Workload::SlidingWindow, Dialect::Redis | Dialect::Etcd) => Some(
+                "compared with fencepost's own lock cycle and token bucket in the same run (the issue's targets)",
+            ),
             (Workload::TokenBucket, Dialect::Etcd) => {
                 Some("etcd has no token bucket (a txn-based one would be a different algorithm)")
             }
@@ -74,6 +87,8 @@ impl Workload {
             Workload::LockCycle => "fencepost: LOCK ACQUIRE name owner 10000 + LOCK RELEASE name owner token; redis: SET name owner NX PX 10000 + compare-and-delete Lua (EVALSHA); etcd: v3 lock service (lock/lock with one lease per client + lock/unlock). Fresh random name per op.",
             Workload::Contended => "8 lock names shared by all clients. fencepost: LOCK ACQUIRE name owner 5000 WAIT 10000 (replicated FIFO queue) + RELEASE; redis: no queue, so the usual SET NX PX 5000 retry loop sleeping ~1 ms between tries, + compare-and-delete; etcd: lock/lock blocks natively. Counts grants.",
             Workload::TokenBucket => "fencepost: TOKENBUCKET key 1000 1000 1000; redis: the usual Lua token bucket (EVALSHA, refill computed from redis TIME inside the script, hash of level+stamp); etcd: n/a. 10,000 keys, random key per op.",
+            Workload::SemaphoreCycle => "fencepost: SEMAPHORE ACQUIRE name holder 10 10000 + SEMAPHORE RELEASE name holder token, fresh random name per op (the lock cycle's shape); redis, etcd: n/a.",
+            Workload::SlidingWindow => "fencepost: RATELIMIT SLIDING key 100 1000 (exact log of admissions), 10,000 keys, random key per op (the token bucket's keys); redis, etcd: n/a.",
             Workload::Idempotency => "fencepost: IDEMP BEGIN key fp 60000 + IDEMP COMPLETE key token resp; redis: SET key pending NX PX 60000 + SET key resp PX 60000 (no fencing token, no fingerprint check); etcd: txn put-if-absent (compare create_revision = 0) + put, without TTL. Fresh random key per op.",
         }
     }
@@ -201,12 +216,15 @@ impl Plan {
                 Workload::Contended => contended::resp(self, conn, owner, rng).await,
                 Workload::TokenBucket => bucket::resp(self, conn, rng).await,
                 Workload::Idempotency => idemp::resp(self, conn, rng).await,
+                Workload::SemaphoreCycle => semaphore::resp(self, conn, owner, rng).await,
+                Workload::SlidingWindow => sliding::resp(self, conn, rng).await,
             },
             Client::Etcd { etcd, lease } => match self.workload {
                 Workload::LockCycle => lock_cycle::etcd(etcd, *lease, rng).await,
                 Workload::Contended => contended::etcd(etcd, *lease, rng).await,
                 Workload::Idempotency => idemp::etcd(etcd, rng).await,
                 Workload::TokenBucket => bail!("token bucket is n/a on etcd"),
+                Workload::SemaphoreCycle | Workload::SlidingWindow => bail!("n/a on etcd"),
             },
         }
     }
