@@ -41,11 +41,19 @@ pub enum Mutation {
     /// `sliding-half-window`: the sliding window forgets admissions after half its
     /// width, admitting more than the limit in a full window.
     SlidingHalfWindow,
+    /// `rwlock-shared-writer`: a reader is granted while a writer holds the RWLOCK.
+    RwReaderBesideWriter,
+    /// `delay-ignored`: LOCK ... DELAY is parsed and stored but an expired lease hands
+    /// the lock on at once.
+    LockDelayIgnored,
+    /// `watch-local`: LOCK WATCH answers from this node's own applied state, which on a
+    /// lagging follower shows holders that are long gone.
+    WatchAnswersLocal,
 }
 
 impl Mutation {
     /// Every mutation, in the order the harness reports them.
-    pub const ALL: [Mutation; 13] = [
+    pub const ALL: [Mutation; 16] = [
         Mutation::FenceAcceptsStale,
         Mutation::LocalTokens,
         Mutation::GrantAfterExpiry,
@@ -59,6 +67,9 @@ impl Mutation {
         Mutation::ExtendAnyOwner,
         Mutation::SemaphoreCountsLeases,
         Mutation::SlidingHalfWindow,
+        Mutation::RwReaderBesideWriter,
+        Mutation::LockDelayIgnored,
+        Mutation::WatchAnswersLocal,
     ];
 
     /// The name `FENCEPOST_MUTATION` takes.
@@ -77,6 +88,9 @@ impl Mutation {
             Mutation::ExtendAnyOwner => "extend-any-owner",
             Mutation::SemaphoreCountsLeases => "semaphore-count-one",
             Mutation::SlidingHalfWindow => "sliding-half-window",
+            Mutation::RwReaderBesideWriter => "rwlock-shared-writer",
+            Mutation::LockDelayIgnored => "delay-ignored",
+            Mutation::WatchAnswersLocal => "watch-local",
         }
     }
 

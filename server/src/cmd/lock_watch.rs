@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tokio::time::{sleep_until, Instant};
 
 use super::outcome::{self, node_error};
+use crate::mutation::{self, Mutation};
 use crate::node::Node;
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::reply::Reply;
@@ -74,6 +75,14 @@ pub async fn run(node: Arc<Node>, name: Bytes, token: u64, timeout_ms: u64) -> R
                     sleep_until(deadline).await;
                 }
                 let local = node.local_lock_info(&name).map_err(|_| outcome::wrongtype());
+                // The deliberate bug `watch-local` answers the hint itself.
+                if mutation::active(Mutation::WatchAnswersLocal) {
+                    if let Ok(v) = &local {
+                        if token_of(v) != token {
+                            return reply(v.clone());
+                        }
+                    }
+                }
                 matches!(local, Ok(ref v) if token_of(v) != token) || local.is_err()
             }
             _ = sleep_until(wake) => true,

@@ -17,6 +17,7 @@ use super::ctx::Ctx;
 use super::lock::Lock;
 use super::object::{Kind, Object};
 use super::types::Millis;
+use crate::mutation::{self, Mutation};
 
 /// A lock with the delays of its lease and of the queued callers that asked for one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,10 @@ impl DelayedLock {
 
     /// Whether the lease expired and its delay still keeps everyone out at `now`.
     pub fn blocked_at(&self, now: Millis) -> bool {
+        // The deliberate bug `delay-ignored` never blocks.
+        if mutation::active(Mutation::LockDelayIgnored) {
+            return false;
+        }
         !self.lock.held_at(now) && now < self.free_at()
     }
 

@@ -16,6 +16,7 @@ use super::keyspace::Keyspace;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, Millis, Response, RwLockView};
 use super::wait_queue::{Queued, WaitQueue};
+use crate::mutation::{self, Mutation};
 
 /// One owner's lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +69,9 @@ impl RwLock {
 
     /// Whether a request of this mode could be granted now, queue aside.
     fn fits(&self, write: bool) -> bool {
-        self.holders.is_empty() || (!write && !self.writer)
+        // The deliberate bug `rwlock-shared-writer` lets readers in beside a writer.
+        let shared = !write && mutation::active(Mutation::RwReaderBesideWriter);
+        self.holders.is_empty() || (!write && !self.writer) || shared
     }
 
     /// Whether anything is left at `now`: a lease that holds or a caller still waiting.
