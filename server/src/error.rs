@@ -1,5 +1,13 @@
-//! Why a node could not produce a state-machine answer. A leaf: everything above the
-//! state machine reports these, and nothing here knows who reports them.
+//! Why a node could not produce a state-machine answer, and how long it waits before it
+//! says so. A leaf: everything above the state machine reports these, and nothing here
+//! knows who reports them.
+
+use std::time::Duration;
+
+/// A write that has not committed in this long is reported as -UNCERTAIN.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A ReadIndex round that has not finished in this long is reported as -CLUSTERDOWN.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a write or read did not produce a state-machine answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

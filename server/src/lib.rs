@@ -23,7 +23,6 @@ pub mod reply;
 pub mod server;
 pub mod session;
 pub mod sm;
-pub mod ticker;
 pub mod timings;
 pub mod tls;
 pub mod waiters;

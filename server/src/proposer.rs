@@ -10,7 +10,7 @@ use std::sync::Arc;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::node::{NodeError, WRITE_TIMEOUT};
+use crate::error::{NodeError, WRITE_TIMEOUT};
 use crate::raft::types::{Batch, NodeId, PeerNode, Raft, TypeConfig};
 use crate::sm::{Millis, Op, Request, Response};
 

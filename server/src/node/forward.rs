@@ -4,7 +4,6 @@
 //! (`redirect`), or refused when it was itself forwarded here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::FollowerMode;
 use crate::error::NodeError;
@@ -12,10 +11,7 @@ use crate::peer::client::{CallError, PeerPool};
 use crate::peer::wire::{PeerRequest, PeerResponse};
 use crate::raft::types::PeerNode;
 
-/// A write that has not committed in this long is reported as -UNCERTAIN.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A ReadIndex round that has not finished in this long is reported as -CLUSTERDOWN.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::error::{READ_TIMEOUT, WRITE_TIMEOUT};
 
 /// Where the request came from, which decides whether it may travel again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

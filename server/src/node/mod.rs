@@ -7,6 +7,7 @@ mod backup;
 mod forward;
 mod serve;
 mod tasks;
+mod ticker;
 mod time;
 
 pub use forward::{READ_TIMEOUT, WRITE_TIMEOUT};
@@ -35,7 +36,7 @@ use crate::raft::network::NetworkFactory;
 use crate::raft::state_machine::{ApplyObserver, Deadlines, StateMachineStore};
 use crate::raft::types::{LogId, NodeId, PeerNode, Raft};
 use crate::sm::{Event, Millis, Op, Response};
-use crate::ticker;
+
 use crate::waiters::Waiters;
 use forward::{Effect, Forwarder, Origin};
 use tasks::Tasks;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use openraft::ServerState;
 
-use crate::node::Node;
+use super::Node;
 use crate::sm::{Millis, Op};
 
 /// Forgetting expired objects is housekeeping: at most one GC tick per this interval.
