@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what fencepost-jepsen needs on a Debian/Ubuntu host: iproute2 (ip netns, tc),
-# nftables (partitions), libfaketime (clock faults). Idempotent; run as root.
+# nftables (partitions), libfaketime (clock faults), fonts-dejavu-core (the text of
+# latency-throughput.png; without it the plot is drawn with no text). Idempotent; run
+# as root.
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(libfaketime)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -eq 0 ]; then
   echo "jepsen deps: already installed"
   exit 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The results matrix of jepsen/README.md: every workload under the full nemesis mix on
-# 3 nodes, plus one 5-node row. Usage: jepsen/matrix.sh [SECONDS] [OUT_DIR]. Needs root.
+# 3 nodes, one 5-node row, and one row where every fault is two kinds of the mix at once
+# (overlap:). Usage: jepsen/matrix.sh [SECONDS] [OUT_DIR]. Needs root.
 # Prints one summary line per run (the harness's last line) with its command.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +21,5 @@ for w in lock tokens lock-fence lock-unfenced lease fifo bucket idemp lock-fence
   run "$w-3n" --workload "$w" --nemesis "$MIX" --nodes 3
 done
 run "lock-fence-5n" --workload lock-fence --nemesis "$MIX" --nodes 5
+# Faults that compound: a partition during a clock strobe, a kill during a pause, ...
+run "lock-fence-overlap-3n" --workload lock-fence --nemesis "overlap:$MIX" --nodes 3

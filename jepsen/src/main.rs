@@ -27,7 +27,9 @@ enum Cmd {
         /// lock, tokens, lock-fence, lock-unfenced, lease, fifo, bucket, idemp
         #[arg(long)]
         workload: String,
-        /// Comma-separated: partition, packet, kill, pause, clock, membership, none
+        /// Comma-separated, one fault at a time: partition, packet, kill, kill-all, pause,
+        /// clock, membership, none. `overlap:A+B[+C...]`: each fault is two kinds of
+        /// these at once (a random pair when more are listed), e.g. overlap:partition+clock
         #[arg(long, default_value = "none")]
         nemesis: String,
         #[arg(long, default_value_t = 3)]

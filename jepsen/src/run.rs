@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use crate::checkers::{Report, Validity};
 use crate::cluster::{Cluster, Settings};
 use crate::history::{edn, i, map, pairs, s, Op, Proc, Recorder, Type, V};
-use crate::nemesis::{self, Kind};
+use crate::nemesis::{self, Kind, Mix};
 use crate::workloads::{Shared, Workload};
 
 /// A run's parameters.
@@ -43,7 +43,7 @@ pub struct Outcome {
 
 /// Runs once; `Err` only when the harness itself failed.
 pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
-    let kinds = Kind::parse_list(&o.nemesis)?;
+    let mix = Mix::parse(&o.nemesis)?;
     anyhow::ensure!(
         (1..=crate::net::ns::MAX_NODES).contains(&o.nodes),
         "--nodes must be 1..=5"
@@ -77,7 +77,7 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         nodes: o.nodes,
         dir: nodes_dir.clone(),
         mutation: o.mutation.clone(),
-        faketime: kinds.contains(&Kind::Clock),
+        faketime: mix.contains(Kind::Clock),
     };
     if settings.faketime {
         anyhow::ensure!(
@@ -127,8 +127,8 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         rng: rand::rngs::StdRng::seed_from_u64(o.seed),
         recorder: recorder.clone(),
     };
-    let (k2, h2, seed) = (kinds.clone(), halt.clone(), o.seed);
-    let nem = std::thread::spawn(move || nemesis::run(nem_ctx, &k2, deadline, h2, seed));
+    let (m2, h2, seed) = (mix.clone(), halt.clone(), o.seed);
+    let nem = std::thread::spawn(move || nemesis::run(nem_ctx, &m2, deadline, h2, seed));
 
     let sh = shared.clone();
     rt.block_on(async move {
@@ -210,7 +210,16 @@ pub fn run(o: &Opts) -> anyhow::Result<Outcome> {
         ("checkers", V::Vec(reports.iter().map(|r| r.edn()).collect())),
     ]);
     std::fs::write(o.out.join("results.edn"), edn::value(&results) + "\n")?;
-    std::fs::write(o.out.join("latency-throughput.png"), crate::plot::render(&ops))?;
+    let header = crate::plot::Header {
+        workload: workload.name(),
+        nemesis: &o.nemesis,
+        nodes: o.nodes,
+        valid: valid.word(),
+    };
+    // A picture that could not be drawn is no reason to lose the run's verdict.
+    if let Err(e) = crate::plot::write(&o.out.join("latency-throughput.png"), &ops, &header) {
+        eprintln!("fencepost-jepsen: latency-throughput.png not written: {e:#}");
+    }
     // Node data and the server copy are large and useless after the run; the logs stay.
     let _ = std::fs::remove_file(&bin);
     for slot in 1..=o.nodes {

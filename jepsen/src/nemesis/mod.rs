@@ -1,10 +1,13 @@
 //! The nemesis: a thread that, until the run's deadline, waits a quiet spell, starts one
-//! fault of a kind chosen from the run's mix, holds it, and stops it. Each start and
-//! stop is recorded as a `:nemesis :info` op. At the end it heals everything.
+//! fault of a kind chosen from the run's mix (or, with `overlap:`, two of different
+//! kinds, the second a little after the first), holds it, and stops it (the second
+//! first). Each start and stop is recorded as a `:nemesis :info` op. At the end it heals
+//! everything.
 
 pub mod clock;
 pub mod kill;
 pub mod membership;
+pub mod mix;
 pub mod packet;
 pub mod partition;
 pub mod pause;
@@ -19,6 +22,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::cluster::Cluster;
 use crate::history::{s, Proc, Recorder, Type, V};
+pub use mix::Mix;
 
 /// A fault family, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,27 +38,32 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Parses a `--nemesis` list (`none` for no faults).
-    pub fn parse_list(list: &str) -> anyhow::Result<Vec<Kind>> {
-        let mut out = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            out.push(match name {
-                "none" => continue,
-                "partition" => Kind::Partition,
-                "packet" | "netem" => Kind::Packet,
-                "kill" => Kind::Kill,
-                "kill-all" => Kind::KillAll,
-                "pause" => Kind::Pause,
-                "clock" => Kind::Clock,
-                "membership" => Kind::Membership,
-                other => {
-                    anyhow::bail!(
-                        "unknown nemesis {other:?} (partition, packet, kill, kill-all, pause, clock, membership, none)"
-                    )
-                }
-            });
+    /// Parses one `--nemesis` name; `none` is no kind.
+    pub fn parse(name: &str) -> anyhow::Result<Option<Kind>> {
+        Ok(Some(match name {
+            "none" => return Ok(None),
+            "partition" => Kind::Partition,
+            "packet" | "netem" => Kind::Packet,
+            "kill" => Kind::Kill,
+            "kill-all" => Kind::KillAll,
+            "pause" => Kind::Pause,
+            "clock" => Kind::Clock,
+            "membership" => Kind::Membership,
+            other => {
+                anyhow::bail!(
+                    "unknown nemesis {other:?} (partition, packet, kill, kill-all, pause, clock, membership, none)"
+                )
+            }
+        }))
+    }
+
+    /// The name its ops are logged under (`start-<family>`): `kill` and `kill-all` share
+    /// one, so they are never overlapped with each other.
+    pub fn family(self) -> &'static str {
+        match self {
+            Kind::KillAll => Kind::Kill.name(),
+            k => k.name(),
         }
-        Ok(out)
     }
 
     /// The name used in op `:f`s.
@@ -175,12 +184,12 @@ fn nap(until: Instant, halt: &AtomicBool) -> bool {
     !halt.load(Ordering::Relaxed)
 }
 
-/// Runs faults from `kinds` until `deadline` (or `halt`), then heals. Returns the
-/// number of faults started.
-pub fn run(mut ctx: Ctx, kinds: &[Kind], deadline: Instant, halt: Arc<AtomicBool>, seed: u64) -> usize {
+/// Runs faults from `mix` until `deadline` (or `halt`), then heals. Returns the
+/// number of faults started (an overlapping pair counts two).
+pub fn run(mut ctx: Ctx, mix: &Mix, deadline: Instant, halt: Arc<AtomicBool>, seed: u64) -> usize {
     ctx.rng = StdRng::seed_from_u64(seed ^ 0x6e65_6d65);
     let mut faults = 0;
-    if kinds.is_empty() {
+    if mix.kinds.is_empty() {
         while nap(deadline, &halt) {}
         return 0;
     }
@@ -189,19 +198,45 @@ pub fn run(mut ctx: Ctx, kinds: &[Kind], deadline: Instant, halt: Arc<AtomicBool
         if !nap((Instant::now() + quiet).min(deadline), &halt) || Instant::now() >= deadline {
             break;
         }
-        let Some(&k) = kinds.choose(&mut ctx.rng) else { break };
+        let plan = mix.draw(&mut ctx.rng);
+        if plan.is_empty() {
+            break;
+        }
         let hold = Duration::from_millis(ctx.rng.random_range(3000..9000));
-        match start(&mut ctx, k) {
-            Ok((active, v)) => {
-                faults += 1;
-                ctx.log(start_f(k), v);
-                let _ = nap((Instant::now() + hold).min(deadline), &halt);
-                match stop(&mut ctx, active) {
-                    Ok(v) => ctx.log(stop_f(k), v),
-                    Err(e) => ctx.log(stop_f(k), s(format!("error: {e:#}"))),
-                }
+        // The inner fault of a pair starts a moment into the outer one and stops a moment
+        // before it, so each finds the cluster already reacting to the other.
+        let stagger = if plan.len() > 1 {
+            Duration::from_millis(ctx.rng.random_range(500..2000))
+        } else {
+            Duration::ZERO
+        };
+        let mut active: Vec<(Kind, Active)> = Vec::new();
+        for (n, &k) in plan.iter().enumerate() {
+            if n > 0 && (!nap((Instant::now() + stagger).min(deadline), &halt) || Instant::now() >= deadline) {
+                break;
             }
-            Err(e) => ctx.log(start_f(k), s(format!("skipped: {e:#}"))),
+            match start(&mut ctx, k) {
+                Ok((a, v)) => {
+                    faults += 1;
+                    ctx.log(start_f(k), v);
+                    active.push((k, a));
+                }
+                Err(e) => ctx.log(start_f(k), s(format!("skipped: {e:#}"))),
+            }
+        }
+        if active.is_empty() {
+            continue;
+        }
+        let _ = nap((Instant::now() + hold).min(deadline), &halt);
+        // Last started, first stopped; every started fault is stopped even after `halt`.
+        while let Some((k, a)) = active.pop() {
+            match stop(&mut ctx, a) {
+                Ok(v) => ctx.log(stop_f(k), v),
+                Err(e) => ctx.log(stop_f(k), s(format!("error: {e:#}"))),
+            }
+            if !active.is_empty() {
+                let _ = nap((Instant::now() + stagger).min(deadline), &halt);
+            }
         }
     }
     faults
