@@ -203,22 +203,3 @@ pub fn pairs(ops: &[Op]) -> Vec<Pair> {
     }
     out
 }
-
-/// Fault windows `(start, stop, label)` from the nemesis's ops, for plots and reports.
-pub fn fault_windows(ops: &[Op]) -> Vec<(u64, u64, String)> {
-    let mut out = Vec::new();
-    let mut open: Option<(u64, String)> = None;
-    for op in ops.iter().filter(|o| o.process == Proc::Nemesis) {
-        if op.f.starts_with("start") {
-            open = Some((op.time, op.f.trim_start_matches("start-").to_string()));
-        } else if op.f.starts_with("stop") {
-            if let Some((t, label)) = open.take() {
-                out.push((t, op.time, label));
-            }
-        }
-    }
-    if let (Some((t, label)), Some(last)) = (open, ops.last()) {
-        out.push((t, last.time, label));
-    }
-    out
-}
