@@ -16,6 +16,7 @@ pub mod linear;
 pub mod lock;
 pub mod redis_lock;
 pub mod register;
+pub mod rwlock;
 pub mod semaphore;
 pub mod sliding;
 pub mod tokens;

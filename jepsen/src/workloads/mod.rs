@@ -13,6 +13,7 @@ pub mod lock_fence;
 pub mod lock_unfenced;
 pub mod redis_data;
 pub mod redis_lock;
+pub mod rwlock;
 pub mod semaphore;
 pub mod sliding;
 pub mod tokens;
@@ -46,11 +47,12 @@ pub enum Workload {
     Sliding,
     RedisLock,
     RedisData,
+    Rwlock,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 13] = [
+    pub const ALL: [Workload; 14] = [
         Workload::Lock,
         Workload::Tokens,
         Workload::LockFence,
@@ -64,6 +66,7 @@ impl Workload {
         Workload::Sliding,
         Workload::RedisLock,
         Workload::RedisData,
+        Workload::Rwlock,
     ];
 
     /// The command-line name.
@@ -82,6 +85,7 @@ impl Workload {
             Workload::Sliding => "sliding",
             Workload::RedisLock => "redis-lock",
             Workload::RedisData => "redis-data",
+            Workload::Rwlock => "rwlock",
         }
     }
 
@@ -130,6 +134,7 @@ impl Workload {
                     Workload::Sliding => sliding::run(worker).await,
                     Workload::RedisLock => redis_lock::run(worker).await,
                     Workload::RedisData => redis_data::run(worker).await,
+                    Workload::Rwlock => rwlock::run(worker).await,
                 }
             });
         }
@@ -182,6 +187,7 @@ impl Workload {
             Workload::Sliding => vec![checkers::sliding::check(ops)],
             Workload::RedisLock => vec![checkers::redis_lock::check(ops)],
             Workload::RedisData => vec![checkers::kv::check(ops, budget)],
+            Workload::Rwlock => vec![checkers::rwlock::check(ops), checkers::tokens::check(ops)],
         }
     }
 }

@@ -89,7 +89,7 @@ async fn acquire(wk: &mut Worker, name: &str, token: u64) -> bool {
             wk.done(Type::Ok, "acquire", req.with("token", V::Nil));
             false
         }
-        Outcome::Ok(v) if as_text(&v).as_deref() == Some("OK") => {
+        Outcome::Ok(Value::Okay) => {
             wk.done(Type::Ok, "acquire", req.with("token", i(token)));
             true
         }

@@ -1,8 +1,9 @@
 //! `semaphore`: a bulkhead of LIMIT permits on two names. Each attempt is a fresh holder
 //! asking for 1..=3 permits (so a lost reply never turns into a renewal), a third of
 //! them with WAIT; a holder keeps its permits a while (a quarter EXTEND first), then
-//! releases, or lets the lease run out. Now and then a worker reads SEMAPHORE INFO,
-//! whose waiter count tells the checker who was certainly queued (for FIFO).
+//! releases, or lets the lease run out. A worker reads SEMAPHORE INFO now and then and
+//! after every refusal, whose waiter count tells the checker who was certainly queued
+//! (for FIFO).
 
 use std::time::Duration;
 
@@ -34,7 +35,13 @@ pub async fn run(mut wk: Worker) {
         let holder = format!("{}-{n}", wk.owner());
         let count = wk.rng.random_range(1..=3u64);
         let wait = wk.rng.random_bool(0.35).then_some(WAIT_MS);
-        if let Some(t) = acquire(&mut wk, &name, &holder, count, wait).await {
+        let granted = acquire(&mut wk, &name, &holder, count, wait).await;
+        if granted.is_none() && wait.is_none() {
+            // Refused for want of permits: others may be queued, which an INFO now can
+            // prove (the FIFO check needs an INFO that accounts for every waiter).
+            info(&mut wk, &name).await;
+        }
+        if let Some(t) = granted {
             let ms = wk.rng.random_range(50..600);
             if wk.rng.random_bool(0.25) {
                 extend(&mut wk, &name, &holder, t).await;
