@@ -419,6 +419,8 @@ pub const STATE_CHANGES: &[(&str, &[&str])] = &[
     ("ratelimit", &["SLIDING"]),
     ("raft", &["ADD", "REMOVE"]),
     ("acl", &["SETUSER", "DELUSER"]),
+    // MULTI ... EXEC: the queued data commands apply in one entry.
+    ("exec", &[""]),
 ];
 
 /// A command as the table knows it.
