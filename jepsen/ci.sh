@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The harness's CI step (about 10 minutes on 2 cores once built): dependencies, both
+# The harness's CI step (about 11 minutes on 2 cores once built): dependencies, both
 # server builds, the checkers' unit tests and the coverage test, one 60 s lock-fence run
-# under partition and kill, and six mutation runs (fence-stale, leader-restore,
-# acl-skip-keys, extend-any-owner, semaphore-count-one, sliding-half-window) with their
-# controls (extend-any-owner shares fence-stale's lock-fence/pause control). The last
-# three were each caught with seeds 1, 2 and 3 within 1 s of a 20 s run; with their
-# controls they add five runs of about 22 s each. Needs root.
+# under partition and kill, and seven mutation runs (fence-stale, leader-restore,
+# acl-skip-keys, extend-any-owner, semaphore-count-one, sliding-half-window,
+# rwlock-shared-writer) with their controls (extend-any-owner shares fence-stale's
+# lock-fence/pause control). The last four were each caught with seeds 1, 2 and 3
+# within 2.1 s of a 20 s run; with their controls they add seven runs of about 22 s
+# each. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash jepsen/install-deps.sh
@@ -16,5 +17,5 @@ cargo test -j2 -p fencepost-jepsen
 J=target/debug/fencepost-jepsen
 $J cleanup >/dev/null
 timeout 300 $J run --workload lock-fence --nemesis partition,kill --time-limit 60 --out target/jepsen/ci-lock-fence
-timeout 900 $J mutations --only fence-stale,leader-restore,acl-skip-keys,extend-any-owner,semaphore-count-one,sliding-half-window \
+timeout 900 $J mutations --only fence-stale,leader-restore,acl-skip-keys,extend-any-owner,semaphore-count-one,sliding-half-window,rwlock-shared-writer \
     --time-limit 20 --out target/jepsen/ci-mutations
