@@ -1,7 +1,8 @@
 //! A sequential model of the Redis data commands the `redis-data` workload sends, on a
 //! handful of keys: strings, hashes, lists and sorted sets with Redis's replies, as the
 //! workload canonicalises them (`nil`, integers and strings as text, arrays as
-//! `[a,b]`, HGETALL pairs sorted by field, PTTL of a key with a TTL as `ttl`). TTLs
+//! `[a,b]`, HGETALL pairs sorted by field, PTTL of a key with a TTL as `ttl`, an error
+//! inside an EXEC's reply as `err`). TTLs
 //! are far in the future in the workload, so a key only remembers whether it has one.
 //! An error reply is `Err`: the command changed nothing.
 
@@ -104,6 +105,15 @@ impl Kv {
         let k = a.first().copied().unwrap_or("");
         let exists = self.keys.contains_key(k);
         match cmd.as_str() {
+            // MULTI ... EXEC, recorded as EXEC with each queued command as one word: they
+            // apply in order, at once; one that fails is an error element, the rest apply.
+            "EXEC" => {
+                let replies = a.iter().map(|c| {
+                    let words: Vec<String> = c.split(' ').map(String::from).collect();
+                    self.apply(&words).unwrap_or_else(|ErrReply| "err".into())
+                });
+                Ok(array(replies.collect::<Vec<_>>()))
+            }
             "GET" => Ok(self.str_of(k)?.cloned().unwrap_or_else(|| "nil".into())),
             "SET" => {
                 let flags: Vec<String> = a[2..].iter().map(|x| x.to_ascii_uppercase()).collect();
@@ -484,6 +494,8 @@ mod tests {
             assert_eq!(run(&mut kv, cmd), Ok(want.to_string()), "{cmd}");
         }
         assert_eq!(run(&mut kv, "RENAME nope x"), Err(ErrReply));
+        let exec = ["EXEC", "SET t 5", "RENAME nope x", "INCR t"].map(String::from);
+        assert_eq!(kv.apply(&exec), Ok("[OK,err,6]".to_string()));
         run(&mut kv, "SET s x").ok();
         assert_eq!(run(&mut kv, "INCR s"), Err(ErrReply));
         assert_eq!(run(&mut kv, "GET s"), Ok("x".into()));

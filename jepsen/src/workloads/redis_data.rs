@@ -4,6 +4,7 @@
 //! its family, its words and its canonical reply, and the `redis-data` checker searches
 //! each family's history for a linearization under Redis's semantics (`kv_model.rs`).
 //!
+//! A tenth of the string-family calls are MULTI / two commands / EXEC transactions.
 //! No command spans two families, so families compose. TTLs are set far in the future
 //! (no key expires in a run), values written are unique numbers from the run's element
 //! counter, and an error reply (e.g. RENAME of a missing key) is recorded as `:info`.
@@ -32,6 +33,7 @@ fn canon(v: &Value) -> String {
         Value::Array(items) | Value::Set(items) => {
             format!("[{}]", items.iter().map(canon).collect::<Vec<_>>().join(","))
         }
+        Value::ServerError(_) => "err".into(),
         other => format!("{other:?}"),
     }
 }
@@ -171,6 +173,12 @@ pub async fn run(mut wk: Worker) {
     while wk.live() {
         let kind = wk.rng.random_range(0..4);
         let k = wk.rng.random_range(0..PER_KIND);
+        if kind == 0 && wk.rng.random_bool(0.1) {
+            let cmds = [strings(&mut wk, k), strings(&mut wk, k)];
+            transaction(&mut wk, &format!("s{k}"), &cmds).await;
+            wk.pace().await;
+            continue;
+        }
         let (family, words) = match kind {
             0 => (format!("s{k}"), strings(&mut wk, k)),
             1 => (format!("h{k}"), hashes(&mut wk, k)),
@@ -187,5 +195,39 @@ pub async fn run(mut wk: Worker) {
             other => wk.done_other("kv", &req, &other),
         }
         wk.pace().await;
+    }
+}
+
+/// MULTI, the commands (each answered QUEUED), EXEC: recorded as one `kv` op whose words
+/// are `EXEC` and each command as one word. Until EXEC is sent nothing can apply, so a
+/// failure before it is `:fail` (the connection is dropped, which discards the queue).
+async fn transaction(wk: &mut Worker, family: &str, cmds: &[Vec<String>]) {
+    let mut words = vec!["EXEC".to_string()];
+    words.extend(cmds.iter().map(|c| c.join(" ")));
+    let req = map(vec![
+        ("family", s(family)),
+        ("cmd", V::Vec(words.iter().map(|x| s(x.clone())).collect())),
+    ]);
+    wk.shared.ops_left.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    let p = crate::history::Proc::Client(wk.process);
+    wk.shared.recorder.record(Type::Invoke, p, "kv", req.clone());
+    for c in std::iter::once(&vec!["MULTI".to_string()]).chain(cmds) {
+        match wk.client.call(c).await {
+            Outcome::Ok(_) => {}
+            other => {
+                wk.client.reset();
+                let why = format!("before EXEC, {}: {other:?}", c[0]);
+                wk.done(Type::Fail, "kv", req.with("error", s(why)));
+                return;
+            }
+        }
+    }
+    match wk.client.call(&["EXEC".to_string()]).await {
+        Outcome::Ok(Value::Array(items)) if items.len() == cmds.len() => {
+            // Each element as its command alone would have been written (PTTL as `ttl`).
+            let each: Vec<String> = cmds.iter().zip(&items).map(|(c, v)| normalise(c, v)).collect();
+            wk.done(Type::Ok, "kv", req.with("reply", s(format!("[{}]", each.join(",")))))
+        }
+        other => wk.done_other("kv", &req, &other),
     }
 }
