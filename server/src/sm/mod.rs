@@ -14,6 +14,7 @@ mod gc_index;
 mod idemp;
 mod keyspace;
 mod keyspace_serde;
+mod leases;
 mod lock;
 mod lock_delay;
 mod object;

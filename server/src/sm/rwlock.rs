@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
+use super::leases;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, Millis, Response, RwLockView};
 use super::wait_queue::{Queued, WaitQueue};
@@ -95,11 +96,14 @@ impl RwLock {
             let Some(w) = self.queue.pop_front() else { break };
             let token = cx.issue_token();
             self.writer = w.write;
-            self.holders.push(Hold {
-                owner: w.owner,
-                token,
-                expires_at: cx.after(w.ttl_ms),
-            });
+            leases::push(
+                &mut self.holders,
+                Hold {
+                    owner: w.owner,
+                    token,
+                    expires_at: cx.after(w.ttl_ms),
+                },
+            );
             cx.events.push(Event::WaiterGranted { waiter: w.id, token });
         }
         self.is_live(now).then_some(self)
@@ -168,11 +172,14 @@ pub(crate) fn acquire(ks: &mut Keyspace, cx: &mut Ctx<'_>, a: Acquire<'_>) -> Re
     } else if lock.queue.is_empty() && lock.fits(a.write) && !lock.holders.iter().any(|h| h.owner == *a.owner) {
         let token = cx.issue_token();
         lock.writer = a.write;
-        lock.holders.push(Hold {
-            owner: SmallBytes::from(a.owner),
-            token,
-            expires_at: cx.after(a.ttl_ms),
-        });
+        leases::push(
+            &mut lock.holders,
+            Hold {
+                owner: SmallBytes::from(a.owner),
+                token,
+                expires_at: cx.after(a.ttl_ms),
+            },
+        );
         Response::Granted { token }
     } else {
         match a.wait_ms {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
+use super::leases;
 use super::small_bytes::SmallBytes;
 use super::types::{Event, Millis, Response, SemaphoreView};
 use super::wait_queue::{Queued, WaitQueue};
@@ -85,12 +86,15 @@ impl Semaphore {
             }
             let Some(w) = self.queue.pop_front() else { break };
             let token = cx.issue_token();
-            self.leases.push(Lease {
-                holder: w.holder,
-                token,
-                count: w.count,
-                expires_at: cx.after(w.ttl_ms),
-            });
+            leases::push(
+                &mut self.leases,
+                Lease {
+                    holder: w.holder,
+                    token,
+                    count: w.count,
+                    expires_at: cx.after(w.ttl_ms),
+                },
+            );
             cx.events.push(Event::WaiterGranted { waiter: w.id, token });
         }
         self.is_live(now).then_some(self)
@@ -159,12 +163,15 @@ pub(crate) fn acquire(ks: &mut Keyspace, cx: &mut Ctx<'_>, a: Acquire<'_>) -> Re
         Response::Granted { token: lease.token }
     } else if sem.queue.is_empty() && sem.used(now) + a.count <= sem.limit {
         let token = cx.issue_token();
-        sem.leases.push(Lease {
-            holder: SmallBytes::from(a.holder),
-            token,
-            count: a.count,
-            expires_at: cx.after(a.ttl_ms),
-        });
+        leases::push(
+            &mut sem.leases,
+            Lease {
+                holder: SmallBytes::from(a.holder),
+                token,
+                count: a.count,
+                expires_at: cx.after(a.ttl_ms),
+            },
+        );
         Response::Granted { token }
     } else {
         match a.wait_ms {
