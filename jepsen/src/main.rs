@@ -24,8 +24,7 @@ struct Cli {
 enum Cmd {
     /// Runs one workload under a nemesis mix and checks the history.
     Run {
-        /// lock, tokens, lock-fence, lock-unfenced, lease, fifo, bucket, idemp
-        #[arg(long)]
+        #[arg(long, help = format!("One of: {}", Workload::names()))]
         workload: String,
         /// Comma-separated, one fault at a time: partition, packet, kill, kill-all, pause,
         /// clock, membership, none. `overlap:A+B[+C...]`: each fault is two kinds of
@@ -102,7 +101,7 @@ fn default_out(name: &str) -> PathBuf {
 fn cleanup() -> anyhow::Result<()> {
     let list = fencepost_jepsen::net::sh("ip", &["netns", "list"])?;
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        if name.starts_with(ns::PREFIX) {
+        if name.starts_with(&ns::prefix()) {
             if let Ok(pids) = fencepost_jepsen::net::sh("ip", &["netns", "pids", name]) {
                 for pid in pids.split_whitespace() {
                     let _ = fencepost_jepsen::net::sh("kill", &["-CONT", pid]);
@@ -116,24 +115,25 @@ fn cleanup() -> anyhow::Result<()> {
 
 /// Runs this same command line inside the control namespace; returns its exit code.
 fn reenter(nodes: usize) -> anyhow::Result<u8> {
-    // Namespace names are fixed, so two runs on one host would tear down each other's
-    // network: refuse while another run's processes live in the control namespace.
-    if let Ok(pids) = fencepost_jepsen::net::sh("ip", &["netns", "pids", ns::CONTROL]) {
+    // Two runs of one instance (FPJ_INSTANCE) would tear down each other's network:
+    // refuse while another run's processes live in the control namespace.
+    let control = ns::control();
+    if let Ok(pids) = fencepost_jepsen::net::sh("ip", &["netns", "pids", &control]) {
         if !pids.trim().is_empty() {
             anyhow::bail!(
                 "another fencepost-jepsen run is in progress (pids {} in {}); wait for it, or run `cleanup` if it is a leftover",
                 pids.split_whitespace().collect::<Vec<_>>().join(","),
-                ns::CONTROL
+                control
             );
         }
     }
     ns::setup(nodes)?;
     let exe = std::env::current_exe()?;
     let status = std::process::Command::new("ip")
-        .args(["netns", "exec", ns::CONTROL])
+        .args(["netns", "exec", &control])
         .arg(exe)
         .args(std::env::args_os().skip(1))
-        .env("FPJ_NETNS", ns::CONTROL)
+        .env("FPJ_NETNS", &control)
         .status()?;
     let _ = cleanup();
     Ok(status.code().map(|c| c as u8).unwrap_or(2))

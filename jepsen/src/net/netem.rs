@@ -55,11 +55,19 @@ pub fn apply(ns: &str, f: Fault) -> anyhow::Result<String> {
             Ok("tbf rate 200kbit latency 400ms (no sch_netem in this kernel)".into())
         }
         Fault::Loss => {
-            nft(ns, "chain out { type filter hook output priority 0; policy accept; ip daddr 10.77.0.0/24 numgen random mod 100 < 20 drop\n }")?;
+            let rule = format!(
+                "chain out {{ type filter hook output priority 0; policy accept; ip daddr {} numgen random mod 100 < 20 drop\n }}",
+                super::ns::subnet()
+            );
+            nft(ns, &rule)?;
             Ok("nft: drop 20% of sent packets (no sch_netem in this kernel)".into())
         }
         Fault::Duplicate => {
-            nft(ns, "chain post { type filter hook postrouting priority 0; policy accept; ip daddr 10.77.0.0/24 numgen random mod 100 < 30 dup to ip daddr device \"eth0\"\n }")?;
+            let rule = format!(
+                "chain post {{ type filter hook postrouting priority 0; policy accept; ip daddr {} numgen random mod 100 < 30 dup to ip daddr device \"eth0\"\n }}",
+                super::ns::subnet()
+            );
+            nft(ns, &rule)?;
             Ok("nft: duplicate 30% of sent packets (no sch_netem in this kernel)".into())
         }
         Fault::Reorder => anyhow::bail!("reordering needs sch_netem, which this kernel lacks"),
