@@ -304,7 +304,7 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                         None
                     };
                     let run_started = Instant::now();
-                    let cpu_before = t.cpu_seconds();
+                    let usage_before = t.usage();
                     let stats = match tokio::time::timeout(limit, runner::run(plan, t.addr, cfg(clients))).await {
                         Ok(r) => r?,
                         Err(_) => bail!("run did not finish within {limit:?}"),
@@ -318,21 +318,35 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                         }
                         None => None,
                     };
-                    let cpu = t.cpu_seconds() - cpu_before;
-                    Ok((stats, anatomy, cpu))
+                    let usage: Vec<(f64, u64)> = t
+                        .usage()
+                        .iter()
+                        .zip(&usage_before)
+                        .map(|(a, b)| (a.0 - b.0, a.1.saturating_sub(b.1)))
+                        .collect();
+                    Ok((stats, anatomy, usage, leader))
                 };
                 match r.await {
-                    Ok((stats, anatomy, cpu)) => {
+                    Ok((stats, anatomy, usage, leader)) => {
                         let mut row = Row::measured(tn, wn, clients, pipe, &stats);
                         row.load_1min = load;
-                        row.cpu_us_per_op = (stats.all_ops > 0).then(|| cpu * 1e6 / stats.all_ops as f64);
+                        let per_op = |x: f64| x / stats.all_ops.max(1) as f64;
+                        if stats.all_ops > 0 {
+                            let cpu: f64 = usage.iter().map(|u| u.0).sum();
+                            let ctx: u64 = usage.iter().map(|u| u.1).sum();
+                            row.cpu_us_per_op = Some(per_op(cpu * 1e6));
+                            row.ctx_per_op = Some(per_op(ctx as f64));
+                            row.nodes = crate::report::node_costs(&t.procs, &usage, leader, stats.all_ops);
+                        }
                         row.anatomy = anatomy;
                         eprintln!(
-                            "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, cpu {:.1} µs/op{}",
+                            "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, cpu {:.1} µs/op, {:.1} ctx/op [{}]{}",
                             row.ops_per_sec,
                             row.p50_ms,
                             row.p99_ms,
                             row.cpu_us_per_op.unwrap_or(f64::NAN),
+                            row.ctx_per_op.unwrap_or(f64::NAN),
+                            crate::table::nodes_cell(&row),
                             match &row.first_error {
                                 Some(e) => format!(", {} failed, first: {e}", row.failed),
                                 None => String::new(),

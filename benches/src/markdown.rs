@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use crate::report::{Report, Status, HEADLINE_CLIENTS};
-use crate::table::{cpu_cell, load_cell, ms_cell, ops_cell, present_targets, ratio_cell, short, sorted};
+use crate::table::{
+    cpu_cell, ctx_cell, load_cell, ms_cell, nodes_cell, ops_cell, present_targets, ratio_cell, short, sorted,
+};
 
 /// Markdown for the section between the README's bench markers; `results` is the results
 /// directory relative to the README (for the plot links).
@@ -59,11 +61,14 @@ pub fn render(rep: &Report, results: &str) -> String {
 
     let peers = present_targets(&rep.rows);
     let header = |s: &mut String, first: &str| {
-        let _ = write!(s, "| {first} | ops/s | p50 ms | p99 ms | cpu µs/op |");
+        let _ = write!(
+            s,
+            "| {first} | ops/s | p50 ms | p99 ms | cpu µs/op | ctx/op | per node µs/ctx (L leader) |"
+        );
         for p in &peers {
             let _ = write!(s, " ÷{} |", short(p));
         }
-        let _ = write!(s, "\n|---|---:|---:|---:|---:|");
+        let _ = write!(s, "\n|---|---:|---:|---:|---:|---:|---|");
         for _ in &peers {
             let _ = write!(s, "---:|");
         }
@@ -72,11 +77,13 @@ pub fn render(rep: &Report, results: &str) -> String {
     let line = |s: &mut String, first: String, r: &crate::report::Row| {
         let _ = write!(
             s,
-            "| {first} | {} | {} | {} | {} |",
+            "| {first} | {} | {} | {} | {} | {} | {} |",
             ops_cell(r),
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
-            cpu_cell(r)
+            cpu_cell(r),
+            ctx_cell(r),
+            nodes_cell(r)
         );
         for p in &peers {
             let _ = write!(s, " {} |", ratio_cell(r, p));

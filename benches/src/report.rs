@@ -58,9 +58,42 @@ pub struct Row {
     /// Server CPU time (user + system, every process of the target) per op, in µs.
     #[serde(default)]
     pub cpu_us_per_op: Option<f64>,
+    /// Context switches of every server thread per op.
+    pub ctx_per_op: Option<f64>,
+    /// The same two per process, the leader (or the one server) first.
+    pub nodes: Vec<NodeCost>,
     /// fencepost only: where its writes spent their time during this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anatomy: Option<crate::anatomy::Anatomy>,
+}
+
+/// One server process's cost per op in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeCost {
+    /// `node-1`, `redis`, ...; `leader` says which node led.
+    pub node: String,
+    pub leader: bool,
+    pub cpu_us_per_op: f64,
+    pub ctx_per_op: f64,
+}
+
+/// Each process's cost per op from its (CPU seconds, context switches) in a run of
+/// `ops` ops; the leader (position `leader` in `procs`) first.
+pub fn node_costs(procs: &[crate::targets::Proc], usage: &[(f64, u64)], leader: usize, ops: u64) -> Vec<NodeCost> {
+    let per_op = |x: f64| x / ops.max(1) as f64;
+    let mut out: Vec<NodeCost> = procs
+        .iter()
+        .zip(usage)
+        .enumerate()
+        .map(|(i, (p, (cpu, ctx)))| NodeCost {
+            node: p.name.clone(),
+            leader: i == leader && procs.len() > 1,
+            cpu_us_per_op: per_op(cpu * 1e6),
+            ctx_per_op: per_op(*ctx as f64),
+        })
+        .collect();
+    out.sort_by_key(|n| !n.leader);
+    out
 }
 
 impl Row {
@@ -86,6 +119,8 @@ impl Row {
             cdf: Vec::new(),
             ops_ratio: BTreeMap::new(),
             cpu_us_per_op: None,
+            ctx_per_op: None,
+            nodes: Vec::new(),
             anatomy: None,
         }
     }

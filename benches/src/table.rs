@@ -65,11 +65,32 @@ pub fn load_cell(x: f64) -> String {
     }
 }
 
-/// A latency in ms, blank when not measured.
 /// Server CPU per op in µs, or a dash when not measured.
 pub fn cpu_cell(r: &Row) -> String {
     r.cpu_us_per_op.map_or_else(|| "–".into(), |c| format!("{c:.1}"))
 }
+
+/// Context switches of all server threads per op, or a dash.
+pub fn ctx_cell(r: &Row) -> String {
+    r.ctx_per_op.map_or_else(|| "–".into(), |c| format!("{c:.1}"))
+}
+
+/// Per process "µs/ctx" per op, the leader first and marked L: "L 60.1/4.1 · 20.3/2.0".
+pub fn nodes_cell(r: &Row) -> String {
+    if r.nodes.is_empty() {
+        return "–".into();
+    }
+    r.nodes
+        .iter()
+        .map(|n| {
+            let mark = if n.leader { "L " } else { "" };
+            format!("{mark}{:.1}/{:.1}", n.cpu_us_per_op, n.ctx_per_op)
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// A latency in ms, blank when not measured.
 
 pub fn ms_cell(x: f64) -> String {
     if x.is_nan() {
@@ -104,8 +125,8 @@ pub fn print(rep: &Report) {
     println!();
     let peers = present_targets(&rep.rows);
     print!(
-        "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>5}",
-        "target", "workload", "clients", "pipe", "ops/s", "p50 ms", "p99 ms", "cpu µs", "failed", "load"
+        "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
+        "target", "workload", "clients", "pipe", "ops/s", "p50 ms", "p99 ms", "cpu µs", "ctx", "failed", "load"
     );
     for p in &peers {
         print!(" {:>7}", format!("÷{}", short(p)));
@@ -114,7 +135,7 @@ pub fn print(rep: &Report) {
     let mut notes: Vec<&str> = Vec::new();
     for r in sorted(&rep.rows) {
         print!(
-            "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>5}",
+            "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
             r.target,
             r.workload,
             r.clients,
@@ -123,6 +144,7 @@ pub fn print(rep: &Report) {
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
             cpu_cell(r),
+            ctx_cell(r),
             r.failed,
             load_cell(r.load_1min)
         );
@@ -130,6 +152,9 @@ pub fn print(rep: &Report) {
             print!(" {:>7}", ratio_cell(r, p));
         }
         println!();
+        if !r.nodes.is_empty() && r.nodes.len() > 1 {
+            println!("    per node µs/ctx per op: {}", nodes_cell(r));
+        }
         if let Some(e) = &r.first_error {
             println!("    first failure: {e}");
         }

@@ -172,9 +172,12 @@ impl Running {
         Some((old, now))
     }
 
-    /// CPU seconds (user + system) every process of the target has used so far.
-    pub fn cpu_seconds(&self) -> f64 {
-        self.procs.iter().map(|p| proc_cpu_seconds(p.pid())).sum()
+    /// Each process's (CPU seconds, context switches) so far, in `procs` order.
+    pub fn usage(&self) -> Vec<(f64, u64)> {
+        self.procs
+            .iter()
+            .map(|p| (proc_cpu_seconds(p.pid()), proc_context_switches(p.pid())))
+            .collect()
     }
 
     /// Fails if any process of the target has exited.
@@ -199,6 +202,26 @@ fn proc_cpu_seconds(pid: u32) -> f64 {
     // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
     let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (tick(11) + tick(12)) / TICKS_PER_SEC
+}
+
+/// Voluntary plus involuntary context switches of every thread of process `pid` (0 when
+/// it cannot be read): each is a thread that slept and was woken, the cost issue 19
+/// measures per request.
+fn proc_context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter(|l| l.starts_with("voluntary_ctxt_switches") || l.starts_with("nonvoluntary_ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
 }
 
 /// A port nobody listens on right now (another process may take it before we do; rare on loopback).
