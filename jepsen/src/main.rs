@@ -154,7 +154,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Cmd::Cleanup => {
             cleanup()?;
-            println!("cleanup: no fpj-* namespaces left");
+            println!("cleanup: no {}* namespaces left", ns::prefix());
             Ok(0)
         }
         Cmd::Run {

@@ -394,7 +394,7 @@ pub fn execute(c: AclCmd, conn: &ConnState, ctx: &Arc<ServerCtx>) -> Dispatched 
             Reply::Array(all_users(t, ctx).into_iter().map(|(n, _)| Reply::Bulk(n)).collect())
         }),
         AclCmd::WhoAmI => Dispatched::Now(Reply::Bulk(conn.user.name.clone())),
-        AclCmd::Cat(None) => Dispatched::Now(Reply::Array(CATEGORIES.iter().map(|c| Reply::text(*c)).collect())),
+        AclCmd::Cat(None) => Dispatched::Now(Reply::Array(CATEGORIES.iter().map(|c| Reply::text(c)).collect())),
         AclCmd::Cat(Some(cat)) if !CATEGORIES.contains(&cat.as_str()) => {
             Dispatched::Now(Reply::err(format!("ERR Unknown category '{cat}'")))
         }

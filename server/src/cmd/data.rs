@@ -31,7 +31,7 @@ pub fn into_command(cmd: DataCmd) -> Command {
 
 fn key_ok(k: &[u8]) -> Result<(), Reply> {
     if k.is_empty() || k.len() > MAX_NAME_BYTES {
-        return Err(Reply::err(format!("ERR key must be 1..=1024 bytes")));
+        return Err(Reply::err("ERR key must be 1..=1024 bytes"));
     }
     Ok(())
 }

@@ -107,6 +107,12 @@ pub struct Stamp(AtomicU64);
 
 static EPOCH: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
 
+impl Default for Stamp {
+    fn default() -> Stamp {
+        Stamp::new()
+    }
+}
+
 impl Stamp {
     pub const fn new() -> Stamp {
         Stamp(AtomicU64::new(0))

@@ -5,7 +5,7 @@
 //! confidentiality and CA-based identity without replacing the secret.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::server::WebPkiClientVerifier;
@@ -67,21 +67,21 @@ impl PeerTls {
     }
 }
 
-fn build(cert: &PathBuf, key: &PathBuf, ca: &PathBuf) -> Result<(TlsAcceptor, TlsConnector), crate::tls::TlsError> {
+fn build(cert: &Path, key: &Path, ca: &Path) -> Result<(TlsAcceptor, TlsConnector), crate::tls::TlsError> {
     use crate::tls::TlsError as E;
     let chain = read_certs(cert, "certificate")?;
     let key_der = read_key(key)?;
     let roots = read_roots(ca)?;
     let provider = provider();
     let identity_err = |error| E::BadIdentity {
-        cert: cert.clone(),
-        key: key.clone(),
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
         error,
     };
     let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
         .map_err(|error| E::Verifier {
-            path: ca.clone(),
+            path: ca.to_path_buf(),
             error,
         })?;
     // with_single_cert also checks the key belongs to the certificate.

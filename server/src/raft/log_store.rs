@@ -261,7 +261,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .values()
             .next_back()
             .map(|e| e.log_id)
-            .or_else(|| last_purged_log_id);
+            .or(last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,

@@ -101,7 +101,7 @@ impl PeerClient {
 
 /// The last log id an AppendEntries covers (its prev when it carries no entries).
 fn last_of(req: &AppendEntriesRequest<TypeConfig>) -> Option<LogId> {
-    req.entries.last().map(|e| e.log_id).or_else(|| req.prev_log_id)
+    req.entries.last().map(|e| e.log_id).or(req.prev_log_id)
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {

@@ -166,7 +166,7 @@ fn ceil_div(a: u128, b: u128) -> u128 {
     if b == 0 {
         return if a == 0 { 0 } else { u128::MAX };
     }
-    a / b + u128::from(a % b != 0)
+    a / b + u128::from(!a.is_multiple_of(b))
 }
 
 fn saturate_u64(x: u128) -> u64 {

@@ -49,7 +49,7 @@ struct Model {
 
 impl Model {
     fn live(&self, index: u64) -> bool {
-        self.purged.map_or(true, |p| index > p)
+        self.purged.is_none_or(|p| index > p)
     }
 
     /// Checks what reopening returned and adopts it.

@@ -332,7 +332,7 @@ fn getex(a: &[Bytes]) -> P {
 }
 
 fn mset(a: &[Bytes]) -> P {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return Err(arity_err("mset"));
     }
     Ok(DataCmd::MSet(
@@ -360,7 +360,7 @@ fn incrbyfloat(a: &[Bytes]) -> P {
 
 fn hset(a: &[Bytes], ok_reply: bool, name: &str) -> P {
     let fv = &a[1..];
-    if fv.len() % 2 != 0 {
+    if !fv.len().is_multiple_of(2) {
         return Err(arity_err(name));
     }
     let pairs = fv.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
@@ -446,7 +446,7 @@ fn zadd(a: &[Bytes]) -> P {
         i += 1;
     }
     let rest = &a[i..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(SYNTAX.into());
     }
     if f.nx && f.xx {

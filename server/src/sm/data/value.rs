@@ -27,7 +27,9 @@ pub(crate) struct Data {
 // Inline in every slot that holds a Redis value: see `object.rs`.
 const _: () = assert!(std::mem::size_of::<Data>() <= 32);
 
-/// The value of a data object.
+/// The value of a data object. The collections are boxed on purpose: a string key is
+/// the common case, and boxing keeps `Val` (and so every keyspace slot) small.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Val {
     Str(SmallBytes),

@@ -579,8 +579,8 @@ proptest! {
             undo.now = now;
             prop_assert_eq!(postcard::to_allocvec(&undo).unwrap(), d.snapshot(), "an early Tick changed state");
         } else {
-            prop_assert!(d.sm.next_waiter_deadline().map_or(true, |t| t > now));
-            prop_assert!(d.sm.next_gc_deadline().map_or(true, |t| t > now));
+            prop_assert!(d.sm.next_waiter_deadline().is_none_or(|t| t > now));
+            prop_assert!(d.sm.next_gc_deadline().is_none_or(|t| t > now));
         }
     }
 }
