@@ -17,7 +17,7 @@ use crate::workloads::Workload;
 /// node restarts (kill "all"). `leader-restore` leaves a stale window of tens of
 /// milliseconds after each power cut, so its clients read at a higher rate, and it
 /// gets time for several power cuts: it gates CI, where a miss would fail the run.
-pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 14] = [
+pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 16] = [
     ("fence-stale", Workload::LockFence, "pause", "sm/fence.rs", 1, RATE),
     ("local-tokens", Workload::Tokens, "kill", "sm/ctx.rs", 2, RATE),
     ("grant-after-expiry", Workload::Lease, "pause", "sm/lock.rs", 1, RATE),
@@ -60,6 +60,8 @@ pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 14] = [
         RATE,
     ),
     ("rwlock-shared-writer", Workload::Rwlock, "pause", "sm/rwlock.rs", 1, RATE),
+    ("delay-ignored", Workload::LockDelay, "pause", "sm/lock_delay.rs", 1, RATE),
+    ("watch-local", Workload::Watch, "partition", "cmd/lock_watch.rs", 1, RATE),
 ];
 
 /// The client rate of most rows.

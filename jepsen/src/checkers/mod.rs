@@ -14,6 +14,7 @@ pub mod kv_model;
 pub mod lease;
 pub mod linear;
 pub mod lock;
+pub mod lock_delay;
 pub mod redis_lock;
 pub mod register;
 pub mod rwlock;
@@ -21,6 +22,7 @@ pub mod semaphore;
 pub mod sliding;
 pub mod tokens;
 pub mod waiter_cancel;
+pub mod watch;
 
 use crate::history::{i, map, s, V};
 

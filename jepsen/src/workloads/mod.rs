@@ -9,6 +9,7 @@ pub mod ghost;
 pub mod idemp;
 pub mod lease;
 pub mod lock;
+pub mod lock_delay;
 pub mod lock_fence;
 pub mod lock_unfenced;
 pub mod redis_data;
@@ -17,6 +18,7 @@ pub mod rwlock;
 pub mod semaphore;
 pub mod sliding;
 pub mod tokens;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -48,11 +50,13 @@ pub enum Workload {
     RedisLock,
     RedisData,
     Rwlock,
+    LockDelay,
+    Watch,
 }
 
 impl Workload {
     /// Every workload.
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 16] = [
         Workload::Lock,
         Workload::Tokens,
         Workload::LockFence,
@@ -67,6 +71,8 @@ impl Workload {
         Workload::RedisLock,
         Workload::RedisData,
         Workload::Rwlock,
+        Workload::LockDelay,
+        Workload::Watch,
     ];
 
     /// The command-line name.
@@ -86,7 +92,14 @@ impl Workload {
             Workload::RedisLock => "redis-lock",
             Workload::RedisData => "redis-data",
             Workload::Rwlock => "rwlock",
+            Workload::LockDelay => "lock-delay",
+            Workload::Watch => "watch",
         }
+    }
+
+    /// Every command-line name, comma-separated (the `--workload` help).
+    pub fn names() -> String {
+        Workload::ALL.map(Workload::name).join(", ")
     }
 
     /// Parses a command-line name.
@@ -135,6 +148,8 @@ impl Workload {
                     Workload::RedisLock => redis_lock::run(worker).await,
                     Workload::RedisData => redis_data::run(worker).await,
                     Workload::Rwlock => rwlock::run(worker).await,
+                    Workload::LockDelay => lock_delay::run(worker).await,
+                    Workload::Watch => watch::run(worker).await,
                 }
             });
         }
@@ -188,6 +203,17 @@ impl Workload {
             Workload::RedisLock => vec![checkers::redis_lock::check(ops)],
             Workload::RedisData => vec![checkers::kv::check(ops, budget)],
             Workload::Rwlock => vec![checkers::rwlock::check(ops), checkers::tokens::check(ops)],
+            Workload::LockDelay => vec![
+                checkers::lock_delay::check(ops),
+                checkers::lease::check(ops),
+                checkers::tokens::check(ops),
+                checkers::extend::check(ops),
+            ],
+            Workload::Watch => vec![
+                checkers::watch::check(ops),
+                checkers::lease::check(ops),
+                checkers::tokens::check(ops),
+            ],
         }
     }
 }
@@ -304,6 +330,17 @@ impl Worker {
             .recorder
             .record(Type::Invoke, Proc::Client(self.process), f, req.clone());
         self.client.call(args).await
+    }
+
+    /// Records the invocation of `f` and sends `args` through `client` instead of the
+    /// worker's own (a blocking call needs a client whose timeout outlasts it).
+    pub async fn call_via(&mut self, client: &mut Client, f: &'static str, req: &V, args: &[String]) -> Outcome {
+        self.shared.ops_left.fetch_sub(1, Ordering::Relaxed);
+        self.sent += 1;
+        self.shared
+            .recorder
+            .record(Type::Invoke, Proc::Client(self.process), f, req.clone());
+        client.call(args).await
     }
 
     /// Records a completion; after `:info` this worker continues as a new process.
