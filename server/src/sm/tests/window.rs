@@ -108,3 +108,46 @@ fn another_kind_is_wrongtype() {
     s.at(0, acquire("L", "a", 1000, None));
     assert_eq!(s.at(0, slide("L", 1, 1000, 1)), Response::WrongType);
 }
+
+/// A person with a list of admission times: the answer the window must give.
+mod model {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_answer_is_the_one_a_list_of_admissions_gives(
+            limit in 1..8u64,
+            window in prop_oneof![Just(100u64), Just(1000), Just(5000)],
+            calls in proptest::collection::vec((0..400u64, 0..4u64), 1..120),
+        ) {
+            let mut s = Sim::new();
+            let mut admitted: Vec<u64> = Vec::new();
+            let mut now = 10_000u64;
+            for (dt, cost) in calls {
+                now += dt;
+                let cost = cost.min(limit);
+                let r = reply(s.at(now, slide("k", limit, window, cost)));
+                // A stamp counts while it is younger than the window.
+                let live: Vec<u64> = admitted.iter().copied().filter(|&t| t + window > now).collect();
+                let used = live.len() as u64;
+                let admit = used + cost <= limit;
+                prop_assert_eq!(r.limited, !admit, "at {} with {:?} and cost {}", now, live, cost);
+                if admit {
+                    prop_assert_eq!(r.remaining, limit - used - cost);
+                    prop_assert_eq!(r.retry_after_ms, -1);
+                    admitted.extend(std::iter::repeat_n(now, cost as usize));
+                } else {
+                    prop_assert_eq!(r.remaining, limit.saturating_sub(used));
+                    // Retry-after: when enough of the oldest stamps have left.
+                    let k = (used + cost - limit) as usize;
+                    let want = live[k - 1] + window - now;
+                    prop_assert_eq!(r.retry_after_ms, want as i64);
+                }
+            }
+        }
+    }
+}
