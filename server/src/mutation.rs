@@ -49,11 +49,14 @@ pub enum Mutation {
     /// `watch-local`: LOCK WATCH answers from this node's own applied state, which on a
     /// lagging follower shows holders that are long gone.
     WatchAnswersLocal,
+    /// `set-nx-short`: SET ... NX PX records a quarter of its expiry, so a Redis-style
+    /// lock (redis-py's `Lock`) is granted again while its holder still holds it.
+    SetNxShortExpiry,
 }
 
 impl Mutation {
     /// Every mutation, in the order the harness reports them.
-    pub const ALL: [Mutation; 16] = [
+    pub const ALL: [Mutation; 17] = [
         Mutation::FenceAcceptsStale,
         Mutation::LocalTokens,
         Mutation::GrantAfterExpiry,
@@ -70,6 +73,7 @@ impl Mutation {
         Mutation::RwReaderBesideWriter,
         Mutation::LockDelayIgnored,
         Mutation::WatchAnswersLocal,
+        Mutation::SetNxShortExpiry,
     ];
 
     /// The name `FENCEPOST_MUTATION` takes.
@@ -91,6 +95,7 @@ impl Mutation {
             Mutation::RwReaderBesideWriter => "rwlock-shared-writer",
             Mutation::LockDelayIgnored => "delay-ignored",
             Mutation::WatchAnswersLocal => "watch-local",
+            Mutation::SetNxShortExpiry => "set-nx-short",
         }
     }
 

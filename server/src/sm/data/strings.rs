@@ -11,6 +11,7 @@ use super::super::types::Millis;
 use super::cmd::{SetCond, TtlChange};
 use super::parse::{float, strict_int};
 use super::{deadline, get as get_data, put, take, wrongtype, Data, Val, MAX_STRING};
+use crate::mutation::{self, Mutation};
 
 fn str_of(d: &Data) -> Option<&[u8]> {
     match &d.val {
@@ -80,7 +81,13 @@ pub fn set(
         }
         return reply(false);
     }
-    let at = new_expiry(cx.now, ttl, old.and_then(|d| d.expires_at()));
+    let mut at = new_expiry(cx.now, ttl, old.and_then(|d| d.expires_at()));
+    // The deliberate bug `set-nx-short` records a quarter of SET NX's expiry: the next
+    // SET NX succeeds while the client told PX still holds the Redis-style lock.
+    if cond == SetCond::IfAbsent && mutation::active(Mutation::SetNxShortExpiry) {
+        let now = cx.now;
+        at = at.map(|t| now + t.saturating_sub(now) / 4);
+    }
     put(ks, cx, key, string(val, at));
     reply(true)
 }
