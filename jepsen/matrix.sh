@@ -19,7 +19,7 @@ run() {
   last=$(timeout $((T + 240)) $J run "$@" --time-limit "$T" --out "$OUT/$name" 2>"$OUT/$name.stderr" | tee "$OUT/$name.stdout" | tail -1)
   echo "$name | $cmd | $last" | tee -a "$OUT/summary.txt"
 }
-ALL="lock tokens lock-fence lock-unfenced lease fifo bucket idemp lock-fence-acl semaphore sliding rwlock redis-lock redis-data"
+ALL="lock tokens lock-fence lock-unfenced lease fifo bucket idemp lock-fence-acl semaphore sliding rwlock redis-lock redis-data lock-delay watch"
 for w in ${WORKLOADS:-$ALL}; do
   run "$w-3n" --workload "$w" --nemesis "$MIX" --nodes 3
 done
