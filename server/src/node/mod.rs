@@ -407,7 +407,7 @@ impl Node {
             Ok(Err(e)) => return down(e.to_string()),
             Ok(Ok(_)) => {}
         }
-        let now = self.stamp();
+        let now = self.time.read_time();
         let st = self.sm.read();
         if matches!(q, ReadQuery::Barrier) {
             // The answer is where this leader's state stands, which the query alone

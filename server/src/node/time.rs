@@ -2,6 +2,7 @@
 //! log when it took office, and its monotonic clock since (see `crate::clock`).
 
 use openraft::async_runtime::watch::WatchReceiver;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ pub(super) struct Timekeeper {
     clock: LeaderClock,
     /// When the proposer last stamped an entry.
     last_entry: Mutex<Instant>,
+    /// Stamps given to entries that may not be applied yet, oldest first (pruned as the
+    /// state machine's clock passes them): see `read_time`.
+    in_flight: Mutex<VecDeque<Millis>>,
 }
 
 impl Timekeeper {
@@ -30,13 +34,39 @@ impl Timekeeper {
             sm,
             clock: LeaderClock::default(),
             last_entry: Mutex::new(Instant::now()),
+            in_flight: Mutex::new(VecDeque::new()),
         }
     }
 
     /// The stamp for an entry about to be proposed.
     pub(super) fn stamp_entry(&self) -> Millis {
         *self.last_entry.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        self.stamp()
+        let stamp = self.stamp();
+        let applied = self.sm.read().sm.now();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut in_flight, applied);
+        in_flight.push_back(stamp);
+        stamp
+    }
+
+    /// The time a linearizable read is evaluated at: the cluster clock now, but never
+    /// past the stamp of an entry that may still be unapplied.
+    ///
+    /// An entry's stamp is taken when it is proposed, and the entry takes effect when it
+    /// applies, after the reads that ReadIndex ordered before it. A read evaluated at
+    /// the leader's clock could see a lease expire at a time before that entry's stamp,
+    /// and then the entry (a renewal stamped before the expiry) continue the very lease
+    /// the read called free: the watch checker found that history. Capping the read's
+    /// time at the oldest such stamp orders it before those entries in time as well as
+    /// in the log; once they apply the cap lifts. (A stamp equal to the state machine's
+    /// clock may be an entry still in flight that shares the millisecond, so it caps
+    /// too.)
+    pub(super) fn read_time(&self) -> Millis {
+        let now = self.stamp();
+        let applied = self.sm.read().sm.now();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        prune(&mut in_flight, applied);
+        in_flight.front().map_or(now, |&oldest| now.min(oldest.max(applied)))
     }
 
     pub(super) fn since_last_entry(&self) -> Duration {
@@ -60,5 +90,13 @@ impl Timekeeper {
         self.clock
             .stamp(term, || applied.max(self.log.highest_stamp()))
             .max(applied)
+    }
+}
+
+/// Drops the stamps the state machine's clock has passed: those entries are applied
+/// (or were never committed, and a later entry's stamp has overtaken them).
+fn prune(in_flight: &mut VecDeque<Millis>, applied: Millis) {
+    while in_flight.front().is_some_and(|&s| s < applied) {
+        in_flight.pop_front();
     }
 }
