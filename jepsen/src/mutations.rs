@@ -19,7 +19,7 @@ use crate::workloads::Workload;
 /// gets time for several power cuts: it gates CI, where a miss would fail the run.
 /// `watch-local` shows only while a node that was paused catches up, and not after
 /// every pause (one 20 s run in five saw none), so it gets four pauses instead of two.
-pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 16] = [
+pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 17] = [
     ("fence-stale", Workload::LockFence, "pause", "sm/fence.rs", 1, RATE),
     ("local-tokens", Workload::Tokens, "kill", "sm/ctx.rs", 2, RATE),
     ("grant-after-expiry", Workload::Lease, "pause", "sm/lock.rs", 1, RATE),
@@ -64,6 +64,7 @@ pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 16] = [
     ("rwlock-shared-writer", Workload::Rwlock, "pause", "sm/rwlock.rs", 1, RATE),
     ("delay-ignored", Workload::LockDelay, "pause", "sm/lock_delay.rs", 1, RATE),
     ("watch-local", Workload::Watch, "pause", "cmd/lock_watch.rs", 2, RATE),
+    ("set-nx-short", Workload::RedisLock, "pause", "sm/data/strings.rs", 1, RATE),
 ];
 
 /// The client rate of most rows.
