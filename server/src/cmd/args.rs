@@ -60,6 +60,31 @@ pub fn token(b: &[u8]) -> Result<u64, Reply> {
     uint(b)
 }
 
+/// A held lease as RELEASE and EXTEND name it: `<name> <owner> <token> [<ttl-ms>]`.
+pub struct LeaseRef {
+    pub name: Bytes,
+    pub owner: Bytes,
+    pub token: u64,
+    /// EXTEND's new TTL (0 for RELEASE).
+    pub ttl_ms: u64,
+}
+
+/// The arguments of `<cmd> RELEASE` (`with_ttl` false) or `<cmd> EXTEND` (true) of LOCK,
+/// SEMAPHORE and RWLOCK; `cmd` is the lower-case command for the arity error, `what`
+/// names the object in errors.
+pub fn lease_ref(a: &[Bytes], cmd: &str, what: &str, with_ttl: bool) -> Result<LeaseRef, Reply> {
+    let (n, sub) = if with_ttl { (4, "extend") } else { (3, "release") };
+    if a.len() != n {
+        return Err(arity(&format!("{cmd}|{sub}")));
+    }
+    Ok(LeaseRef {
+        name: name(&a[0], what)?,
+        owner: name(&a[1], if cmd == "semaphore" { "holder" } else { "owner" })?,
+        token: token(&a[2])?,
+        ttl_ms: if with_ttl { positive_ms(&a[3], "ttl")? } else { 0 },
+    })
+}
+
 /// A lock name, fence key, bucket key, idempotency key or owner.
 pub fn name(b: &Bytes, what: &str) -> Result<Bytes, Reply> {
     if b.is_empty() || b.len() > MAX_NAME_BYTES {

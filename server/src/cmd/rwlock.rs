@@ -41,24 +41,20 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
             })
         }
         "RELEASE" => {
-            if a.len() != 3 {
-                return Err(arity("rwlock|release"));
-            }
+            let l = args::lease_ref(a, "rwlock", "lock name", false)?;
             write(Op::RwRelease {
-                name: args::name(&a[0], "lock name")?,
-                owner: args::name(&a[1], "owner")?,
-                token: args::token(&a[2])?,
+                name: l.name,
+                owner: l.owner,
+                token: l.token,
             })
         }
         "EXTEND" => {
-            if a.len() != 4 {
-                return Err(arity("rwlock|extend"));
-            }
+            let l = args::lease_ref(a, "rwlock", "lock name", true)?;
             write(Op::RwExtend {
-                name: args::name(&a[0], "lock name")?,
-                owner: args::name(&a[1], "owner")?,
-                token: args::token(&a[2])?,
-                ttl_ms: args::positive_ms(&a[3], "ttl")?,
+                name: l.name,
+                owner: l.owner,
+                token: l.token,
+                ttl_ms: l.ttl_ms,
             })
         }
         "INFO" => {

@@ -57,24 +57,20 @@ pub fn parse(a: &[Bytes], _: &Limits) -> Result<Command, Reply> {
             })
         }
         "RELEASE" => {
-            if a.len() != 3 {
-                return Err(arity("semaphore|release"));
-            }
+            let l = args::lease_ref(a, "semaphore", "semaphore name", false)?;
             write(Op::SemRelease {
-                name: args::name(&a[0], "semaphore name")?,
-                holder: args::name(&a[1], "holder")?,
-                token: args::token(&a[2])?,
+                name: l.name,
+                holder: l.owner,
+                token: l.token,
             })
         }
         "EXTEND" => {
-            if a.len() != 4 {
-                return Err(arity("semaphore|extend"));
-            }
+            let l = args::lease_ref(a, "semaphore", "semaphore name", true)?;
             write(Op::SemExtend {
-                name: args::name(&a[0], "semaphore name")?,
-                holder: args::name(&a[1], "holder")?,
-                token: args::token(&a[2])?,
-                ttl_ms: args::positive_ms(&a[3], "ttl")?,
+                name: l.name,
+                holder: l.owner,
+                token: l.token,
+                ttl_ms: l.ttl_ms,
             })
         }
         "INFO" => {

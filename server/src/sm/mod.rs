@@ -254,13 +254,13 @@ impl StateMachine {
                     wait_ms: *wait_ms,
                 },
             ),
-            Op::SemRelease { name, holder, token } => semaphore::release(ks, cx, name, holder, *token),
+            Op::SemRelease { name, holder, token } => leases::release::<semaphore::Semaphore>(ks, cx, name, holder, *token),
             Op::SemExtend {
                 name,
                 holder,
                 token,
                 ttl_ms,
-            } => semaphore::extend(ks, cx, name, holder, *token, *ttl_ms),
+            } => leases::extend::<semaphore::Semaphore>(ks, cx, name, holder, *token, *ttl_ms),
             Op::Sliding { key, params, cost } => window::take(ks, cx, key, *params, *cost),
             Op::RwAcquire {
                 name,
@@ -279,13 +279,13 @@ impl StateMachine {
                     wait_ms: *wait_ms,
                 },
             ),
-            Op::RwRelease { name, owner, token } => rwlock::release(ks, cx, name, owner, *token),
+            Op::RwRelease { name, owner, token } => leases::release::<rwlock::RwLock>(ks, cx, name, owner, *token),
             Op::RwExtend {
                 name,
                 owner,
                 token,
                 ttl_ms,
-            } => rwlock::extend(ks, cx, name, owner, *token, *ttl_ms),
+            } => leases::extend::<rwlock::RwLock>(ks, cx, name, owner, *token, *ttl_ms),
             Op::Scripted { user, cmd } => {
                 let who = script_user(acl, user);
                 Response::Value(run_data(ks, cx, scripts, cmd, Some((user, &who))))

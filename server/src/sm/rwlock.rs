@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
-use super::leases;
+use super::leases::{self, Lease, Leased};
 use super::small_bytes::SmallBytes;
 use super::types::{Event, Millis, Response, RwLockView};
 use super::wait_queue::{Queued, WaitQueue};
@@ -141,10 +141,6 @@ impl RwLock {
             waiters: self.queue.live(now) as u64,
         })
     }
-
-    fn hold_mut(&mut self, owner: &Bytes, token: u64) -> Option<&mut Hold> {
-        self.holders.iter_mut().find(|h| h.owner == *owner && h.token == token)
-    }
 }
 
 /// What RWLOCK READ / WRITE asks for.
@@ -203,45 +199,25 @@ pub(crate) fn acquire(ks: &mut Keyspace, cx: &mut Ctx<'_>, a: Acquire<'_>) -> Re
     reply
 }
 
-/// RWLOCK RELEASE name owner token: the queue moves at once.
-pub(crate) fn release(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, owner: &Bytes, token: u64) -> Response {
-    let Ok(lock) = ks.take::<RwLock>(name, cx) else {
-        return Response::WrongType;
-    };
-    let Some(mut lock) = lock else {
-        return Response::Bool(false);
-    };
-    let before = lock.holders.len();
-    lock.holders.retain(|h| !(h.owner == *owner && h.token == token));
-    let released = lock.holders.len() < before;
-    let lock = lock.settle(cx);
-    ks.restore(name, lock);
-    Response::Bool(released)
+impl Lease for Hold {
+    fn owner(&self) -> &SmallBytes {
+        &self.owner
+    }
+    fn token(&self) -> u64 {
+        self.token
+    }
+    fn end_mut(&mut self) -> &mut Millis {
+        &mut self.expires_at
+    }
 }
 
-/// RWLOCK EXTEND name owner token ttl.
-pub(crate) fn extend(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    name: &Bytes,
-    owner: &Bytes,
-    token: u64,
-    ttl_ms: u64,
-) -> Response {
-    if ttl_ms == 0 {
-        return Response::Invalid("ttl must be positive".into());
+/// RWLOCK RELEASE and EXTEND are `leases::release` and `leases::extend`.
+impl Leased for RwLock {
+    type L = Hold;
+    fn leases(&mut self) -> &mut Vec<Hold> {
+        &mut self.holders
     }
-    let Ok(mut lock) = ks.take::<RwLock>(name, cx) else {
-        return Response::WrongType;
-    };
-    let until = cx.after(ttl_ms);
-    let extended = match lock.as_mut().and_then(|l| l.hold_mut(owner, token)) {
-        Some(h) => {
-            h.expires_at = until;
-            true
-        }
-        None => false,
-    };
-    ks.restore(name, lock);
-    Response::Bool(extended)
+    fn after_change(self, cx: &mut Ctx<'_>) -> Option<RwLock> {
+        self.settle(cx)
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ctx::Ctx;
 use super::keyspace::Keyspace;
-use super::leases;
+use super::leases::{self, Lease, Leased};
 use super::small_bytes::SmallBytes;
 use super::types::{Event, Millis, Response, SemaphoreView};
 use super::wait_queue::{Queued, WaitQueue};
@@ -18,7 +18,7 @@ use crate::mutation::{self, Mutation};
 
 /// One holder's lease of `count` permits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Lease {
+pub(crate) struct SemLease {
     pub holder: SmallBytes,
     pub token: u64,
     pub count: u64,
@@ -53,7 +53,7 @@ pub(crate) struct Semaphore {
     /// The limit the latest ACQUIRE gave.
     pub limit: u64,
     /// In grant order.
-    pub leases: Vec<Lease>,
+    pub leases: Vec<SemLease>,
     pub queue: WaitQueue<SemWaiter>,
 }
 
@@ -88,7 +88,7 @@ impl Semaphore {
             let token = cx.issue_token();
             leases::push(
                 &mut self.leases,
-                Lease {
+                SemLease {
                     holder: w.holder,
                     token,
                     count: w.count,
@@ -122,10 +122,6 @@ impl Semaphore {
             holders: self.leases.iter().filter(|l| l.expires_at > now).count() as u64,
             waiters: self.queue.live(now) as u64,
         }
-    }
-
-    fn lease_mut(&mut self, holder: &Bytes, token: u64) -> Option<&mut Lease> {
-        self.leases.iter_mut().find(|l| l.holder == *holder && l.token == token)
     }
 }
 
@@ -165,7 +161,7 @@ pub(crate) fn acquire(ks: &mut Keyspace, cx: &mut Ctx<'_>, a: Acquire<'_>) -> Re
         let token = cx.issue_token();
         leases::push(
             &mut sem.leases,
-            Lease {
+            SemLease {
                 holder: SmallBytes::from(a.holder),
                 token,
                 count: a.count,
@@ -196,45 +192,25 @@ pub(crate) fn acquire(ks: &mut Keyspace, cx: &mut Ctx<'_>, a: Acquire<'_>) -> Re
     reply
 }
 
-/// SEMAPHORE RELEASE name holder token: the permits go to the queue at once.
-pub(crate) fn release(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, holder: &Bytes, token: u64) -> Response {
-    let Ok(sem) = ks.take::<Semaphore>(name, cx) else {
-        return Response::WrongType;
-    };
-    let Some(mut sem) = sem else {
-        return Response::Bool(false);
-    };
-    let before = sem.leases.len();
-    sem.leases.retain(|l| !(l.holder == *holder && l.token == token));
-    let released = sem.leases.len() < before;
-    let sem = sem.settle(cx);
-    ks.restore(name, sem);
-    Response::Bool(released)
+impl Lease for SemLease {
+    fn owner(&self) -> &SmallBytes {
+        &self.holder
+    }
+    fn token(&self) -> u64 {
+        self.token
+    }
+    fn end_mut(&mut self) -> &mut Millis {
+        &mut self.expires_at
+    }
 }
 
-/// SEMAPHORE EXTEND name holder token ttl.
-pub(crate) fn extend(
-    ks: &mut Keyspace,
-    cx: &mut Ctx<'_>,
-    name: &Bytes,
-    holder: &Bytes,
-    token: u64,
-    ttl_ms: u64,
-) -> Response {
-    if ttl_ms == 0 {
-        return Response::Invalid("ttl must be positive".into());
+/// SEMAPHORE RELEASE and EXTEND are `leases::release` and `leases::extend`.
+impl Leased for Semaphore {
+    type L = SemLease;
+    fn leases(&mut self) -> &mut Vec<SemLease> {
+        &mut self.leases
     }
-    let Ok(mut sem) = ks.take::<Semaphore>(name, cx) else {
-        return Response::WrongType;
-    };
-    let until = cx.after(ttl_ms);
-    let extended = match sem.as_mut().and_then(|s| s.lease_mut(holder, token)) {
-        Some(lease) => {
-            lease.expires_at = until;
-            true
-        }
-        None => false,
-    };
-    ks.restore(name, sem);
-    Response::Bool(extended)
+    fn after_change(self, cx: &mut Ctx<'_>) -> Option<Semaphore> {
+        self.settle(cx)
+    }
 }
