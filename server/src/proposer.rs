@@ -38,7 +38,11 @@ struct Proposal {
 }
 
 /// The leader's time source for entries.
-pub type Stamp = Arc<dyn Fn() -> Millis + Send + Sync>;
+pub type Stamp = Arc<dyn Fn() -> (Millis, InFlight) + Send + Sync>;
+
+/// Held while a stamped entry is being written: the stamper learns from its drop that
+/// the entry has applied (or failed), see `node/time.rs`.
+pub type InFlight = Box<dyn Send>;
 
 #[derive(Clone)]
 pub struct Proposer {
@@ -112,13 +116,14 @@ async fn run(raft: Raft, my_id: NodeId, stamp: Stamp, mut rx: mpsc::UnboundedRec
                 Err(_) => break,
             }
         }
-        let time = stamp();
+        let (time, in_flight) = stamp();
         let (ops, dones): (Vec<Op>, Vec<oneshot::Sender<Outcome>>) = batch.into_iter().map(|p| (p.op, p.done)).unzip();
         let requests: Vec<Request> = ops.into_iter().map(|op| Request { time, op }).collect();
         let raft = raft.clone();
         tokio::spawn(async move {
             let (since, ops) = (std::time::Instant::now(), requests.len() as u64);
             let result = raft.client_write(Batch(requests)).await;
+            drop(in_flight);
             if result.is_ok() {
                 crate::timings::COMMIT.record(since, ops);
             }

@@ -2,8 +2,9 @@
 //! log when it took office, and its monotonic clock since (see `crate::clock`).
 
 use openraft::async_runtime::watch::WatchReceiver;
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
@@ -21,9 +22,22 @@ pub(super) struct Timekeeper {
     clock: LeaderClock,
     /// When the proposer last stamped an entry.
     last_entry: Mutex<Instant>,
-    /// Stamps given to entries that may not be applied yet, oldest first (pruned as the
-    /// state machine's clock passes them): see `read_time`.
-    in_flight: Mutex<VecDeque<Millis>>,
+    /// Stamps of the entries being written, by stamping order: see `read_time`.
+    in_flight: Arc<Mutex<BTreeMap<u64, Millis>>>,
+    next_seq: AtomicU64,
+}
+
+/// An entry's place in `Timekeeper::in_flight`, removed when the proposer drops it
+/// (its `client_write` answered: applied, or failed).
+struct Written {
+    in_flight: Arc<Mutex<BTreeMap<u64, Millis>>>,
+    seq: u64,
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.seq);
+    }
 }
 
 impl Timekeeper {
@@ -34,19 +48,26 @@ impl Timekeeper {
             sm,
             clock: LeaderClock::default(),
             last_entry: Mutex::new(Instant::now()),
-            in_flight: Mutex::new(VecDeque::new()),
+            in_flight: Arc::default(),
+            next_seq: AtomicU64::new(0),
         }
     }
 
-    /// The stamp for an entry about to be proposed.
-    pub(super) fn stamp_entry(&self) -> Millis {
+    /// The stamp for an entry about to be proposed, and its place among the entries
+    /// being written (the proposer holds it until the write answers).
+    pub(super) fn stamp_entry(&self) -> (Millis, Box<dyn Send>) {
         *self.last_entry.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        let stamp = self.stamp();
-        let applied = self.sm.read().sm.now();
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        prune(&mut in_flight, applied);
-        in_flight.push_back(stamp);
-        stamp
+        // Stamped under the lock: stamps then grow with `seq`, so the first entry of the
+        // map has the oldest stamp.
+        let stamp = self.stamp();
+        in_flight.insert(seq, stamp);
+        let written = Written {
+            in_flight: self.in_flight.clone(),
+            seq,
+        };
+        (stamp, Box::new(written))
     }
 
     /// The time a linearizable read is evaluated at: the cluster clock now, but never
@@ -57,16 +78,12 @@ impl Timekeeper {
     /// the leader's clock could see a lease expire at a time before that entry's stamp,
     /// and then the entry (a renewal stamped before the expiry) continue the very lease
     /// the read called free: the watch checker found that history. Capping the read's
-    /// time at the oldest such stamp orders it before those entries in time as well as
-    /// in the log; once they apply the cap lifts. (A stamp equal to the state machine's
-    /// clock may be an entry still in flight that shares the millisecond, so it caps
-    /// too.)
+    /// time at the oldest stamp still being written orders the read before those
+    /// entries in time as well as in the log; once they answer the cap lifts.
     pub(super) fn read_time(&self) -> Millis {
         let now = self.stamp();
-        let applied = self.sm.read().sm.now();
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        prune(&mut in_flight, applied);
-        in_flight.front().map_or(now, |&oldest| now.min(oldest.max(applied)))
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight.first_key_value().map_or(now, |(_, &oldest)| now.min(oldest))
     }
 
     pub(super) fn since_last_entry(&self) -> Duration {
@@ -90,13 +107,5 @@ impl Timekeeper {
         self.clock
             .stamp(term, || applied.max(self.log.highest_stamp()))
             .max(applied)
-    }
-}
-
-/// Drops the stamps the state machine's clock has passed: those entries are applied
-/// (or were never committed, and a later entry's stamp has overtaken them).
-fn prune(in_flight: &mut VecDeque<Millis>, applied: Millis) {
-    while in_flight.front().is_some_and(|&s| s < applied) {
-        in_flight.pop_front();
     }
 }
