@@ -61,10 +61,31 @@ pub const TABLE: [(&str, Workload, &str, &str, u64, f64); 17] = [
         1,
         RATE,
     ),
-    ("rwlock-shared-writer", Workload::Rwlock, "pause", "sm/rwlock.rs", 1, RATE),
-    ("delay-ignored", Workload::LockDelay, "pause", "sm/lock_delay.rs", 1, RATE),
+    (
+        "rwlock-shared-writer",
+        Workload::Rwlock,
+        "pause",
+        "sm/rwlock.rs",
+        1,
+        RATE,
+    ),
+    (
+        "delay-ignored",
+        Workload::LockDelay,
+        "pause",
+        "sm/lock_delay.rs",
+        1,
+        RATE,
+    ),
     ("watch-local", Workload::Watch, "pause", "cmd/lock_watch.rs", 2, RATE),
-    ("set-nx-short", Workload::RedisLock, "pause", "sm/data/strings.rs", 1, RATE),
+    (
+        "set-nx-short",
+        Workload::RedisLock,
+        "pause",
+        "sm/data/strings.rs",
+        1,
+        RATE,
+    ),
 ];
 
 /// The client rate of most rows.

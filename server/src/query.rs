@@ -8,7 +8,9 @@ use crate::sm::acl::AclTable;
 use crate::sm::data::cmd::DataCmd;
 use crate::sm::rval::RVal;
 use crate::sm::window::SlidingParams;
-use crate::sm::{BucketParams, BucketReply, IdempView, LockView, Millis, RwLockView, SemaphoreView, StateMachine, WrongType};
+use crate::sm::{
+    BucketParams, BucketReply, IdempView, LockView, Millis, RwLockView, SemaphoreView, StateMachine, WrongType,
+};
 
 /// A read of the state machine.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -32,8 +32,14 @@ fn permits_and_read_locks_survive_a_leader_kill_through_followers() {
 
     let permit = c.cmd_retry(f, &["SEMAPHORE", "ACQUIRE", &s, "h1", "3", "60000", "COUNT", "2"], t);
     token(&permit, "SEMAPHORE ACQUIRE h1 COUNT 2");
-    token(&c.cmd_retry(f, &["SEMAPHORE", "ACQUIRE", &s, "h2", "3", "60000"], t), "h2");
-    assert_eq!(c.cmd_retry(f, &["SEMAPHORE", "ACQUIRE", &s, "h3", "3", "60000"], t), Reply::Nil);
+    token(
+        &c.cmd_retry(f, &["SEMAPHORE", "ACQUIRE", &s, "h2", "3", "60000"], t),
+        "h2",
+    );
+    assert_eq!(
+        c.cmd_retry(f, &["SEMAPHORE", "ACQUIRE", &s, "h3", "3", "60000"], t),
+        Reply::Nil
+    );
     let r1 = token(&c.cmd_retry(f, &["RWLOCK", "READ", &r, "r1", "60000"], t), "READ r1");
     let r2 = token(&c.cmd_retry(f, &["RWLOCK", "READ", &r, "r2", "60000"], t), "READ r2");
     assert_eq!(c.cmd_retry(f, &["RWLOCK", "WRITE", &r, "w", "60000"], t), Reply::Nil);
@@ -45,20 +51,33 @@ fn permits_and_read_locks_survive_a_leader_kill_through_followers() {
 
     // Everything held before the kill is still held, through either survivor.
     let info = c.cmd_retry(survivor, &["SEMAPHORE", "INFO", &s], t);
-    assert_eq!((field_int(&info, "used"), field_int(&info, "holders")), (3, 2), "{info:?}");
-    assert_eq!(c.cmd_retry(survivor, &["SEMAPHORE", "ACQUIRE", &s, "h3", "3", "60000"], t), Reply::Nil);
+    assert_eq!(
+        (field_int(&info, "used"), field_int(&info, "holders")),
+        (3, 2),
+        "{info:?}"
+    );
+    assert_eq!(
+        c.cmd_retry(survivor, &["SEMAPHORE", "ACQUIRE", &s, "h3", "3", "60000"], t),
+        Reply::Nil
+    );
     let info = c.cmd_retry(survivor, &["RWLOCK", "INFO", &r], t);
     assert_eq!(info.field("mode").map(|m| m.text()), Some("read".into()), "{info:?}");
     assert_eq!(field_int(&info, "holders"), 2);
     assert_eq!(info.field("token"), Some(Reply::Nil));
-    assert_eq!(c.cmd_retry(survivor, &["RWLOCK", "WRITE", &r, "w", "60000"], t), Reply::Nil);
+    assert_eq!(
+        c.cmd_retry(survivor, &["RWLOCK", "WRITE", &r, "w", "60000"], t),
+        Reply::Nil
+    );
 
     // The readers leave; the writer gets in, and its token (only its) passes a fence.
     for (owner, tok) in [("r1", r1), ("r2", r2)] {
         let rel = c.cmd_retry(survivor, &["RWLOCK", "RELEASE", &r, owner, &tok.to_string()], t);
         assert_eq!(rel, Reply::Int(1), "release {owner}");
     }
-    let w = token(&c.cmd_retry(survivor, &["RWLOCK", "WRITE", &r, "w", "60000"], t), "WRITE w");
+    let w = token(
+        &c.cmd_retry(survivor, &["RWLOCK", "WRITE", &r, "w", "60000"], t),
+        "WRITE w",
+    );
     assert!(w > r2);
     let res = uniq("res");
     let ok = c.cmd_retry(survivor, &["FENCE", "ADVANCE", &res, &w.to_string(), "LOCK", &r], t);
@@ -86,11 +105,17 @@ fn lock_watch_through_a_follower_sees_a_grant_made_through_the_leader() {
         })
     };
     thread::sleep(Duration::from_millis(500));
-    let tok = token(&c.cmd_retry(leader, &["LOCK", "ACQUIRE", &name, "alice", "60000"], t), "ACQUIRE");
+    let tok = token(
+        &c.cmd_retry(leader, &["LOCK", "ACQUIRE", &name, "alice", "60000"], t),
+        "ACQUIRE",
+    );
     let (seen, took) = watcher.join().expect("watcher thread");
     assert_eq!(seen.field("owner").map(|o| o.text()), Some("alice".into()), "{seen:?}");
     assert_eq!(field_int(&seen, "token"), tok);
-    assert!(took >= Duration::from_millis(400), "answered before the grant: {took:?}");
+    assert!(
+        took >= Duration::from_millis(400),
+        "answered before the grant: {took:?}"
+    );
     assert!(took < Duration::from_secs(10), "the grant was not noticed: {took:?}");
 
     // Watching the current holder: the timeout answers LOCK INFO as it stands.
@@ -134,5 +159,9 @@ fn lock_delay_holds_everyone_off_after_an_expiry_on_every_node() {
     // A queued waiter keeps its place and is served once the delay is over.
     let r = c.cmd_retry(fs[1], &["LOCK", "ACQUIRE", &name, "b", "1000", "WAIT", "10000"], t);
     token(&r, "WAIT through the delay");
-    assert!(granted.elapsed() >= Duration::from_millis(2300), "granted early: {:?}", granted.elapsed());
+    assert!(
+        granted.elapsed() >= Duration::from_millis(2300),
+        "granted early: {:?}",
+        granted.elapsed()
+    );
 }

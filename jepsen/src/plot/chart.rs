@@ -54,7 +54,11 @@ pub fn draw(path: &Path, ops: &[Op], title: Option<&Title>) -> anyhow::Result<()
     let (head, body) = root.split_vertically(HEAD_H);
     let (plots, side) = body.split_horizontally(WIDTH - LEGEND_W);
     let kinds = faults::kinds(&windows);
-    let lanes_h = if kinds.is_empty() { 0 } else { LANE_H * kinds.len() as u32 + 20 };
+    let lanes_h = if kinds.is_empty() {
+        0
+    } else {
+        LANE_H * kinds.len() as u32 + 20
+    };
     let (lanes_area, plots) = plots.split_vertically(lanes_h);
     let (top, bottom) = plots.split_vertically((HEIGHT - HEAD_H - lanes_h) * 64 / 100);
     if let Some(t) = title {
@@ -139,11 +143,12 @@ fn latency(area: &Area, samples: &[Sample], windows: &[Window], end_s: f64, text
             .axis_desc_style((FAMILY, 15));
     }
     mesh.draw()?;
-    chart.draw_series(
-        windows
-            .iter()
-            .map(|w| Rectangle::new([(w.start as f64 / 1e9, MIN_MS), (w.stop as f64 / 1e9, hi)], band_style(&w.kind))),
-    )?;
+    chart.draw_series(windows.iter().map(|w| {
+        Rectangle::new(
+            [(w.start as f64 / 1e9, MIN_MS), (w.stop as f64 / 1e9, hi)],
+            band_style(&w.kind),
+        )
+    }))?;
     // ok first, so the rarer fail and info points are drawn over it.
     for (typ, color, radius) in [(Type::Ok, OK, 2), (Type::Fail, FAIL, 3), (Type::Info, INFO, 3)] {
         chart.draw_series(
@@ -183,11 +188,12 @@ fn throughput(area: &Area, per_sec: &[u32], windows: &[Window], end_s: f64, text
     }))?;
     // Bands over the bars here: they tint them, where bars over bands would hide the
     // faults wherever throughput is high.
-    chart.draw_series(
-        windows
-            .iter()
-            .map(|w| Rectangle::new([(w.start as f64 / 1e9, 0.0), (w.stop as f64 / 1e9, peak)], band_style(&w.kind))),
-    )?;
+    chart.draw_series(windows.iter().map(|w| {
+        Rectangle::new(
+            [(w.start as f64 / 1e9, 0.0), (w.stop as f64 / 1e9, peak)],
+            band_style(&w.kind),
+        )
+    }))?;
     Ok(())
 }
 
@@ -199,7 +205,11 @@ fn legend(area: &Area, samples: &[Sample], windows: &[Window]) -> anyhow::Result
     let mut y = 30;
     area.draw_text("client ops", &heading, (10, y))?;
     y += 28;
-    for (typ, color, what) in [(Type::Ok, OK, "ok"), (Type::Fail, FAIL, "fail"), (Type::Info, INFO, "info (unknown)")] {
+    for (typ, color, what) in [
+        (Type::Ok, OK, "ok"),
+        (Type::Fail, FAIL, "fail"),
+        (Type::Info, INFO, "info (unknown)"),
+    ] {
         let n = samples.iter().filter(|s| s.typ == typ).count();
         area.draw(&Circle::new((20, y + 7), 5, color.filled()))?;
         area.draw_text(&format!("{what}: {n}"), &entry, (34, y))?;
@@ -217,7 +227,10 @@ fn legend(area: &Area, samples: &[Sample], windows: &[Window]) -> anyhow::Result
     for kind in kinds {
         let n = windows.iter().filter(|w| w.kind == kind).count();
         area.draw(&Rectangle::new([(12, y), (28, y + 14)], band_style(kind)))?;
-        area.draw(&Rectangle::new([(12, y), (28, y + 14)], faults::color(kind).stroke_width(1)))?;
+        area.draw(&Rectangle::new(
+            [(12, y), (28, y + 14)],
+            faults::color(kind).stroke_width(1),
+        ))?;
         area.draw_text(&format!("{kind}: {n}"), &entry, (34, y))?;
         y += 24;
     }

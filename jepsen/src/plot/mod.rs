@@ -140,7 +140,11 @@ mod tests {
         write(&titled, &ops, &header).expect("drawn");
         let (a, b) = (check_png(&plain), check_png(&titled));
         // The title, axis labels and legend add pixels, so the file grows.
-        assert!(b.len() > a.len() + 2_000, "text added only {} bytes", b.len().saturating_sub(a.len()));
+        assert!(
+            b.len() > a.len() + 2_000,
+            "text added only {} bytes",
+            b.len().saturating_sub(a.len())
+        );
         let _ = std::fs::remove_file(&plain);
         let _ = std::fs::remove_file(&titled);
     }

@@ -191,7 +191,11 @@ pub fn execute(cmd: Command, conn: &mut ConnState, ctx: &Arc<ServerCtx>) -> Disp
         Command::Tx(c) => multi::execute(c, conn, ctx),
         Command::Acl(c) => acl::execute(c, conn, ctx),
         Command::Ops(c) => ops::execute(c, ctx),
-        Command::LockWatch { name, token, timeout_ms } => {
+        Command::LockWatch {
+            name,
+            token,
+            timeout_ms,
+        } => {
             let node = ctx.node.clone();
             Dispatched::later(lock_watch::run(node, name, token, timeout_ms))
         }

@@ -98,7 +98,14 @@ mod tests {
         ));
         assert!(matches!(
             p(&["READ", "l", "o", "1000"]),
-            Ok(Command::Write(Op::RwAcquire { write: false, wait_ms: None, .. }, _))
+            Ok(Command::Write(
+                Op::RwAcquire {
+                    write: false,
+                    wait_ms: None,
+                    ..
+                },
+                _
+            ))
         ));
         assert!(p(&["read", "l", "o", "0"]).is_err());
         assert!(p(&["read", "l", "o", "1000", "WAIT"]).is_err());
@@ -106,6 +113,9 @@ mod tests {
         assert!(p(&["read", "l", "o", "x"]).is_err());
         assert!(p(&["release", "l", "o", "-1"]).is_err());
         assert!(p(&["upgrade", "l"]).is_err());
-        assert!(matches!(p(&["info", "l"]), Ok(Command::Read(ReadQuery::RwLockInfo { .. }, _))));
+        assert!(matches!(
+            p(&["info", "l"]),
+            Ok(Command::Read(ReadQuery::RwLockInfo { .. }, _))
+        ));
     }
 }

@@ -36,7 +36,10 @@ struct Written {
 
 impl Drop for Written {
     fn drop(&mut self) {
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.seq);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.seq);
     }
 }
 

@@ -32,7 +32,13 @@ pub(crate) trait Leased: Kind {
 }
 
 /// RELEASE name owner token: the lease goes and the queue moves at once.
-pub(crate) fn release<T: Leased>(ks: &mut Keyspace, cx: &mut Ctx<'_>, name: &Bytes, owner: &Bytes, token: u64) -> Response {
+pub(crate) fn release<T: Leased>(
+    ks: &mut Keyspace,
+    cx: &mut Ctx<'_>,
+    name: &Bytes,
+    owner: &Bytes,
+    token: u64,
+) -> Response {
     let Ok(obj) = ks.take::<T>(name, cx) else {
         return Response::WrongType;
     };

@@ -19,8 +19,8 @@ mod lock;
 mod lock_delay;
 mod object;
 pub mod rval;
-pub mod script;
 mod rwlock;
+pub mod script;
 mod semaphore;
 mod slab;
 mod small_bytes;
@@ -254,7 +254,9 @@ impl StateMachine {
                     wait_ms: *wait_ms,
                 },
             ),
-            Op::SemRelease { name, holder, token } => leases::release::<semaphore::Semaphore>(ks, cx, name, holder, *token),
+            Op::SemRelease { name, holder, token } => {
+                leases::release::<semaphore::Semaphore>(ks, cx, name, holder, *token)
+            }
             Op::SemExtend {
                 name,
                 holder,

@@ -46,7 +46,10 @@ fn a_release_has_no_delay() {
     let mut s = Sim::new();
     let t = token_of(&s.at(100, acquire_delay("L", "a", 1000, None, 5000)));
     assert_eq!(s.at(200, release("L", "a", t)), Response::Bool(true));
-    assert!(matches!(s.at(200, acquire("L", "b", 1000, None)), Response::Granted { .. }));
+    assert!(matches!(
+        s.at(200, acquire("L", "b", 1000, None)),
+        Response::Granted { .. }
+    ));
 }
 
 #[test]
@@ -70,25 +73,40 @@ fn waiters_keep_their_place_and_are_served_when_the_delay_ends() {
     assert_eq!(granted_to(&s), vec![w2]);
     // ...and c asked for one: its expiry (3600) blocks until 4300.
     assert_eq!(s.at(3700, acquire("L", "d", 1000, None)), Response::NotGranted);
-    assert!(matches!(s.at(4300, acquire("L", "d", 1000, None)), Response::Granted { .. }));
+    assert!(matches!(
+        s.at(4300, acquire("L", "d", 1000, None)),
+        Response::Granted { .. }
+    ));
 }
 
 #[test]
 fn a_renewal_keeps_the_delay_it_names_and_the_plain_form_comes_back() {
     let mut s = Sim::new();
     let t = token_of(&s.at(100, acquire_delay("L", "a", 1000, None, 500)));
-    assert!(matches!(s.sm.keys.get(b"L"), Some(super::super::object::Object::DelayedLock(_))));
+    assert!(matches!(
+        s.sm.keys.get(b"L"),
+        Some(super::super::object::Object::DelayedLock(_))
+    ));
     // Renewing without DELAY drops the delay: the lock is plain again.
     assert_eq!(s.at(200, acquire("L", "a", 1000, None)), Response::Granted { token: t });
-    assert!(matches!(s.sm.keys.get(b"L"), Some(super::super::object::Object::Lock(_))));
-    assert!(matches!(s.at(1200, acquire("L", "b", 1000, None)), Response::Granted { .. }));
+    assert!(matches!(
+        s.sm.keys.get(b"L"),
+        Some(super::super::object::Object::Lock(_))
+    ));
+    assert!(matches!(
+        s.at(1200, acquire("L", "b", 1000, None)),
+        Response::Granted { .. }
+    ));
 }
 
 #[test]
 fn a_delayed_lock_survives_a_snapshot_and_fences_like_a_lock() {
     let mut s = Sim::new();
     let t = token_of(&s.at(100, acquire_delay("L", "a", 1000, None, 500)));
-    assert_eq!(s.at(150, advance("r", t, Some("L"))), Response::FenceAccepted { token: t });
+    assert_eq!(
+        s.at(150, advance("r", t, Some("L"))),
+        Response::FenceAccepted { token: t }
+    );
     let bytes = postcard::to_allocvec(&s.sm).expect("encode");
     let mut back: StateMachine = postcard::from_bytes(&bytes).expect("decode");
     let mut events = Vec::new();

@@ -78,7 +78,10 @@ fn readers_share_and_a_writer_is_alone() {
     assert_eq!(s.at(300, rw("L", "x", true, 1000, None)), Response::NotGranted);
     assert_eq!(info(&s, "L", 300).and_then(|v| v.token), Some(w));
     // The writer's lease ends at 1300: a reader gets in then.
-    assert!(matches!(s.at(1300, rw("L", "a", false, 1000, None)), Response::Granted { .. }));
+    assert!(matches!(
+        s.at(1300, rw("L", "a", false, 1000, None)),
+        Response::Granted { .. }
+    ));
 }
 
 #[test]
@@ -107,7 +110,10 @@ fn a_readers_renewal_while_a_writer_waits_keeps_its_token_and_its_lease() {
     let r = token_of(&s.at(100, rw("L", "r", false, 1000, None)));
     let w = queued(s.at(200, rw("L", "w", true, 1000, Some(10_000))));
     // Re-acquiring the mode it holds renews: same token, TTL from now, writer still waits.
-    assert_eq!(s.at(900, rw("L", "r", false, 1000, None)), Response::Granted { token: r });
+    assert_eq!(
+        s.at(900, rw("L", "r", false, 1000, None)),
+        Response::Granted { token: r }
+    );
     assert_eq!(s.at(1500, rw_extend("L", "r", r, 1000)), Response::Bool(true));
     s.at(2000, Op::Tick);
     assert!(granted_waiters(&s).is_empty(), "the renewed reader still holds at 2000");
@@ -139,7 +145,10 @@ fn fence_accepts_the_writers_token_only() {
     ));
     s.at(110, rw_release("L", "r", r));
     let w = token_of(&s.at(120, rw("L", "w", true, 1000, None)));
-    assert_eq!(s.at(130, advance("res", w, Some("L"))), Response::FenceAccepted { token: w });
+    assert_eq!(
+        s.at(130, advance("res", w, Some("L"))),
+        Response::FenceAccepted { token: w }
+    );
     // Past the writer's lease the token no longer passes.
     assert!(matches!(
         s.at(1120, advance("res", w, Some("L"))),

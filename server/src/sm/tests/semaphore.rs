@@ -209,8 +209,15 @@ mod model {
 
     #[derive(Debug, Clone)]
     enum Act {
-        Acquire { holder: usize, count: u64, limit: u64, wait: bool },
-        Release { holder: usize },
+        Acquire {
+            holder: usize,
+            count: u64,
+            limit: u64,
+            wait: bool,
+        },
+        Release {
+            holder: usize,
+        },
         Tick,
     }
 
@@ -245,7 +252,8 @@ mod model {
                     break;
                 }
                 self.queue.remove(0);
-                self.leases.push((holder, tokens.get(&id).copied().unwrap_or(0), count, now + TTL));
+                self.leases
+                    .push((holder, tokens.get(&id).copied().unwrap_or(0), count, now + TTL));
                 granted.push(id);
             }
             granted
