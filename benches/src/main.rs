@@ -68,6 +68,15 @@ struct Cli {
     /// Locks held for the memory figures, 0 to skip.
     #[arg(long, default_value_t = 1_000_000)]
     memory_locks: u64,
+    /// Before a target's workloads, fill it with this many distinct long-lived held locks
+    /// (the memory fill's commands) and wait until every node applied them, so the
+    /// workloads run against a large state machine (and its snapshots). Not done on etcd.
+    #[arg(long, default_value_t = 0)]
+    prefill_locks: u64,
+    /// Extra arguments for every fencepost node, split on whitespace and appended to its
+    /// command line, e.g. --fencepost-args "--snapshot-every 50000".
+    #[arg(long, allow_hyphen_values = true, default_value = "")]
+    fencepost_args: String,
     /// redis-server binary (installed with apt-get when it is the default and missing).
     #[arg(long, default_value = "redis-server")]
     redis_bin: String,
@@ -130,6 +139,7 @@ async fn main() -> Result<()> {
         redis_bin: cli.redis_bin.clone(),
         etcd_bin: cli.etcd_bin.clone(),
         data_root: cli.data_root.clone(),
+        fencepost_args: cli.fencepost_args.split_whitespace().map(String::from).collect(),
     };
     std::fs::create_dir_all(&cli.out_dir).with_context(|| format!("create {}", cli.out_dir.display()))?;
 
@@ -148,15 +158,44 @@ async fn main() -> Result<()> {
         (runs as u64 * (sweep.seconds + sweep.warmup_seconds)) as f64 / 60.0
     );
     let (mut rows, mut failures, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let mut prefills = Vec::new();
     for &kind in &cli.targets {
         eprintln!("{}: starting", kind.name());
-        match targets::start(kind, &opts).await {
-            Ok(mut t) => sweep_target(&mut t, &sweep, &mut rows, &mut events).await,
+        let mut t = match targets::start(kind, &opts).await {
+            Ok(t) => t,
             Err(e) => {
                 eprintln!("{}: failed to start: {e:#}", kind.name());
                 failures.push((kind.name().to_string(), format!("{e:#}")));
+                continue;
+            }
+        };
+        if cli.prefill_locks > 0 {
+            if kind.dialect() == Dialect::Etcd {
+                let e = format!(
+                    "{}: not prefilled (a fill through etcd's JSON gateway would take minutes); its workloads ran on an empty store",
+                    kind.name()
+                );
+                eprintln!("{e}");
+                events.push(e);
+            } else {
+                eprintln!("{}: prefilling {} held locks", kind.name(), cli.prefill_locks);
+                match memory::prefill(&mut t, cli.prefill_locks).await {
+                    Ok(p) => {
+                        eprintln!(
+                            "  {} held ({} never granted, {} retried) in {:.1} s, every node applied after {:.1} s",
+                            p.held, p.failed, p.retries, p.fill_seconds, p.applied_seconds
+                        );
+                        prefills.push(p);
+                    }
+                    Err(e) => {
+                        eprintln!("{}: prefill failed, workloads skipped: {e:#}", kind.name());
+                        failures.push((format!("{} (prefill)", kind.name()), format!("{e:#}")));
+                        continue;
+                    }
+                }
             }
         }
+        sweep_target(&mut t, &sweep, &mut rows, &mut events).await;
     }
 
     let mut memory = Vec::new();
@@ -199,7 +238,10 @@ async fn main() -> Result<()> {
         warmup_seconds: sweep.warmup_seconds as f64,
         window_seconds: sweep.seconds as f64,
         events,
-        recipes: Workload::ALL
+        prefill_locks: cli.prefill_locks,
+        prefills,
+        fencepost_args: opts.fencepost_args.clone(),
+        recipes: Workload::EVERY
             .iter()
             .filter(|w| sweep.workloads.contains(w))
             .map(|w| (w.name().to_string(), w.recipe().to_string()))
@@ -340,10 +382,11 @@ async fn sweep_target(t: &mut Running, sweep: &Sweep, rows: &mut Vec<Row>, event
                         }
                         row.anatomy = anatomy;
                         eprintln!(
-                            "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, cpu {:.1} µs/op, {:.1} ctx/op [{}]{}",
+                            "{tn} {wn} c{clients} p{pipe} (load {load:.2}): {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, cpu {:.1} µs/op, {:.1} ctx/op [{}]{}",
                             row.ops_per_sec,
                             row.p50_ms,
                             row.p99_ms,
+                            row.max_ms,
                             row.cpu_us_per_op.unwrap_or(f64::NAN),
                             row.ctx_per_op.unwrap_or(f64::NAN),
                             crate::table::nodes_cell(&row),

@@ -63,12 +63,12 @@ pub fn render(rep: &Report, results: &str) -> String {
     let header = |s: &mut String, first: &str| {
         let _ = write!(
             s,
-            "| {first} | ops/s | p50 ms | p99 ms | cpu µs/op | ctx/op | per node µs/ctx (L leader) |"
+            "| {first} | ops/s | p50 ms | p99 ms | max ms | cpu µs/op | ctx/op | per node µs/ctx (L leader) |"
         );
         for p in &peers {
             let _ = write!(s, " ÷{} |", short(p));
         }
-        let _ = write!(s, "\n|---|---:|---:|---:|---:|---:|---|");
+        let _ = write!(s, "\n|---|---:|---:|---:|---:|---:|---:|---|");
         for _ in &peers {
             let _ = write!(s, "---:|");
         }
@@ -77,10 +77,11 @@ pub fn render(rep: &Report, results: &str) -> String {
     let line = |s: &mut String, first: String, r: &crate::report::Row| {
         let _ = write!(
             s,
-            "| {first} | {} | {} | {} | {} | {} | {} |",
+            "| {first} | {} | {} | {} | {} | {} | {} | {} |",
             ops_cell(r),
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
+            ms_cell(r.max_ms),
             cpu_cell(r),
             ctx_cell(r),
             nodes_cell(r)
@@ -104,6 +105,26 @@ pub fn render(rep: &Report, results: &str) -> String {
     }
 
     write_anatomy(&mut s, rep);
+
+    if !rep.prefill.is_empty() {
+        let _ = writeln!(s, "\n### Locks held through the workloads\n");
+        let _ = writeln!(
+            s,
+            "`--prefill-locks {}`: each target filled before its workloads (pipelined, depth 256, 8 connections), fencepost until every node applied the fill.\n",
+            rep.prefill_locks
+        );
+        let _ = writeln!(
+            s,
+            "| target | locks held | command | fill s | applied everywhere s |\n|---|---:|---|---:|---:|"
+        );
+        for p in &rep.prefill {
+            let _ = writeln!(
+                s,
+                "| {} | {} | `{}` | {:.1} | {:.1} |",
+                p.target, p.held, p.command, p.fill_seconds, p.applied_seconds
+            );
+        }
+    }
 
     if !rep.memory.is_empty() {
         let _ = writeln!(s, "\n### Memory with held locks\n");
@@ -164,7 +185,7 @@ pub fn render(rep: &Report, results: &str) -> String {
     );
 
     let _ = writeln!(s, "\n### How each workload is done\n");
-    for w in crate::workload::Workload::ALL {
+    for w in crate::workload::Workload::EVERY {
         if let Some(r) = rep.recipes.get(w.name()) {
             let _ = writeln!(s, "- **{}**: {r}", w.name());
         }
@@ -210,12 +231,12 @@ pub fn render(rep: &Report, results: &str) -> String {
     );
     let _ = write!(
         s,
-        "| target | workload | clients | pipe | ops/s | p50 ms | p99 ms | cpu µs/op | load |"
+        "| target | workload | clients | pipe | ops/s | p50 ms | p99 ms | max ms | cpu µs/op | load |"
     );
     for p in &peers {
         let _ = write!(s, " ÷{} |", short(p));
     }
-    let _ = write!(s, "\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = write!(s, "\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for _ in &peers {
         let _ = write!(s, "---:|");
     }
@@ -223,7 +244,7 @@ pub fn render(rep: &Report, results: &str) -> String {
     for r in sorted(&rep.rows) {
         let _ = write!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.target,
             r.workload,
             r.clients,
@@ -231,6 +252,7 @@ pub fn render(rep: &Report, results: &str) -> String {
             ops_cell(r),
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
+            ms_cell(r.max_ms),
             cpu_cell(r),
             load_cell(r.load_1min)
         );

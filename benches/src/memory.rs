@@ -1,6 +1,7 @@
 //! Memory with many locks held: fill a target with distinct long-lived locks, then read each
 //! server process's resident set from /proc. Every node of a cluster holds the whole state,
-//! so every node is reported.
+//! so every node is reported. The same fill prefills a target before its workloads
+//! (`--prefill-locks`), so they run against a large state machine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,10 +85,7 @@ pub async fn measure(target: &mut Running, locks: u64) -> Result<MemRow> {
     Ok(MemRow {
         target: target.kind.name().to_string(),
         locks,
-        command: match dialect {
-            Dialect::Redis => "SET lockN owner PX 3600000".into(),
-            _ => "LOCK ACQUIRE lockN owner 3600000".into(),
-        },
+        command: command(dialect).into(),
         fill_seconds,
         held: locks - filled.failed,
         failed: filled.failed,
@@ -95,6 +93,59 @@ pub async fn measure(target: &mut Running, locks: u64) -> Result<MemRow> {
         first_error: filled.first_error,
         nodes,
     })
+}
+
+/// A target filled before its workloads (`--prefill-locks`).
+#[derive(Debug, Serialize)]
+pub struct PrefillRow {
+    pub target: String,
+    pub locks: u64,
+    /// The command that held each lock.
+    pub command: String,
+    /// Wall time of the pipelined fill (replies included).
+    pub fill_seconds: f64,
+    /// From the fill's start until every node had applied everything (fencepost targets).
+    pub applied_seconds: f64,
+    /// Locks actually granted, held through every workload (TTL one hour).
+    pub held: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub first_error: Option<String>,
+}
+
+/// Fills `target` with `lock0..lock{locks-1}` (the names no workload uses) and waits until
+/// every fencepost node applied them.
+pub async fn prefill(target: &mut Running, locks: u64) -> Result<PrefillRow> {
+    let dialect = target.kind.dialect();
+    if dialect == Dialect::Etcd {
+        bail!("prefill is done on RESP targets only");
+    }
+    let t0 = Instant::now();
+    let filled = fill(target, dialect, locks).await?;
+    let fill_seconds = t0.elapsed().as_secs_f64();
+    if target.kind.name().starts_with("fencepost") {
+        wait_applied(target).await?;
+    }
+    target.check_alive()?;
+    Ok(PrefillRow {
+        target: target.kind.name().to_string(),
+        locks,
+        command: command(dialect).into(),
+        fill_seconds,
+        applied_seconds: t0.elapsed().as_secs_f64(),
+        held: locks - filled.failed,
+        failed: filled.failed,
+        retries: filled.retries,
+        first_error: filled.first_error,
+    })
+}
+
+/// The fill's command, for the report.
+fn command(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Redis => "SET lockN owner PX 3600000",
+        _ => "LOCK ACQUIRE lockN owner 3600000",
+    }
 }
 
 /// What the fill got back.

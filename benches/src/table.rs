@@ -28,7 +28,7 @@ pub fn present_targets(rows: &[Row]) -> Vec<&'static str> {
 pub fn sorted(rows: &[Row]) -> Vec<&Row> {
     let order = |t: &str| TargetKind::ALL.iter().position(|k| k.name() == t).unwrap_or(99);
     let wl = |w: &str| {
-        crate::workload::Workload::ALL
+        crate::workload::Workload::EVERY
             .iter()
             .position(|k| k.name() == w)
             .unwrap_or(99)
@@ -91,7 +91,6 @@ pub fn nodes_cell(r: &Row) -> String {
 }
 
 /// A latency in ms, blank when not measured.
-
 pub fn ms_cell(x: f64) -> String {
     if x.is_nan() {
         "-".into()
@@ -125,8 +124,19 @@ pub fn print(rep: &Report) {
     println!();
     let peers = present_targets(&rep.rows);
     print!(
-        "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
-        "target", "workload", "clients", "pipe", "ops/s", "p50 ms", "p99 ms", "cpu µs", "ctx", "failed", "load"
+        "{:<13} {:<16} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
+        "target",
+        "workload",
+        "clients",
+        "pipe",
+        "ops/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "cpu µs",
+        "ctx",
+        "failed",
+        "load"
     );
     for p in &peers {
         print!(" {:>7}", format!("÷{}", short(p)));
@@ -135,7 +145,7 @@ pub fn print(rep: &Report) {
     let mut notes: Vec<&str> = Vec::new();
     for r in sorted(&rep.rows) {
         print!(
-            "{:<13} {:<13} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
+            "{:<13} {:<16} {:>7} {:>4} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}",
             r.target,
             r.workload,
             r.clients,
@@ -143,6 +153,7 @@ pub fn print(rep: &Report) {
             ops_cell(r),
             ms_cell(r.p50_ms),
             ms_cell(r.p99_ms),
+            ms_cell(r.max_ms),
             cpu_cell(r),
             ctx_cell(r),
             r.failed,
@@ -154,6 +165,12 @@ pub fn print(rep: &Report) {
         println!();
         if !r.nodes.is_empty() && r.nodes.len() > 1 {
             println!("    per node µs/ctx per op: {}", nodes_cell(r));
+        }
+        if let Some(x) = r.vs_lock_cycle {
+            println!(
+                "    ÷ {}'s lock-cycle at the same clients and pipeline: {x:.2}x",
+                r.target
+            );
         }
         if let Some(e) = &r.first_error {
             println!("    first failure: {e}");
@@ -169,6 +186,12 @@ pub fn print(rep: &Report) {
     }
     for n in &notes {
         println!("n/a: {n}");
+    }
+    for p in &rep.prefill {
+        println!(
+            "prefill  : {} held {} of {} locks (`{}`) through its workloads; fill {:.1} s, applied everywhere after {:.1} s",
+            p.target, p.held, p.locks, p.command, p.fill_seconds, p.applied_seconds
+        );
     }
     if !rep.memory.is_empty() {
         println!();

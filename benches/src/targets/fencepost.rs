@@ -161,6 +161,7 @@ async fn start_with(
             c.args(["--initial-cluster", &members.join(",")]);
             c.args(["--cluster-secret", CLUSTER_SECRET]);
         }
+        c.args(&opts.fencepost_args);
         let log = dir.join(format!("node-{}.log", i + 1));
         procs.push(Proc::spawn(&format!("node-{}", i + 1), loopback(port), c, log)?);
     }

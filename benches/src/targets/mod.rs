@@ -92,6 +92,8 @@ pub struct TargetOpts {
     pub etcd_bin: String,
     /// Parent of the temp data dirs (default: the system temp dir); keep all targets on one filesystem.
     pub data_root: Option<PathBuf>,
+    /// Appended to every fencepost node's command line (`--fencepost-args`).
+    pub fencepost_args: Vec<String>,
 }
 
 /// One server process; killed on drop.

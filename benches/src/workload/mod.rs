@@ -1,12 +1,13 @@
 //! Workloads: what one client does in a loop, in each target's dialect.
 //! One operation ("op") is one full cycle of the workload: a lock cycle is ACQUIRE + RELEASE,
 //! a hand-off is one grant (wait + RELEASE), a bucket op is one TOKENBUCKET call, an
-//! idempotent request is BEGIN + COMPLETE.
+//! idempotent request is BEGIN + COMPLETE, a redis-py lock cycle is SET NX PX + EVALSHA.
 
 mod bucket;
 mod contended;
 mod idemp;
 mod lock_cycle;
+mod redis_lock;
 mod scripts;
 mod semaphore;
 mod sliding;
@@ -37,12 +38,26 @@ pub enum Workload {
     SemaphoreCycle,
     /// One exact sliding-window decision on one of 10,000 keys (fencepost only).
     SlidingWindow,
+    /// redis-py's `Lock` acquire + release as it goes over the wire (SET NX PX + EVALSHA of
+    /// its release script), on fencepost and redis alike. Not in the default sweep: name it.
+    RedisLockCycle,
 }
 
 impl Workload {
     /// Every workload, in the order the report lists them.
     pub const ALL: [Workload; 6] = [
         Workload::LockCycle,
+        Workload::Contended,
+        Workload::TokenBucket,
+        Workload::Idempotency,
+        Workload::SemaphoreCycle,
+        Workload::SlidingWindow,
+    ];
+
+    /// Every workload, the opt-in ones too, in the order the report lists them.
+    pub const EVERY: [Workload; 7] = [
+        Workload::LockCycle,
+        Workload::RedisLockCycle,
         Workload::Contended,
         Workload::TokenBucket,
         Workload::Idempotency,
@@ -59,6 +74,7 @@ impl Workload {
             Workload::Idempotency => "idempotency",
             Workload::SemaphoreCycle => "semaphore-cycle",
             Workload::SlidingWindow => "sliding-window",
+            Workload::RedisLockCycle => "redis-lock-cycle",
         }
     }
 
@@ -68,6 +84,7 @@ impl Workload {
             (Workload::SemaphoreCycle | Workload::SlidingWindow, Dialect::Redis | Dialect::Etcd) => Some(
                 "compared with fencepost's own lock cycle and token bucket in the same run (the issue's targets)",
             ),
+            (Workload::RedisLockCycle, Dialect::Etcd) => Some("redis-py's Lock speaks RESP"),
             (Workload::TokenBucket, Dialect::Etcd) => {
                 Some("etcd has no token bucket (a txn-based one would be a different algorithm)")
             }
@@ -89,6 +106,7 @@ impl Workload {
             Workload::TokenBucket => "fencepost: TOKENBUCKET key 1000 1000 1000; redis: the usual Lua token bucket (EVALSHA, refill computed from redis TIME inside the script, hash of level+stamp); etcd: n/a. 10,000 keys, random key per op.",
             Workload::SemaphoreCycle => "fencepost: SEMAPHORE ACQUIRE name holder 10 10000 + SEMAPHORE RELEASE name holder token, fresh random name per op (the lock cycle's shape); redis, etcd: n/a.",
             Workload::SlidingWindow => "fencepost: RATELIMIT SLIDING key 100 1000 (exact log of admissions), 10,000 keys, random key per op (the token bucket's keys); redis, etcd: n/a.",
+            Workload::RedisLockCycle => "every RESP target alike, fencepost included: what redis-py's redis.lock.Lock sends for an uncontended acquire(blocking=False) + release(): SET name token NX PX 10000 (fresh uuid-hex token) + EVALSHA of redis-py's own release script (get, compare, del), loaded with SCRIPT LOAD before the run; etcd: n/a. Fresh random name per op.",
             Workload::Idempotency => "fencepost: IDEMP BEGIN key fp 60000 + IDEMP COMPLETE key token resp; redis: SET key pending NX PX 60000 + SET key resp PX 60000 (no fencing token, no fingerprint check); etcd: txn put-if-absent (compare create_revision = 0) + put, without TTL. Fresh random key per op.",
         }
     }
@@ -156,6 +174,8 @@ pub struct Plan {
     /// SHA1s of the Lua scripts as loaded on the target (Redis dialect only).
     release_sha: Vec<u8>,
     bucket_sha: Vec<u8>,
+    /// SHA1 of redis-py's release script as loaded (redis-lock-cycle only, every RESP dialect).
+    redis_py_release_sha: Vec<u8>,
     /// How each client connects (TLS, user).
     security: Security,
 }
@@ -178,12 +198,25 @@ impl Plan {
             release_sha = load_script(&mut c, scripts::REDIS_RELEASE).await?;
             bucket_sha = load_script(&mut c, scripts::REDIS_TOKEN_BUCKET).await?;
         }
+        let mut redis_py_release_sha = Vec::new();
+        if workload == Workload::RedisLockCycle {
+            let mut c = Conn::connect(addr).await?;
+            redis_py_release_sha = load_script(&mut c, redis_lock::REDIS_PY_RELEASE).await?;
+            if redis_py_release_sha != redis_lock::REDIS_PY_RELEASE_SHA {
+                bail!(
+                    "SCRIPT LOAD of redis-py's release script answered {}, not redis-py's SHA {}",
+                    String::from_utf8_lossy(&redis_py_release_sha),
+                    String::from_utf8_lossy(redis_lock::REDIS_PY_RELEASE_SHA)
+                );
+            }
+        }
         Ok(Plan {
             workload,
             dialect,
             pipeline: pipeline.max(1),
             release_sha,
             bucket_sha,
+            redis_py_release_sha,
             security,
         })
     }
@@ -218,13 +251,16 @@ impl Plan {
                 Workload::Idempotency => idemp::resp(self, conn, rng).await,
                 Workload::SemaphoreCycle => semaphore::resp(self, conn, owner, rng).await,
                 Workload::SlidingWindow => sliding::resp(self, conn, rng).await,
+                Workload::RedisLockCycle => redis_lock::resp(self, conn, rng).await,
             },
             Client::Etcd { etcd, lease } => match self.workload {
                 Workload::LockCycle => lock_cycle::etcd(etcd, *lease, rng).await,
                 Workload::Contended => contended::etcd(etcd, *lease, rng).await,
                 Workload::Idempotency => idemp::etcd(etcd, rng).await,
                 Workload::TokenBucket => bail!("token bucket is n/a on etcd"),
-                Workload::SemaphoreCycle | Workload::SlidingWindow => bail!("n/a on etcd"),
+                Workload::SemaphoreCycle | Workload::SlidingWindow | Workload::RedisLockCycle => {
+                    bail!("n/a on etcd")
+                }
             },
         }
     }
