@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use serde::{Serialize, Serializer};
 
+use crate::raft::log_writer::WalWriter;
 use crate::raft::types::{NodeId, PeerNode};
 use crate::tls::{AuthClients, ClientTlsFiles};
 
@@ -146,6 +147,12 @@ pub struct Config {
     /// whole segments, so this bounds the log's disk use beyond the snapshot.
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+    /// Where the WAL's writes and fsyncs run: `thread` (a writer thread group-commits;
+    /// the runtime never waits on the disk) or `inline` (the runtime thread writes and
+    /// fsyncs once per burst of appends, without a hand-off between threads), or `auto`:
+    /// inline while following, the thread while leading.
+    #[arg(long, value_enum, default_value_t = WalWriter::Auto)]
+    pub wal_writer: WalWriter,
     /// Threads that serve clients, peers and Raft (0: one per CPU). Nodes that share a
     /// machine (tests, benchmarks, a laptop cluster) each do best with one: more only
     /// add hand-offs between threads that compete for the same cores.

@@ -9,6 +9,7 @@ mod serve;
 mod tasks;
 mod ticker;
 mod time;
+mod wal_role;
 
 pub use forward::{READ_TIMEOUT, WRITE_TIMEOUT};
 
@@ -32,6 +33,7 @@ use crate::peer::wire::{AdminOp, PeerRequest, PeerResponse};
 use crate::proposer::{Outcome, Proposer};
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::log_store::LogStore;
+use crate::raft::log_writer::WalWriter;
 use crate::raft::network::NetworkFactory;
 use crate::raft::state_machine::{ApplyObserver, Deadlines, StateMachineStore};
 use crate::raft::types::{LogId, NodeId, PeerNode, Raft};
@@ -118,9 +120,10 @@ impl Node {
             deadlines: dl_tx,
             applied: applied_tx,
         });
-        let log = LogStore::open(&cfg.data_dir.join("log"), cfg.wal_segment_bytes)?;
+        let log = LogStore::open(&cfg.data_dir.join("log"), cfg.wal_segment_bytes, cfg.wal_writer)?;
         let committed = log.committed_handle();
         let log_for_clock = log.clone();
+        let log_for_role = log.clone();
         let sm = StateMachineStore::open(&cfg.data_dir.join("sm"), observer)?;
         let raft_config = openraft::Config {
             cluster_name: "fencepost".into(),
@@ -193,6 +196,9 @@ impl Node {
             node.spawn(join);
         }
         node.spawn(ticker::run(node.clone()));
+        if cfg.wal_writer == WalWriter::Auto {
+            node.spawn(wal_role::follow_role(node.raft.clone(), log_for_role));
+        }
         node.spawn(snapshotter(node.clone(), cfg.snapshot_every));
         Ok(node)
     }

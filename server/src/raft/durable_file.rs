@@ -26,7 +26,7 @@ pub fn write_atomic(path: &Path, payload: &[u8]) -> io::Result<()> {
 /// Reads a file written by [`write_atomic`]. `Ok(None)` if it does not exist;
 /// an error if it exists but is damaged (the caller must not guess its contents).
 pub fn read_checked(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let bytes = match fs::read(path) {
+    let mut bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -37,11 +37,12 @@ pub fn read_checked(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
     let mut crc = [0u8; 4];
     crc.copy_from_slice(&bytes[4..8]);
-    let payload = bytes[8..].to_vec();
-    if crc32fast::hash(&payload) != u32::from_le_bytes(crc) {
+    if crc32fast::hash(&bytes[8..]) != u32::from_le_bytes(crc) {
         return Err(damaged());
     }
-    Ok(Some(payload))
+    // In place: a snapshot's payload can be tens of MiB, not worth a second copy.
+    bytes.drain(..8);
+    Ok(Some(bytes))
 }
 
 /// Makes a directory's entries (new, renamed, removed files) durable.

@@ -2,7 +2,9 @@
 
 pub mod durable_file;
 pub mod log_store;
+pub mod log_writer;
 pub mod network;
+mod snapshot_fork;
 pub mod state_machine;
 pub mod types;
 pub mod wal;

@@ -13,6 +13,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::durable_file;
+use super::snapshot_fork;
 use super::types::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::sm::{Event, Millis, StateMachine};
 
@@ -149,32 +150,74 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> std::io::Result<Snapshot> {
-        // Encoding a large state takes tens of milliseconds (~35 ms per million objects):
-        // on an async worker that would stall every task queued behind it, Raft RPCs
-        // included (measured: AppendEntries past openraft's heartbeat-long timeout, then
-        // elections, under heavy write load). Applies wait for the read lock meanwhile;
-        // replication and fsyncs do not.
+        // Off the async runtime: the fork and the wait block, and the in-process
+        // fallback encodes for tens of milliseconds.
         let me = self.clone();
         let started = std::time::Instant::now();
-        let encoded = tokio::task::spawn_blocking(move || {
-            let st = me.read();
-            me.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
-            let data = postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?;
-            let meta = SnapshotMeta {
-                last_log_id: st.last_applied,
-                last_membership: st.membership.clone(),
-            };
-            Ok::<_, std::io::Error>((meta, data))
-        })
-        .await;
-        let (meta, data) = encoded.map_err(std::io::Error::other)??;
-        let stored = self.persist_snapshot(StoredSnapshot { meta, data }).await?;
+        let stored = tokio::task::spawn_blocking(move || me.encode_snapshot())
+            .await
+            .map_err(std::io::Error::other)??;
         crate::metrics::METRICS.snapshot_seconds.observe(started.elapsed());
         tracing::info!(last = ?stored.meta.last_log_id, bytes = stored.data.len(), "snapshot built");
         Ok(Snapshot {
             meta: stored.meta,
             snapshot: Cursor::new(stored.data),
         })
+    }
+}
+
+impl StateMachineStore {
+    /// Writes the snapshot file from a forked child that sees the state as it is now,
+    /// so applies go on meanwhile (`snapshot_fork`), and reads the file back for
+    /// openraft. Falls back to encoding under the read lock if the child fails.
+    fn encode_snapshot(&self) -> std::io::Result<StoredSnapshot> {
+        let path = &self.shared.snapshot_path;
+        let child = {
+            let st = self.read();
+            let frozen = std::time::Instant::now();
+            self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
+            let meta = SnapshotMeta {
+                last_log_id: st.last_applied,
+                last_membership: st.membership.clone(),
+            };
+            let child = snapshot_fork::spawn(path, || {
+                let data = postcard::to_allocvec(&st.sm)?;
+                postcard::to_allocvec(&StoredSnapshot { meta, data })
+            });
+            drop(st);
+            // What applies waited for (the fork), as opposed to the whole build.
+            tracing::info!(
+                held_ms = frozen.elapsed().as_secs_f64() * 1e3,
+                "snapshot state frozen by fork"
+            );
+            child
+        };
+        let forked = match child.map(|c| c.wait()) {
+            Some(Ok(())) => durable_file::read_checked(path).and_then(|bytes| {
+                let bytes = bytes.ok_or_else(|| std::io::Error::other("snapshot child wrote no file"))?;
+                postcard::from_bytes::<StoredSnapshot>(&bytes).map_err(std::io::Error::other)
+            }),
+            Some(Err(e)) => Err(e),
+            None => Err(std::io::Error::other("fork unavailable")),
+        };
+        match forked {
+            Ok(stored) => Ok(stored),
+            Err(e) => {
+                tracing::warn!(error = %e, "forked snapshot failed; encoding under the read lock");
+                let st = self.read();
+                let stored = StoredSnapshot {
+                    meta: SnapshotMeta {
+                        last_log_id: st.last_applied,
+                        last_membership: st.membership.clone(),
+                    },
+                    data: postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?,
+                };
+                drop(st);
+                let bytes = postcard::to_allocvec(&stored).map_err(std::io::Error::other)?;
+                durable_file::write_atomic(path, &bytes)?;
+                Ok(stored)
+            }
+        }
     }
 }
 
