@@ -10,16 +10,24 @@ const MAGIC: &[u8; 4] = b"FPD1";
 
 /// Atomically replaces `path` with `payload` (framed with a magic and a CRC).
 pub fn write_atomic(path: &Path, payload: &[u8]) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(MAGIC)?;
-        f.write_all(&crc32fast::hash(payload).to_le_bytes())?;
-        f.write_all(payload)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
+    write_temp(&tmp, payload)?;
+    publish(&tmp, path)
+}
+
+/// Writes `payload` (framed) to `tmp` and fsyncs it; [`publish`] makes it the file.
+pub fn write_temp(tmp: &Path, payload: &[u8]) -> io::Result<()> {
+    let mut f = File::create(tmp)?;
+    f.write_all(MAGIC)?;
+    f.write_all(&crc32fast::hash(payload).to_le_bytes())?;
+    f.write_all(payload)?;
+    f.sync_all()
+}
+
+/// Renames a file written by [`write_temp`] over `path`, durably.
+pub fn publish(tmp: &Path, path: &Path) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    fs::rename(tmp, path)?;
     sync_dir(dir)
 }
 

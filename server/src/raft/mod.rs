@@ -4,6 +4,7 @@ pub mod durable_file;
 pub mod log_store;
 pub mod log_writer;
 pub mod network;
+mod snapshot_file;
 mod snapshot_fork;
 pub mod state_machine;
 pub mod types;

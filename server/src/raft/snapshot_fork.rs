@@ -26,11 +26,13 @@ pub struct Child {
     pid: libc::pid_t,
 }
 
-/// Forks a child that writes `encode()`'s bytes durably to `path`
-/// (`durable_file::write_atomic`). Call with the state frozen (its lock held); the
-/// lock may be released as soon as this returns. `None` when fork is unavailable:
-/// the caller must encode in-process.
-pub fn spawn(path: &Path, encode: impl FnOnce() -> Result<Vec<u8>, postcard::Error>) -> Option<Child> {
+/// Forks a child that writes `encode()`'s bytes to `tmp` and fsyncs them
+/// (`durable_file::write_temp`; the parent publishes them). Call with the state frozen
+/// (its lock held); the lock may be released as soon as this returns. `None` when fork
+/// is unavailable: the caller must encode in-process.
+pub fn spawn(tmp: &Path, encode: impl FnOnce() -> Result<Vec<u8>, postcard::Error>) -> Option<Child> {
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: see the module comment; the child only encodes, writes and `_exit`s.
     match unsafe { libc::fork() } {
         -1 => {
@@ -38,6 +40,16 @@ pub fn spawn(path: &Path, encode: impl FnOnce() -> Result<Vec<u8>, postcard::Err
             None
         }
         0 => {
+            // A child that outlived its node would hold the data dir's lock and could
+            // write beside the node's next run: it dies with its parent. (Checked
+            // after asking, in case the parent died first.)
+            // SAFETY: prctl and getppid only affect and read this process.
+            let orphan =
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent };
+            if orphan {
+                // SAFETY: ends the child without running the parent's exit handlers.
+                unsafe { libc::_exit(2) }
+            }
             // Run only on otherwise idle CPU time: on a busy machine the child would
             // otherwise take cores from the nodes' request paths. A snapshot that
             // takes longer only keeps the log in memory a little longer.
@@ -46,7 +58,7 @@ pub fn spawn(path: &Path, encode: impl FnOnce() -> Result<Vec<u8>, postcard::Err
             let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
             let ok = encode()
                 .map_err(io::Error::other)
-                .and_then(|bytes| super::durable_file::write_atomic(path, &bytes))
+                .and_then(|bytes| super::durable_file::write_temp(tmp, &bytes))
                 .is_ok();
             // SAFETY: ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }

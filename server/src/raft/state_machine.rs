@@ -3,17 +3,16 @@
 //! node what an apply changed (waiter outcomes, next deadlines).
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use futures::{Stream, StreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
-use serde::{Deserialize, Serialize};
 
 use super::durable_file;
-use super::snapshot_fork;
+use super::snapshot_file::{SnapshotFile, StoredSnapshot};
 use super::types::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::sm::{Event, Millis, StateMachine};
 
@@ -37,13 +36,6 @@ pub struct SmState {
     pub membership: StoredMembership,
 }
 
-/// The state machine as stored in a snapshot file.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
-
 struct Shared {
     state: RwLock<SmState>,
     /// Client operations applied since the last snapshot: entries carry batches, so
@@ -54,7 +46,7 @@ struct Shared {
     /// look the user up otherwise.
     acl_epoch: AtomicU64,
     observer: Arc<dyn ApplyObserver>,
-    snapshot_path: PathBuf,
+    snapshot: SnapshotFile,
 }
 
 /// Cheap to clone; shared between openraft and the node's readers.
@@ -67,10 +59,9 @@ impl StateMachineStore {
     /// Loads the last snapshot under `dir` (if any); the log replays the rest.
     pub fn open(dir: &Path, observer: Arc<dyn ApplyObserver>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let snapshot_path = dir.join("snapshot");
+        let (snapshot, stored) = SnapshotFile::open(dir)?;
         let mut state = SmState::default();
-        if let Some(bytes) = durable_file::read_checked(&snapshot_path)? {
-            let stored: StoredSnapshot = postcard::from_bytes(&bytes)?;
+        if let Some(stored) = stored {
             state.sm = postcard::from_bytes(&stored.data)?;
             state.last_applied = stored.meta.last_log_id;
             state.membership = stored.meta.last_membership.clone();
@@ -82,7 +73,7 @@ impl StateMachineStore {
                 ops_since_snapshot: AtomicU64::new(0),
                 acl_epoch: AtomicU64::new(1),
                 observer,
-                snapshot_path,
+                snapshot,
             }),
         })
     }
@@ -131,18 +122,16 @@ impl StateMachineStore {
         self.shared.observer.applied(events, deadlines, last_applied);
     }
 
-    /// Writes the snapshot file (off the async runtime) and hands the snapshot back, so
+    /// Publishes an installed snapshot (off the async runtime) and hands it back, so
     /// its data is never copied just to be kept.
-    async fn persist_snapshot(&self, stored: StoredSnapshot) -> std::io::Result<StoredSnapshot> {
-        let path = self.shared.snapshot_path.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let bytes = postcard::to_allocvec(&stored).map_err(std::io::Error::other)?;
-            durable_file::write_atomic(&path, &bytes)?;
+    async fn persist_installed(&self, stored: StoredSnapshot) -> std::io::Result<StoredSnapshot> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            me.shared.snapshot.install(&stored)?;
             Ok::<StoredSnapshot, std::io::Error>(stored)
         })
         .await
-        .map_err(std::io::Error::other)?;
-        written
+        .map_err(std::io::Error::other)?
     }
 }
 
@@ -171,8 +160,8 @@ impl StateMachineStore {
     /// so applies go on meanwhile (`snapshot_fork`), and reads the file back for
     /// openraft. Falls back to encoding under the read lock if the child fails.
     fn encode_snapshot(&self) -> std::io::Result<StoredSnapshot> {
-        let path = &self.shared.snapshot_path;
-        let child = {
+        let file = &self.shared.snapshot;
+        let (last, child) = {
             let st = self.read();
             let frozen = std::time::Instant::now();
             self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
@@ -180,7 +169,8 @@ impl StateMachineStore {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
             };
-            let child = snapshot_fork::spawn(path, || {
+            let last = meta.last_log_id;
+            let child = file.fork_build(|| {
                 let data = postcard::to_allocvec(&st.sm)?;
                 postcard::to_allocvec(&StoredSnapshot { meta, data })
             });
@@ -190,34 +180,27 @@ impl StateMachineStore {
                 held_ms = frozen.elapsed().as_secs_f64() * 1e3,
                 "snapshot state frozen by fork"
             );
-            child
+            (last, child)
         };
         let forked = match child.map(|c| c.wait()) {
-            Some(Ok(())) => durable_file::read_checked(path).and_then(|bytes| {
-                let bytes = bytes.ok_or_else(|| std::io::Error::other("snapshot child wrote no file"))?;
-                postcard::from_bytes::<StoredSnapshot>(&bytes).map_err(std::io::Error::other)
-            }),
+            Some(Ok(())) => file.finish_build(last),
             Some(Err(e)) => Err(e),
             None => Err(std::io::Error::other("fork unavailable")),
         };
-        match forked {
-            Ok(stored) => Ok(stored),
-            Err(e) => {
-                tracing::warn!(error = %e, "forked snapshot failed; encoding under the read lock");
-                let st = self.read();
-                let stored = StoredSnapshot {
-                    meta: SnapshotMeta {
-                        last_log_id: st.last_applied,
-                        last_membership: st.membership.clone(),
-                    },
-                    data: postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?,
-                };
-                drop(st);
-                let bytes = postcard::to_allocvec(&stored).map_err(std::io::Error::other)?;
-                durable_file::write_atomic(path, &bytes)?;
-                Ok(stored)
-            }
-        }
+        forked.or_else(|e| {
+            tracing::warn!(error = %e, "forked snapshot failed; encoding under the read lock");
+            let st = self.read();
+            let stored = StoredSnapshot {
+                meta: SnapshotMeta {
+                    last_log_id: st.last_applied,
+                    last_membership: st.membership.clone(),
+                },
+                data: postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?,
+            };
+            drop(st);
+            file.write_built(&stored)?;
+            Ok(stored)
+        })
     }
 }
 
@@ -285,7 +268,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> std::io::Result<()> {
         let data = snapshot.into_inner();
         let sm: StateMachine = postcard::from_bytes(&data).map_err(std::io::Error::other)?;
-        self.persist_snapshot(StoredSnapshot {
+        self.persist_installed(StoredSnapshot {
             meta: meta.clone(),
             data,
         })
@@ -305,12 +288,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> std::io::Result<Option<Snapshot>> {
-        let path = self.shared.snapshot_path.clone();
-        let Some(bytes) = durable_file::read_checked(&path)? else {
-            return Ok(None);
-        };
-        let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(std::io::Error::other)?;
-        Ok(Some(Snapshot {
+        Ok(self.shared.snapshot.read()?.map(|stored| Snapshot {
             meta: stored.meta,
             snapshot: Cursor::new(stored.data),
         }))
