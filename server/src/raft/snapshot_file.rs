@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::durable_file;
 use super::snapshot_fork;
-use super::types::{LogId, SnapshotMeta};
+use super::types::SnapshotMeta;
 
 /// The state machine as stored in a snapshot file.
 #[derive(Serialize, Deserialize)]
@@ -27,8 +27,8 @@ pub struct SnapshotFile {
     building: PathBuf,
     /// Where an install writes before it is published.
     installing: PathBuf,
-    /// The last log id the published file covers; held while publishing.
-    published: Mutex<Option<LogId>>,
+    /// What the published file holds (its meta); held while publishing.
+    published: Mutex<Option<SnapshotMeta>>,
 }
 
 impl SnapshotFile {
@@ -42,13 +42,13 @@ impl SnapshotFile {
         let file = SnapshotFile {
             building: dir.join("snapshot.building"),
             installing: dir.join("snapshot.installing"),
-            published: Mutex::new(stored.as_ref().and_then(|s| s.meta.last_log_id)),
+            published: Mutex::new(stored.as_ref().map(|s| s.meta.clone())),
             path,
         };
         Ok((file, stored))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<LogId>> {
+    fn lock(&self) -> MutexGuard<'_, Option<SnapshotMeta>> {
         self.published.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -62,7 +62,7 @@ impl SnapshotFile {
     pub fn install(&self, stored: &StoredSnapshot) -> std::io::Result<()> {
         let bytes = postcard::to_allocvec(stored).map_err(std::io::Error::other)?;
         durable_file::write_temp(&self.installing, &bytes)?;
-        self.publish(&self.installing, stored.meta.last_log_id)
+        self.publish(&self.installing, &stored.meta).map(drop)
     }
 
     /// Starts a build from the state as it is now: call with the state frozen (its lock
@@ -74,30 +74,33 @@ impl SnapshotFile {
         snapshot_fork::spawn(&self.building, encode)
     }
 
-    /// Publishes what a forked build wrote (covering `last`), then returns the
-    /// snapshot the file holds: the build's, or a newer one installed meanwhile.
-    pub fn finish_build(&self, last: Option<LogId>) -> std::io::Result<StoredSnapshot> {
-        self.publish(&self.building, last)?;
-        self.read()?
-            .ok_or_else(|| std::io::Error::other("snapshot file missing after a build"))
+    /// Publishes what a forked build of `meta` wrote, and returns the meta of what the
+    /// file now holds: the build's, or a newer one installed meanwhile.
+    pub fn finish_build(&self, meta: &SnapshotMeta) -> std::io::Result<SnapshotMeta> {
+        self.publish(&self.building, meta)
     }
 
-    /// Encodes and publishes a snapshot built in this process (when no fork could).
-    pub fn write_built(&self, stored: &StoredSnapshot) -> std::io::Result<()> {
+    /// Encodes and publishes a snapshot built in this process (when no fork could);
+    /// returns the meta of what the file holds, as [`Self::finish_build`] does.
+    pub fn write_built(&self, stored: &StoredSnapshot) -> std::io::Result<SnapshotMeta> {
         let bytes = postcard::to_allocvec(stored).map_err(std::io::Error::other)?;
         durable_file::write_temp(&self.building, &bytes)?;
-        self.publish(&self.building, stored.meta.last_log_id)
+        self.publish(&self.building, &stored.meta)
     }
 
-    fn publish(&self, written: &Path, last: Option<LogId>) -> std::io::Result<()> {
+    /// Makes `written` the file unless the file covers more of the log; returns the
+    /// meta of what the file holds afterwards.
+    fn publish(&self, written: &Path, meta: &SnapshotMeta) -> std::io::Result<SnapshotMeta> {
         let mut published = self.lock();
-        if last < *published {
-            tracing::info!(?last, published = ?*published, "older snapshot not published over a newer one");
-            return std::fs::remove_file(written);
+        if let Some(newer) = published.as_ref().filter(|p| meta.last_log_id < p.last_log_id) {
+            tracing::info!(last = ?meta.last_log_id, published = ?newer.last_log_id, "older snapshot not published over a newer one");
+            let newer = newer.clone();
+            std::fs::remove_file(written)?;
+            return Ok(newer);
         }
         durable_file::publish(written, &self.path)?;
-        *published = last;
-        Ok(())
+        *published = Some(meta.clone());
+        Ok(meta.clone())
     }
 }
 
@@ -111,6 +114,7 @@ fn read_file(path: &Path) -> std::io::Result<Option<StoredSnapshot>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::types::LogId;
 
     fn stored(index: u64) -> StoredSnapshot {
         let leader = openraft::impls::leader_id_adv::LeaderId { term: 2, node_id: 1 };
@@ -143,13 +147,14 @@ mod tests {
         // A forked build of index 7 that started before the install.
         let child = file.fork_build(|| postcard::to_allocvec(&stored(7))).expect("fork");
         child.wait().expect("child wrote");
-        let got = file.finish_build(stored(7).meta.last_log_id).expect("finish");
-        assert_eq!(got.meta.last_log_id.map(|l| l.index), Some(10));
+        let got = file.finish_build(&stored(7).meta).expect("finish");
+        assert_eq!(got.last_log_id.map(|l| l.index), Some(10));
         file.write_built(&stored(9)).expect("in-process build");
         assert_eq!(published_index(&file), Some(10));
         let child = file.fork_build(|| postcard::to_allocvec(&stored(12))).expect("fork");
         child.wait().expect("child wrote");
-        file.finish_build(stored(12).meta.last_log_id).expect("finish");
+        let got = file.finish_build(&stored(12).meta).expect("finish");
+        assert_eq!(got.last_log_id.map(|l| l.index), Some(12));
         assert_eq!(published_index(&file), Some(12));
         file.install(&stored(11))
             .expect("stale install is dropped, not an error");

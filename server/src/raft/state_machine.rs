@@ -143,25 +143,27 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         // fallback encodes for tens of milliseconds.
         let me = self.clone();
         let started = std::time::Instant::now();
-        let stored = tokio::task::spawn_blocking(move || me.encode_snapshot())
+        let snapshot = tokio::task::spawn_blocking(move || me.encode_snapshot())
             .await
             .map_err(std::io::Error::other)??;
         crate::metrics::METRICS.snapshot_seconds.observe(started.elapsed());
-        tracing::info!(last = ?stored.meta.last_log_id, bytes = stored.data.len(), "snapshot built");
-        Ok(Snapshot {
-            meta: stored.meta,
-            snapshot: Cursor::new(stored.data),
-        })
+        tracing::info!(last = ?snapshot.meta.last_log_id, "snapshot built");
+        Ok(snapshot)
     }
 }
 
 impl StateMachineStore {
     /// Writes the snapshot file from a forked child that sees the state as it is now,
-    /// so applies go on meanwhile (`snapshot_fork`), and reads the file back for
-    /// openraft. Falls back to encoding under the read lock if the child fails.
-    fn encode_snapshot(&self) -> std::io::Result<StoredSnapshot> {
+    /// so applies go on meanwhile (`snapshot_fork`). Falls back to encoding under the
+    /// read lock if the child fails.
+    ///
+    /// The snapshot handed back carries no data when the child wrote it: openraft
+    /// 0.10 keeps only a built snapshot's meta (`core/sm/worker.rs`, `build_snapshot`)
+    /// and reads the file through `get_current_snapshot` when it sends one, so reading
+    /// tens of MiB back here would only cost CPU and memory.
+    fn encode_snapshot(&self) -> std::io::Result<Snapshot> {
         let file = &self.shared.snapshot;
-        let (last, child) = {
+        let (meta, child) = {
             let st = self.read();
             let frozen = std::time::Instant::now();
             self.shared.ops_since_snapshot.store(0, Ordering::Relaxed);
@@ -169,10 +171,12 @@ impl StateMachineStore {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
             };
-            let last = meta.last_log_id;
             let child = file.fork_build(|| {
                 let data = postcard::to_allocvec(&st.sm)?;
-                postcard::to_allocvec(&StoredSnapshot { meta, data })
+                postcard::to_allocvec(&StoredSnapshot {
+                    meta: meta.clone(),
+                    data,
+                })
             });
             drop(st);
             // What applies waited for (the fork), as opposed to the whole build.
@@ -180,27 +184,35 @@ impl StateMachineStore {
                 held_ms = frozen.elapsed().as_secs_f64() * 1e3,
                 "snapshot state frozen by fork"
             );
-            (last, child)
+            (meta, child)
         };
         let forked = match child.map(|c| c.wait()) {
-            Some(Ok(())) => file.finish_build(last),
+            Some(Ok(())) => file.finish_build(&meta),
             Some(Err(e)) => Err(e),
             None => Err(std::io::Error::other("fork unavailable")),
         };
-        forked.or_else(|e| {
-            tracing::warn!(error = %e, "forked snapshot failed; encoding under the read lock");
-            let st = self.read();
-            let stored = StoredSnapshot {
-                meta: SnapshotMeta {
-                    last_log_id: st.last_applied,
-                    last_membership: st.membership.clone(),
-                },
-                data: postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?,
-            };
-            drop(st);
-            file.write_built(&stored)?;
-            Ok(stored)
-        })
+        match forked {
+            Ok(meta) => Ok(Snapshot {
+                meta,
+                snapshot: Cursor::new(Vec::new()),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "forked snapshot failed; encoding under the read lock");
+                let st = self.read();
+                let stored = StoredSnapshot {
+                    meta: SnapshotMeta {
+                        last_log_id: st.last_applied,
+                        last_membership: st.membership.clone(),
+                    },
+                    data: postcard::to_allocvec(&st.sm).map_err(std::io::Error::other)?,
+                };
+                drop(st);
+                Ok(Snapshot {
+                    meta: file.write_built(&stored)?,
+                    snapshot: Cursor::new(Vec::new()),
+                })
+            }
+        }
     }
 }
 
