@@ -9,6 +9,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fencepost_server::frame::{next_command, FrameLimits};
 use fencepost_server::reply::{Proto, Reply};
+use fencepost_server::sm::data::cmd::{DataCmd, Expiry, ScriptRef, SetCond, TtlChange};
+use fencepost_server::sm::rval::RVal;
 use fencepost_server::sm::{BucketParams, Op, Request, StateMachine};
 
 const LIMITS: FrameLimits = FrameLimits {
@@ -88,7 +90,8 @@ fn apply(c: &mut Criterion) {
     let mut g = c.benchmark_group("apply");
     g.throughput(Throughput::Elements(1));
     let base = filled(100_000);
-    let ops: Vec<(&str, Box<dyn Fn(u64) -> Op>)> = vec![
+    type MakeOp = Box<dyn Fn(u64) -> Op>;
+    let ops: Vec<(&str, MakeOp)> = vec![
         (
             "lock acquire (100k held)",
             Box::new(|i| Op::LockAcquire {
@@ -151,6 +154,85 @@ fn apply(c: &mut Criterion) {
     g.finish();
 }
 
+/// redis-py's `Lock` release script, byte for byte (its SHA is what redis-py sends).
+const REDIS_PY_RELEASE: &str = "
+        local token = redis.call('get', KEYS[1])
+        if not token or token ~= ARGV[1] then
+            return 0
+        end
+        redis.call('del', KEYS[1])
+        return 1
+    ";
+
+/// What one replica's apply costs for a whole lock cycle: native LOCK ACQUIRE + RELEASE
+/// against redis-py's Lock (SET NX PX, then EVALSHA of its release script), the pair
+/// issue 19 compares (target: the redis-py cycle at >= 0.8x the native one).
+fn lock_cycles(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lock cycle apply");
+    g.throughput(Throughput::Elements(1));
+    let base = filled(100_000);
+    g.bench_function("native LOCK ACQUIRE + RELEASE", |b| {
+        let mut sm = base.clone();
+        let mut ev = Vec::new();
+        let mut i = 200_000u64;
+        b.iter(|| {
+            i += 1;
+            let req = |op| Request { time: 2_000, op };
+            let owner = Bytes::from_static(b"w");
+            let acquire = Op::LockAcquire {
+                name: name(i),
+                owner: owner.clone(),
+                ttl_ms: 10_000,
+                wait_ms: None,
+            };
+            let token = match sm.apply(2 * i, &req(acquire), &mut ev) {
+                fencepost_server::sm::Response::Granted { token } => token,
+                other => panic!("LOCK ACQUIRE answered {other:?}"),
+            };
+            let release = Op::LockRelease {
+                name: name(i),
+                owner,
+                token,
+            };
+            black_box(sm.apply(2 * i + 1, &req(release), &mut ev));
+            ev.clear();
+        })
+    });
+    g.bench_function("redis-py Lock: SET NX PX + EVALSHA release", |b| {
+        let mut sm = base.clone();
+        let mut ev = Vec::new();
+        let body = Bytes::from_static(REDIS_PY_RELEASE.as_bytes());
+        let load = Op::Data(DataCmd::ScriptLoad(body));
+        let sha = match sm.apply(150_000, &Request { time: 2_000, op: load }, &mut ev) {
+            fencepost_server::sm::Response::Value(RVal::Bulk(v)) => v,
+            other => panic!("SCRIPT LOAD answered {other:?}"),
+        };
+        let mut i = 200_000u64;
+        b.iter(|| {
+            i += 1;
+            let req = |op| Request { time: 2_000, op };
+            let token = Bytes::from_static(b"0123456789abcdef0123456789abcdef");
+            let set = Op::Data(DataCmd::Set {
+                key: name(i),
+                val: token.clone(),
+                cond: SetCond::IfAbsent,
+                get: false,
+                ttl: TtlChange::Expire(Expiry::InMs(10_000)),
+            });
+            black_box(sm.apply(2 * i, &req(set), &mut ev));
+            let release = Op::Data(DataCmd::Eval {
+                script: ScriptRef::Sha(sha.clone()),
+                keys: vec![name(i)],
+                args: vec![token],
+                read_only: false,
+            });
+            black_box(sm.apply(2 * i + 1, &req(release), &mut ev));
+            ev.clear();
+        })
+    });
+    g.finish();
+}
+
 fn snapshot(c: &mut Criterion) {
     let mut g = c.benchmark_group("snapshot");
     g.sample_size(10);
@@ -166,5 +248,5 @@ fn snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, framing, apply, snapshot);
+criterion_group!(benches, framing, apply, lock_cycles, snapshot);
 criterion_main!(benches);

@@ -5,6 +5,7 @@ mod bucket;
 mod fence;
 mod idemp;
 mod keyspace;
+mod known_scripts;
 mod lock;
 mod lock_delay;
 mod props;
