@@ -11,6 +11,7 @@ use fencepost_server::frame::{next_command, FrameLimits};
 use fencepost_server::reply::{Proto, Reply};
 use fencepost_server::sm::data::cmd::{DataCmd, Expiry, ScriptRef, SetCond, TtlChange};
 use fencepost_server::sm::rval::RVal;
+use fencepost_server::sm::script::known::REDIS_PY_RELEASE;
 use fencepost_server::sm::{BucketParams, Op, Request, StateMachine};
 
 const LIMITS: FrameLimits = FrameLimits {
@@ -153,16 +154,6 @@ fn apply(c: &mut Criterion) {
     }
     g.finish();
 }
-
-/// redis-py's `Lock` release script, byte for byte (its SHA is what redis-py sends).
-const REDIS_PY_RELEASE: &str = "
-        local token = redis.call('get', KEYS[1])
-        if not token or token ~= ARGV[1] then
-            return 0
-        end
-        redis.call('del', KEYS[1])
-        return 1
-    ";
 
 /// What one replica's apply costs for a whole lock cycle: native LOCK ACQUIRE + RELEASE
 /// against redis-py's Lock (SET NX PX, then EVALSHA of its release script), the pair

@@ -16,7 +16,7 @@
 
 mod convert;
 mod engine;
-pub(crate) mod known;
+pub mod known;
 pub mod sha1;
 
 use std::cell::RefCell;
