@@ -42,7 +42,10 @@ pub fn spawn(tmp: &Path, encode: impl FnOnce() -> Result<Vec<u8>, postcard::Erro
         0 => {
             // A child that outlived its node would hold the data dir's lock and could
             // write beside the node's next run: it dies with its parent. (Checked
-            // after asking, in case the parent died first.)
+            // after asking, in case the parent died first.) Linux sends this signal
+            // when the forking *thread* ends, not the process; that thread is the one
+            // blocked in `Child::wait` until the child exits, so it cannot end first
+            // unless the whole process does.
             // SAFETY: prctl and getppid only affect and read this process.
             let orphan =
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent };
