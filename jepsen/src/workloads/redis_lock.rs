@@ -24,10 +24,23 @@ pub const NAMES: usize = 2;
 /// The lease (PX).
 pub const TTL_MS: u64 = 1000;
 
-/// redis-py's `Lock.LUA_RELEASE_SCRIPT`.
+/// redis-py's `Lock.LUA_RELEASE_SCRIPT`, re-indented: another SHA-1, so the server
+/// runs it in Lua.
 pub const RELEASE: &str = "local token = redis.call('get', KEYS[1])\n\
 if not token or token ~= ARGV[1] then\n    return 0\nend\n\
 redis.call('del', KEYS[1])\nreturn 1\n";
+
+/// The same script byte for byte as redis-py sends it: the server recognises its SHA-1
+/// and releases natively (`server/src/sm/script/known.rs`). Even workers send this one,
+/// odd workers [`RELEASE`], so faults meet both paths.
+pub const RELEASE_REDIS_PY: &str = "
+        local token = redis.call('get', KEYS[1])
+        if not token or token ~= ARGV[1] then
+            return 0
+        end
+        redis.call('del', KEYS[1])
+        return 1
+    ";
 
 /// redis-py's `Lock.LUA_EXTEND_SCRIPT` (ARGV: token, ms, replace_ttl "1"/"0").
 pub const EXTEND: &str = "local token = redis.call('get', KEYS[1])\n\
@@ -104,7 +117,8 @@ async fn acquire(wk: &mut Worker, name: &str, token: u64) -> bool {
 /// op `f` (`release` / `extend`) around the whole exchange.
 async fn script(wk: &mut Worker, shas: &mut Shas, f: &'static str, name: &str, token: u64, extra: &[&str]) {
     let (body, key) = if f == "release" {
-        (RELEASE, "released")
+        let body = if wk.w % 2 == 0 { RELEASE_REDIS_PY } else { RELEASE };
+        (body, "released")
     } else {
         (EXTEND, "extended")
     };
