@@ -60,9 +60,7 @@ impl SnapshotFile {
 
     /// Makes `stored` the snapshot, unless the file already covers more of the log.
     pub fn install(&self, stored: &StoredSnapshot) -> std::io::Result<()> {
-        let bytes = postcard::to_allocvec(stored).map_err(std::io::Error::other)?;
-        durable_file::write_temp(&self.installing, &bytes)?;
-        self.publish(&self.installing, &stored.meta).map(drop)
+        self.write_and_publish(&self.installing, stored).map(drop)
     }
 
     /// Starts a build from the state as it is now: call with the state frozen (its lock
@@ -83,9 +81,14 @@ impl SnapshotFile {
     /// Encodes and publishes a snapshot built in this process (when no fork could);
     /// returns the meta of what the file holds, as [`Self::finish_build`] does.
     pub fn write_built(&self, stored: &StoredSnapshot) -> std::io::Result<SnapshotMeta> {
+        self.write_and_publish(&self.building, stored)
+    }
+
+    /// Encodes `stored` into `tmp`, fsynced, then publishes it.
+    fn write_and_publish(&self, tmp: &Path, stored: &StoredSnapshot) -> std::io::Result<SnapshotMeta> {
         let bytes = postcard::to_allocvec(stored).map_err(std::io::Error::other)?;
-        durable_file::write_temp(&self.building, &bytes)?;
-        self.publish(&self.building, &stored.meta)
+        durable_file::write_temp(tmp, &bytes)?;
+        self.publish(tmp, &stored.meta)
     }
 
     /// Makes `written` the file unless the file covers more of the log; returns the
