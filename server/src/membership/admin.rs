@@ -6,11 +6,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::errors::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::raft::ClientWriteResponse;
 use openraft::ChangeMembers;
 
 use crate::peer::client::PeerPool;
 use crate::peer::wire::{AdminOp, PeerRequest, PeerResponse};
-use crate::raft::types::{NodeId, Raft};
+use crate::raft::types::{NodeId, PeerNode, Raft, TypeConfig};
+
+type Change = ChangeMembers<NodeId, PeerNode>;
+type ChangeResult = Result<ClientWriteResponse<TypeConfig>, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>;
 
 /// Adding a node waits for it to catch up as a learner; give it time, but not forever.
 pub const ADD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -154,6 +159,33 @@ impl Membership {
         }
     }
 
+    /// Changes the membership, waiting out the refusals that clear by themselves:
+    /// another change still committing (two nodes joining at once, through different
+    /// members) and a new leader that has not yet committed an entry of its term. Any
+    /// other refusal, or one still standing at `deadline`, is returned.
+    ///
+    /// Without this, RAFT ADD could stop halfway: the node added as a learner, its
+    /// promotion refused, and the joining node (which saw itself in the membership)
+    /// content to stay a learner for good (cluster.rs,
+    /// `membership_grow_and_shrink_under_load`, 1 run in 3).
+    async fn change_patiently(&self, change: Change, retain: bool, deadline: tokio::time::Instant) -> ChangeResult {
+        loop {
+            let r = self.raft.change_membership(change.clone(), retain).await;
+            let transient = matches!(
+                r.as_ref().err().and_then(|e| e.api_error()),
+                Some(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_) | ChangeMembershipError::UncommittedLeaderLog(_)
+                ))
+            );
+            if !transient || tokio::time::Instant::now() >= deadline {
+                return r;
+            }
+            // The other change commits within a few round trips; polling keeps this off
+            // the metrics channel, which wakes on every apply under load.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Executes `op` on this node (the leader, except for TriggerElect).
     pub async fn execute(&self, op: AdminOp) -> Result<String, String> {
         let fmt_err = |e: &dyn std::fmt::Display| format!("ERR {e}");
@@ -166,7 +198,9 @@ impl Membership {
                 }
                 // openraft's own "blocking" wait gives up quietly and still says Ok, so
                 // catch-up is checked here: a voter that cannot keep up would cost quorum.
-                let added = match self.raft.add_learner(id, node, false).await {
+                let deadline = tokio::time::Instant::now() + ADD_TIMEOUT;
+                let learner = ChangeMembers::AddNodes([(id, node)].into());
+                let added = match self.change_patiently(learner, true, deadline).await {
                     Ok(r) => r.log_id.index,
                     Err(e) => return Err(fmt_err(&e)),
                 };
@@ -180,12 +214,8 @@ impl Membership {
                         ADD_TIMEOUT.as_secs()
                     ));
                 }
-                let voters = BTreeSet::from([id]);
-                match self
-                    .raft
-                    .change_membership(ChangeMembers::AddVoterIds(voters), false)
-                    .await
-                {
+                let voter = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+                match self.change_patiently(voter, false, deadline).await {
                     Ok(_) => Ok(format!("node {id} is a voter")),
                     Err(e) => Err(fmt_err(&e)),
                 }
@@ -198,7 +228,8 @@ impl Membership {
                 } else {
                     ChangeMembers::RemoveNodes(BTreeSet::from([id]))
                 };
-                match self.raft.change_membership(change, false).await {
+                let deadline = tokio::time::Instant::now() + ADD_TIMEOUT;
+                match self.change_patiently(change, false, deadline).await {
                     Ok(_) => Ok(format!("node {id} removed")),
                     Err(e) => Err(fmt_err(&e)),
                 }

@@ -84,14 +84,16 @@ async fn join_loop(
     tls: Option<TlsConnector>,
 ) {
     loop {
-        let is_member = raft
+        // A voter, not merely listed: a join that stopped halfway leaves this node a
+        // learner, which must ask again to be promoted.
+        let is_voter = raft
             .metrics()
             .borrow_watched()
             .membership_config
             .membership()
-            .get_node(&my_id)
-            .is_some();
-        if is_member {
+            .voter_ids()
+            .any(|v| v == my_id);
+        if is_voter {
             tracing::info!(via = %join, "joined the cluster");
             return;
         }
