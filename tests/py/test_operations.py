@@ -298,6 +298,7 @@ SPEC_TYPES = {
     "fencepost_keys": "gauge", "fencepost_lock_waiters": "gauge", "fencepost_lock_grants": "counter",
     "fencepost_fence_stale": "counter", "fencepost_ratelimit_limited": "counter",
     "fencepost_idemp_replays": "counter", "fencepost_acl_denied": "counter",
+    "fencepost_raft_commit_only_merged": "counter",
     "process_cpu_seconds": "counter", "process_resident_memory_bytes": "gauge", "process_open_fds": "gauge",
     "process_start_time_seconds": "gauge",
 }
@@ -365,6 +366,19 @@ def test_metrics_names_types_and_values(w):
     for f in c.followers():
         ff, _ = families_of(f)
         assert value(ff, "fencepost_raft_is_leader") == 0 and value(ff, "fencepost_raft_has_leader") == 1, f.id
+    # Writes from 7 clients at once: the commit index rides on the next append, so
+    # the leader leaves commit-only AppendEntries unsent and counts them.
+    merged = value(fams, "fencepost_raft_commit_only_merged", "fencepost_raft_commit_only_merged_total")
+    def writes(i):
+        for j in range(25):
+            extra[i].execute_command("FENCE", "SET", "%s-burst-%d-%d" % (name, i, j), "1", "x")
+    threads = [threading.Thread(target=writes, args=(i,)) for i in range(len(extra))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = value(families_of(lead)[0], "fencepost_raft_commit_only_merged", "fencepost_raft_commit_only_merged_total")
+    assert after > merged, "fencepost_raft_commit_only_merged_total %s -> %s after %d writes" % (merged, after, 25 * len(extra))
     for e in extra:
         e.close()
     wait_until(5, "fencepost_clients drops after 7 clients close",

@@ -240,6 +240,11 @@ impl Collector for NodeCollector {
                 "IDEMP BEGIN answered with a stored response",
                 &METRICS.idemp_replays,
             ),
+            (
+                "fencepost_raft_commit_only_merged",
+                "Commit-only AppendEntries this leader did not send because the next append carried the commit index",
+                &METRICS.commit_only_merged,
+            ),
         ] {
             counter(&mut e, name, help, c.load(Ordering::Relaxed))?;
         }

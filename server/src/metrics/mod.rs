@@ -42,6 +42,8 @@ pub struct Metrics {
     pub fence_stale: AtomicU64,
     pub ratelimit_limited: AtomicU64,
     pub idemp_replays: AtomicU64,
+    /// Commit-only AppendEntries not sent: the next append carried the commit index.
+    pub commit_only_merged: AtomicU64,
     peer_rtt: Mutex<BTreeMap<u64, Arc<Histogram>>>,
 }
 
@@ -61,6 +63,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     fence_stale: AtomicU64::new(0),
     ratelimit_limited: AtomicU64::new(0),
     idemp_replays: AtomicU64::new(0),
+    commit_only_merged: AtomicU64::new(0),
     peer_rtt: Mutex::new(BTreeMap::new()),
 });
 

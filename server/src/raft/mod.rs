@@ -1,5 +1,6 @@
 //! openraft glue: type configuration, durable log, state-machine store, peer network.
 
+mod commit_hold;
 pub mod durable_file;
 pub mod log_store;
 pub mod log_writer;

@@ -20,6 +20,7 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 
+use super::commit_hold;
 use super::types::{LogId, NodeId, PeerNode, Snapshot, SnapshotData, TypeConfig, Vote};
 use crate::peer::client::{CallError, PeerPool};
 use crate::peer::wire::{FullSnapshot, PeerRequest, PeerResponse};
@@ -150,6 +151,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             input,
             input_done: false,
             in_flight: FuturesOrdered::new(),
+            held: None,
             stopped: false,
         };
         Box::pin(async move { Ok(pipe.into_stream()) })
@@ -245,6 +247,8 @@ struct Pipeline<S> {
     input: S,
     input_done: bool,
     in_flight: FuturesOrdered<BoxFuture<'static, (Result<PeerResponse, CallError>, Sent)>>,
+    /// A commit-only request waiting (until the instant) for an append to ride on.
+    held: Option<(AppendEntriesRequest<TypeConfig>, tokio::time::Instant)>,
     stopped: bool,
 }
 
@@ -275,25 +279,59 @@ where
             return None;
         }
         loop {
-            let room = !self.input_done && self.in_flight.len() < MAX_IN_FLIGHT;
-            if !room && self.in_flight.is_empty() {
+            let pending = self.in_flight.len() + usize::from(self.held.is_some());
+            let room = !self.input_done && pending < MAX_IN_FLIGHT;
+            if !room && pending == 0 {
                 return None;
             }
-            tokio::select! {
+            let hold_until = self.held.as_ref().map(|(_, until)| *until);
+            let sent = tokio::select! {
                 biased;
                 Some((resp, sent)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     return Some(self.answer(resp, sent));
                 }
+                _ = tokio::time::sleep_until(hold_until.unwrap_or_else(tokio::time::Instant::now)), if hold_until.is_some() => {
+                    self.send_held().await
+                }
                 req = self.input.next(), if room => match req {
-                    None => self.input_done = true,
-                    Some(req) => {
-                        if let Err(e) = self.send(req).await {
-                            self.stopped = true;
-                            return Some(Err(e));
-                        }
+                    None => {
+                        self.input_done = true;
+                        self.send_held().await
                     }
+                    Some(req) => self.offer(req).await,
                 },
+            };
+            if let Err(e) = sent {
+                self.stopped = true;
+                return Some(Err(e));
             }
+        }
+    }
+
+    /// Takes the next request from openraft: holds it if it only moves the commit
+    /// index, drops a held one it covers, and sends the rest in order.
+    async fn offer(&mut self, req: AppendEntriesRequest<TypeConfig>) -> Result<(), RPCError<TypeConfig>> {
+        let mut until = tokio::time::Instant::now() + commit_hold::HOLD;
+        if let Some((held, held_until)) = self.held.take() {
+            if commit_hold::covers(&req, &held) {
+                // `req`'s answer acknowledges `held` too (same previous log id).
+                crate::metrics::inc(&crate::metrics::METRICS.commit_only_merged);
+                until = held_until;
+            } else {
+                self.send(held).await?;
+            }
+        }
+        if commit_hold::is_commit_only(&req) {
+            self.held = Some((req, until));
+            return Ok(());
+        }
+        self.send(req).await
+    }
+
+    async fn send_held(&mut self) -> Result<(), RPCError<TypeConfig>> {
+        match self.held.take() {
+            Some((held, _)) => self.send(held).await,
+            None => Ok(()),
         }
     }
 
