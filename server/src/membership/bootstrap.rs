@@ -30,7 +30,8 @@ pub async fn form_or_join(
         resp_addr: cfg.resp_addr(),
     };
     if let Some(join) = &cfg.join {
-        if raft.is_initialized().await? {
+        // A learner asks again: it restarted during a join that stopped halfway.
+        if raft.is_initialized().await? && is_voter(raft, cfg.node_id) {
             return Ok(None);
         }
         let (raft, id, join, password) = (raft.clone(), cfg.node_id, join.clone(), cfg.requirepass.clone());
@@ -86,14 +87,7 @@ async fn join_loop(
     loop {
         // A voter, not merely listed: a join that stopped halfway leaves this node a
         // learner, which must ask again to be promoted.
-        let is_voter = raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|v| v == my_id);
-        if is_voter {
+        if is_voter(&raft, my_id) {
             tracing::info!(via = %join, "joined the cluster");
             return;
         }
@@ -114,6 +108,16 @@ async fn join_loop(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Whether this node's own view of the membership counts `id` among the voters.
+fn is_voter(raft: &Raft, id: NodeId) -> bool {
+    raft.metrics()
+        .borrow_watched()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == id)
 }
 
 /// Sends one command over RESP (TLS when `tls` is given) and returns the first reply
