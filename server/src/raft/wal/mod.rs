@@ -11,6 +11,14 @@
 //!
 //! Recovery therefore cuts a bad tail of the last segment (unacknowledged writes) and
 //! refuses to start on anything else: a bad record elsewhere would lose acknowledged data.
+//!
+//! The active segment runs ahead of its records with a zero-filled tail (`ZERO_TAIL`),
+//! written in the same sync as the records before it. An append then writes into a file
+//! that does not grow, so its fdatasync has no file size to persist: on ext4 that saves
+//! writing and waiting for the inode on nearly every sync (measured 143 -> 108 µs per
+//! small append + fdatasync on this VM, 55 -> 45 µs of CPU). A sealed segment is cut to
+//! its records before its successor exists; recovery cuts the last segment's zero tail
+//! like any torn tail, but quietly.
 
 #[cfg(test)]
 mod proptests;
@@ -20,7 +28,8 @@ mod segment;
 mod tests;
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use record::MAX_PAYLOAD;
@@ -30,6 +39,11 @@ pub type Record = (u64, Vec<u8>);
 
 /// Room for a batch of small records, so one sync usually means one write(2).
 const WRITE_BUFFER: usize = 64 << 10;
+
+/// How far the active segment's zero-filled tail reaches past its records after a sync
+/// (smaller for tiny test segments). A sync extends it once less than half is left, so
+/// the file grows (and fdatasync writes the inode) about once per half of this.
+const ZERO_TAIL: u64 = 1 << 20;
 
 /// Tunables for a [`Wal`].
 #[derive(Debug, Clone)]
@@ -81,9 +95,52 @@ pub enum WalError {
 
 /// The segment receiving appends: always the newest one.
 struct Active {
+    /// Positioned at `bytes` minus what it buffers (the file is not O_APPEND: the zero
+    /// tail lies past the end of the records).
     writer: BufWriter<File>,
-    /// File length including what still sits in the buffer.
+    /// Length of the records, including what still sits in the buffer.
     bytes: u64,
+    /// Length of the file: the records, then zeros.
+    file_len: u64,
+}
+
+impl Active {
+    /// Writes records from `bytes` on: into the zero tail, if there is one.
+    fn open(file: File, bytes: u64) -> io::Result<Active> {
+        let mut file = file;
+        let file_len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(bytes))?;
+        Ok(Active {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            bytes,
+            file_len,
+        })
+    }
+
+    /// Flushes the buffer and makes sure at least half of `tail` lies past the records,
+    /// as zeros, before the caller's fdatasync (which persists both).
+    fn flush_and_extend(&mut self, tail: u64) -> io::Result<()> {
+        self.writer.flush()?;
+        self.file_len = self.file_len.max(self.bytes);
+        if self.file_len - self.bytes >= tail / 2 {
+            return Ok(());
+        }
+        let to = self.bytes + tail;
+        let zeros = vec![0u8; (to - self.file_len) as usize];
+        self.writer.get_ref().write_all_at(&zeros, self.file_len)?;
+        self.file_len = to;
+        Ok(())
+    }
+
+    /// Cuts the file to `len` (records and zero tail), durably, and writes on from there.
+    fn cut(&mut self, len: u64) -> io::Result<()> {
+        self.writer.flush()?;
+        segment::cut(self.writer.get_ref(), len)?;
+        self.writer.get_mut().seek(SeekFrom::Start(len))?;
+        self.bytes = len;
+        self.file_len = len;
+        Ok(())
+    }
 }
 
 /// A segmented write-ahead log of `(index, payload)` records with contiguous indexes.
@@ -120,8 +177,10 @@ impl Wal {
                 reason,
             };
             if !is_last {
-                if let Some(reason) = scanned.bad {
-                    return Err(corrupt(scanned.good_len, reason));
+                // A zero tail on a sealed segment is not written by this WAL (a segment is
+                // cut before its successor exists), but it holds no records: harmless.
+                if let Some(reason) = scanned.bad.as_ref().filter(|_| !scanned.zero_tail) {
+                    return Err(corrupt(scanned.good_len, reason.clone()));
                 }
                 if scanned.records.is_empty() {
                     return Err(corrupt(0, "segment holds no records".to_owned()));
@@ -137,7 +196,9 @@ impl Wal {
                 }
             }
             if is_last {
-                if let Some(reason) = &scanned.bad {
+                if scanned.zero_tail {
+                    tracing::debug!(segment = %path.display(), "cutting the WAL's zero tail");
+                } else if let Some(reason) = &scanned.bad {
                     tracing::warn!(
                         segment = %path.display(),
                         offset = scanned.good_len,
@@ -152,8 +213,8 @@ impl Wal {
                     segment::sync_dir(dir)?;
                     continue;
                 }
-                if scanned.bad.is_some() {
-                    segment::cut(&segment::open_append(path)?, scanned.good_len)?;
+                if scanned.good_len < scanned.file_len {
+                    segment::cut(&segment::open_write(path)?, scanned.good_len)?;
                 }
             }
             segments.push(*first);
@@ -162,16 +223,13 @@ impl Wal {
 
         let active = match segments.last() {
             Some(&first) => {
-                let file = segment::open_append(&segment::path(dir, first))?;
+                let file = segment::open_write(&segment::path(dir, first))?;
                 let bytes = file.metadata()?.len();
                 // What we recovered may sit only in the page cache (the last run crashed
                 // before its sync); Raft will treat it as persisted, so make it so.
                 file.sync_data()?;
                 segment::sync_dir(dir)?;
-                Some(Active {
-                    writer: BufWriter::with_capacity(WRITE_BUFFER, file),
-                    bytes,
-                })
+                Some(Active::open(file, bytes)?)
             }
             None => None,
         };
@@ -238,8 +296,9 @@ impl Wal {
     pub fn sync(&mut self) -> Result<(), WalError> {
         self.check_usable()?;
         self.guarded(|wal| {
+            let tail = wal.zero_tail();
             if let Some(active) = &mut wal.active {
-                active.writer.flush()?;
+                active.flush_and_extend(tail)?;
                 active.writer.get_ref().sync_data()?;
             }
             // A new segment's data is durable only once its directory entry is.
@@ -280,19 +339,16 @@ impl Wal {
                     active
                 }
                 None => {
-                    let file = segment::open_append(&path)?;
+                    // A sealed segment: cut to its records when it was sealed.
+                    let file = segment::open_write(&path)?;
                     let bytes = file.metadata()?.len();
-                    Active {
-                        writer: BufWriter::with_capacity(WRITE_BUFFER, file),
-                        bytes,
-                    }
+                    Active::open(file, bytes)?
                 }
             };
             let active = wal.active.insert(active);
             let offset = segment::offset_of(&path, first, index)?;
             if offset < active.bytes {
-                segment::cut(active.writer.get_ref(), offset)?;
-                active.bytes = offset;
+                active.cut(offset)?;
             }
             wal.last = Some(index - 1); // index > first >= 0
             Ok(())
@@ -368,11 +424,12 @@ impl Wal {
             .as_ref()
             .is_some_and(|a| a.bytes > 0 && a.bytes >= self.opts.segment_bytes);
         if full {
-            if let Some(old) = self.active.take() {
-                // Durable before its successor exists: otherwise a crash could keep the new
-                // segment but tear this one, which recovery would have to call corruption.
-                let file = old.writer.into_inner().map_err(|e| e.into_error())?;
-                file.sync_data()?;
+            if let Some(mut old) = self.active.take() {
+                // Cut to its records (no zero tail) and durable before its successor
+                // exists: otherwise a crash could keep the new segment but tear this one,
+                // which recovery would have to call corruption.
+                let len = old.bytes;
+                old.cut(len)?;
             }
         }
         let active = match self.active.take() {
@@ -382,13 +439,15 @@ impl Wal {
                 self.segments.push(index);
                 self.dir_dirty = true;
                 tracing::debug!(first = index, "started WAL segment");
-                Active {
-                    writer: BufWriter::with_capacity(WRITE_BUFFER, file),
-                    bytes: 0,
-                }
+                Active::open(file, 0)?
             }
         };
         Ok(self.active.insert(active))
+    }
+
+    /// The zero tail for this WAL's segment size: a quarter of a small segment at most.
+    fn zero_tail(&self) -> u64 {
+        ZERO_TAIL.min(self.opts.segment_bytes / 4).max(4096)
     }
 
     /// Closes the active segment without writing its buffer (those records are going away).

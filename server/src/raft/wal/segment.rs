@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::record::{self, Parsed, HEADER_LEN, MAX_PAYLOAD};
@@ -50,6 +50,9 @@ pub(super) struct Scanned {
     pub(super) file_len: u64,
     /// Why reading stopped before the end of the file, if it did.
     pub(super) bad: Option<String>,
+    /// What follows the records is all zeros: the tail an active segment runs ahead
+    /// with, not a torn write.
+    pub(super) zero_tail: bool,
 }
 
 /// Reads every intact record of a segment whose name says it starts at `first`.
@@ -62,6 +65,7 @@ pub(super) fn scan(path: &Path, first: u64) -> io::Result<Scanned> {
         good_len: 0,
         file_len,
         bad: None,
+        zero_tail: false,
     };
     let mut expected = Some(first);
     while out.good_len < file_len {
@@ -81,7 +85,26 @@ pub(super) fn scan(path: &Path, first: u64) -> io::Result<Scanned> {
             }
         }
     }
+    if out.bad.is_some() {
+        out.zero_tail = only_zeros_from(path, out.good_len)?;
+    }
     Ok(out)
+}
+
+/// Whether every byte of the file from `offset` on is zero.
+fn only_zeros_from(path: &Path, offset: u64) -> io::Result<bool> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
 }
 
 /// Byte offset of record `target` in a segment starting at `first`, walking headers only.
@@ -109,15 +132,15 @@ pub(super) fn offset_of(path: &Path, first: u64, target: u64) -> Result<u64, Wal
     Ok(pos)
 }
 
-/// Opens a segment for appending. O_APPEND matters: after `set_len` shrinks the file,
-/// writes must land at the new end, not at the old cursor (which would leave a hole).
-pub(super) fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().append(true).open(path)
+/// Opens a segment for writing. Not O_APPEND: records go where the WAL positions them,
+/// ahead of the zero tail (and after a cut, at the cut: the WAL seeks there).
+pub(super) fn open_write(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).open(path)
 }
 
 /// Creates a new, empty segment; it exists already only if our bookkeeping is wrong.
 pub(super) fn create(path: &Path) -> io::Result<File> {
-    OpenOptions::new().append(true).create_new(true).open(path)
+    OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 /// Shrinks a segment to `len` and makes that durable: set_len alone may be lost on a crash.

@@ -79,7 +79,94 @@ fn twenty_records() -> (tempfile::TempDir, Records) {
     append(&mut wal, &recs);
     wal.sync().expect("sync");
     assert_eq!(segment_files(dir.path()).len(), 4);
+    drop(wal);
+    // Reopening cuts the last segment's zero tail: the tests below damage exact files.
+    let (_, got) = open(dir.path(), SEG);
+    assert_eq!(got, recs);
+    let last = segment_files(dir.path()).pop().expect("segments");
+    assert_eq!(
+        fs::metadata(&last).expect("metadata").len(),
+        5 * REC,
+        "no zero tail after a reopen"
+    );
     (dir, recs)
+}
+
+fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).expect("metadata").len()
+}
+
+/// The point of the zero tail: syncs after the first write into a file that does not
+/// grow, and a reopen that finds every record and cuts the zeros.
+#[test]
+fn appends_land_in_the_zero_tail_and_a_reopen_cuts_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = records(1..=40, 100, 0);
+    let (mut wal, _) = open(dir.path(), 64 << 20);
+    append(&mut wal, &recs[..10]);
+    wal.sync().expect("sync");
+    let file = segment_files(dir.path()).pop().expect("segment");
+    let grown = file_len(&file);
+    assert!(grown >= 10 * (HEADER_LEN + 100) + ZERO_TAIL / 2, "a zero tail: {grown}");
+    for batch in recs[10..].chunks(3) {
+        append(&mut wal, batch);
+        wal.sync().expect("sync");
+        assert_eq!(file_len(&file), grown, "the file does not grow while the tail lasts");
+    }
+    drop(wal);
+    let (_, got) = open(dir.path(), 64 << 20);
+    assert_eq!(got, recs);
+    assert_eq!(file_len(&file), 40 * (HEADER_LEN + 100), "the zero tail is cut");
+}
+
+/// A crash mid-write leaves part of a record in the zero tail: recovery cuts it like a
+/// torn record at the end of the file, and the next append takes its place.
+#[test]
+fn a_torn_record_inside_the_zero_tail_is_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = records(1..=5, 100, 0);
+    let (mut wal, _) = open(dir.path(), 64 << 20);
+    append(&mut wal, &recs);
+    wal.sync().expect("sync");
+    drop(wal);
+    let file = segment_files(dir.path()).pop().expect("segment");
+    let end = 5 * (HEADER_LEN + 100);
+    // Put the tail back (the drop flushed; the reopen would cut it), then tear record 6.
+    let mut torn = Vec::new();
+    record::write(&mut torn, 6, &payload(6, 100, 0)).expect("encode");
+    let f = OpenOptions::new().write(true).open(&file).expect("open");
+    f.set_len(end + ZERO_TAIL).expect("tail");
+    std::os::unix::fs::FileExt::write_all_at(&f, &torn[..60], end).expect("torn write");
+    drop(f);
+    let (mut wal, got) = open(dir.path(), 64 << 20);
+    assert_eq!(got, recs);
+    assert_eq!(file_len(&file), end);
+    let replacement = records(6..=6, 7, 9);
+    append(&mut wal, &replacement);
+    wal.sync().expect("sync");
+    drop(wal);
+    let (_, got) = open(dir.path(), 64 << 20);
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[5], replacement[0]);
+}
+
+/// A sealed segment holds its records and nothing else.
+#[test]
+fn a_rolled_segment_is_cut_to_its_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recs = records(1..=30, 200, 0);
+    let (mut wal, _) = open(dir.path(), 1024);
+    for batch in recs.chunks(2) {
+        append(&mut wal, batch);
+        wal.sync().expect("sync");
+    }
+    let files = segment_files(dir.path());
+    assert!(files.len() > 3, "{files:?}");
+    for f in &files[..files.len() - 1] {
+        assert_eq!(file_len(f) % (HEADER_LEN + 200), 0, "{}: records only", f.display());
+    }
+    drop(wal);
+    assert_eq!(open(dir.path(), 1024).1, recs);
 }
 
 #[test]
