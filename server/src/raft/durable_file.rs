@@ -17,10 +17,26 @@ pub fn write_atomic(path: &Path, payload: &[u8]) -> io::Result<()> {
 
 /// Writes `payload` (framed) to `tmp` and fsyncs it; [`publish`] makes it the file.
 pub fn write_temp(tmp: &Path, payload: &[u8]) -> io::Result<()> {
+    write_temp_paced(tmp, payload, usize::MAX, |_, _, _| Ok(()))
+}
+
+/// [`write_temp`] in pieces of `piece` bytes, calling `after(file, offset, len)` once
+/// each piece is written (to push it to the disk before the next, say).
+pub fn write_temp_paced(
+    tmp: &Path,
+    payload: &[u8],
+    piece: usize,
+    mut after: impl FnMut(&File, u64, usize) -> io::Result<()>,
+) -> io::Result<()> {
     let mut f = File::create(tmp)?;
     f.write_all(MAGIC)?;
     f.write_all(&crc32fast::hash(payload).to_le_bytes())?;
-    f.write_all(payload)?;
+    let mut offset = (MAGIC.len() + 4) as u64;
+    for chunk in payload.chunks(piece.max(1)) {
+        f.write_all(chunk)?;
+        after(&f, offset, chunk.len())?;
+        offset += chunk.len() as u64;
+    }
     f.sync_all()
 }
 
@@ -74,5 +90,30 @@ mod tests {
         raw[last] ^= 1;
         fs::write(&p, raw).expect("damage");
         assert!(read_checked(&p).is_err());
+    }
+
+    /// Written in pieces, the file is byte for byte the one written at once, and each
+    /// piece is handed over where it lies in the file.
+    #[test]
+    fn paced_writes_make_the_same_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let payload: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        let (whole, paced) = (dir.path().join("whole"), dir.path().join("paced"));
+        write_temp(&whole, &payload).expect("write");
+        let mut pieces = Vec::new();
+        write_temp_paced(&paced, &payload, 4096, |f, offset, len| {
+            assert_eq!(
+                f.metadata()?.len(),
+                offset + len as u64,
+                "the piece is written before the call"
+            );
+            pieces.push((offset, len));
+            Ok(())
+        })
+        .expect("paced write");
+        assert_eq!(fs::read(&paced).expect("read"), fs::read(&whole).expect("read"));
+        assert_eq!(pieces, vec![(8, 4096), (8 + 4096, 4096), (8 + 8192, 10_000 - 8192)]);
+        publish(&paced, &dir.path().join("f")).expect("publish");
+        assert_eq!(read_checked(&dir.path().join("f")).expect("read"), Some(payload));
     }
 }

@@ -21,6 +21,30 @@
 use std::io;
 use std::path::Path;
 
+/// How much of the snapshot file the child writes before it waits for the disk.
+/// Written all at once, a file of a hundred megabytes sat in the disk's queue ahead
+/// of the nodes' WAL fsyncs, which waited behind it (lock-cycle max 40-60 ms while
+/// snapshots of a million locks were written, 10 ms without snapshots).
+const PIECE: usize = 1 << 20;
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, ...)` and `IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)`:
+/// the child's I/O goes last where the block scheduler ranks by priority.
+const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+const IOPRIO_IDLE: libc::c_long = 3 << 13;
+
+/// Pushes one written piece to the disk and waits for it, so the page cache never holds
+/// more than one piece of the snapshot waiting to be written.
+fn write_out(file: &std::fs::File, offset: u64, len: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    let (offset, len) = (offset as libc::off64_t, len as libc::off64_t);
+    // SAFETY: the fd is open for the call's duration; the call only starts and awaits writeback.
+    if unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A child encoding a snapshot.
 pub struct Child {
     pid: libc::pid_t,
@@ -59,9 +83,11 @@ pub fn spawn(tmp: &Path, encode: impl FnOnce() -> Result<Vec<u8>, postcard::Erro
             let idle = libc::sched_param { sched_priority: 0 };
             // SAFETY: changes only this (child) process's own scheduling policy.
             let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) };
+            // SAFETY: changes only this (child) process's own I/O priority.
+            let _ = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_IDLE) };
             let ok = encode()
                 .map_err(io::Error::other)
-                .and_then(|bytes| super::durable_file::write_temp(tmp, &bytes))
+                .and_then(|bytes| super::durable_file::write_temp_paced(tmp, &bytes, PIECE, write_out))
                 .is_ok();
             // SAFETY: ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
