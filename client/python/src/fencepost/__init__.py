@@ -32,8 +32,9 @@ from .errors import (
 from .fencing import fenced_advance, fenced_set
 from .idempotency import idempotent, idempotent_execute
 from .limits import SlidingWindowLimiter, TokenBucketLimiter
-from .locks import Lock
+from .locks import Lock, watch_lock
 from .resilience import CircuitBreaker, circuit_breaker, retry
+from .rwlock import ReadLock, ReadWriteLock, WriteLock
 
 __version__ = "0.1.0"
 
@@ -57,11 +58,14 @@ __all__ = [
     "LockLost",
     "LockNotAcquired",
     "PermissionDenied",
+    "ReadLock",
+    "ReadWriteLock",
     "SlidingWindowLimiter",
     "StaleToken",
     "TokenBucketLimiter",
     "Uncertain",
     "UnknownCommand",
+    "WriteLock",
     "WrongType",
     "circuit_breaker",
     "connect",
@@ -70,4 +74,5 @@ __all__ = [
     "idempotent",
     "idempotent_execute",
     "retry",
+    "watch_lock",
 ]

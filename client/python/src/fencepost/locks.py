@@ -20,6 +20,8 @@ class Lock:
     The lease is renewed every ttl/3 while held (auto_renew, on the process-wide renewer
     thread); `lost` is set, never hidden,
     when the server says the lease is gone or renewals failed until it ran out.
+    delay_ms is Consul's lock-delay: should this lease end by expiry (its holder crashed
+    or stalled), nobody gets the lock until delay_ms after it.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class Lock:
         wait_ms: Optional[int] = None,
         owner: Optional[str] = None,
         auto_renew: bool = True,
+        delay_ms: Optional[int] = None,
     ) -> None:
         if ttl_ms <= 0:
             raise ValueError("ttl_ms must be positive")
@@ -38,6 +41,7 @@ class Lock:
         self.name = name
         self.ttl_ms = ttl_ms
         self.wait_ms = wait_ms
+        self.delay_ms = delay_ms
         self.auto_renew = auto_renew
         self._owner = owner or lease.default_owner()
         self._lease = lease.Lease()
@@ -59,6 +63,16 @@ class Lock:
         """True once the lease was lost while held (until the next grant)."""
         return self._lease.lost
 
+    # The commands of this kind of lease; ReadWriteLock's halves send RWLOCK's instead.
+    def _acquire_args(self, wait: Optional[int]) -> commands.Args:
+        return commands.lock_acquire(self.name, self._owner, self.ttl_ms, wait, self.delay_ms)
+
+    def _extend_args(self, token: int, ttl_ms: int) -> commands.Args:
+        return commands.lock_extend(self.name, self._owner, token, ttl_ms)
+
+    def _release_args(self, token: int) -> commands.Args:
+        return commands.lock_release(self.name, self._owner, token)
+
     def valid_for_ms(self) -> int:
         """Milliseconds the lease is surely ours (local monotonic clock, minus 1% drift)."""
         return self._lease.valid_for_ms(time.monotonic())
@@ -75,7 +89,7 @@ class Lock:
             sent = time.monotonic()
             try:
                 reply = self.client.execute_command(
-                    *commands.lock_acquire(self.name, self._owner, self.ttl_ms, wait)
+                    *self._acquire_args(wait)
                 )
             except RedisError as e:
                 err = errmap.translate(e)
@@ -111,7 +125,7 @@ class Lock:
             return
         sent = time.monotonic()
         try:
-            reply = self.client.execute_command(*commands.lock_extend(self.name, self._owner, token, ttl))
+            reply = self.client.execute_command(*self._extend_args(token, ttl))
         except RedisError as e:
             with self._mu:
                 if ticket.cancelled:
@@ -134,7 +148,7 @@ class Lock:
         sent = time.monotonic()
         try:
             reply = self.client.execute_command(
-                *commands.lock_extend(self.name, self._owner, token, ttl)
+                *self._extend_args(token, ttl)
             )
         except RedisError as e:
             raise errmap.translate(e) from e
@@ -154,7 +168,7 @@ class Lock:
         while True:
             try:
                 reply = self.client.execute_command(
-                    *commands.lock_release(self.name, self._owner, token)
+                    *self._release_args(token)
                 )
                 break
             except RedisError as e:
@@ -198,3 +212,28 @@ class Lock:
         if was_lost or not released:
             raise errors.LockLost(fence.lost_message(self.name, self.token, reason))
 
+
+
+def watch_lock(
+    client: SyncClient, name: str, token: int = 0, *, timeout_ms: int = 30_000
+) -> Optional[replies.LockInfo]:
+    """LOCK WATCH: wait until the holder's token differs from `token` (0: until anyone
+    holds it), then return the lock as LOCK INFO shows it (None when free); at timeout_ms
+    return it as it stands. A read: failovers are ridden through until the timeout."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    chunk = lease.wait_chunk_ms(socket_timeout(client))
+    attempt = 0
+    while True:
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        try:
+            reply = client.execute_command(*commands.lock_watch(name, token, min(left, chunk)))
+        except RedisError as e:
+            err = errmap.translate(e)
+            if not errmap.transient(err) or time.monotonic() >= deadline:
+                raise err from e
+            time.sleep(backoff.full_jitter(attempt, 0.05, 1.0))
+            attempt += 1
+            continue
+        info = replies.lock_info(reply)
+        if replies.watch_changed(info, token) or time.monotonic() >= deadline:
+            return info

@@ -8,11 +8,14 @@ Arg = Union[str, bytes, int]
 Args = Tuple[Arg, ...]
 
 
-def lock_acquire(name: str, owner: str, ttl_ms: int, wait_ms: Optional[int]) -> Args:
-    """LOCK ACQUIRE <name> <owner> <ttl-ms> [WAIT <ms>]."""
-    if wait_ms is None:
-        return ("LOCK", "ACQUIRE", name, owner, ttl_ms)
-    return ("LOCK", "ACQUIRE", name, owner, ttl_ms, "WAIT", wait_ms)
+def lock_acquire(
+    name: str, owner: str, ttl_ms: int, wait_ms: Optional[int], delay_ms: Optional[int] = None
+) -> Args:
+    """LOCK ACQUIRE <name> <owner> <ttl-ms> [WAIT <ms>] [DELAY <ms>]."""
+    args: Args = ("LOCK", "ACQUIRE", name, owner, ttl_ms)
+    if wait_ms is not None:
+        args = (*args, "WAIT", wait_ms)
+    return args if delay_ms is None else (*args, "DELAY", delay_ms)
 
 
 def lock_release(name: str, owner: str, token: int) -> Args:
@@ -28,6 +31,32 @@ def lock_extend(name: str, owner: str, token: int, ttl_ms: int) -> Args:
 def lock_info(name: str) -> Args:
     """LOCK INFO <name>."""
     return ("LOCK", "INFO", name)
+
+
+def lock_watch(name: str, token: int, timeout_ms: int) -> Args:
+    """LOCK WATCH <name> <token> <timeout-ms>."""
+    return ("LOCK", "WATCH", name, token, timeout_ms)
+
+
+def rwlock_acquire(mode: str, name: str, owner: str, ttl_ms: int, wait_ms: Optional[int]) -> Args:
+    """RWLOCK READ|WRITE <name> <owner> <ttl-ms> [WAIT ms]."""
+    base: Args = ("RWLOCK", mode, name, owner, ttl_ms)
+    return base if wait_ms is None else (*base, "WAIT", wait_ms)
+
+
+def rwlock_release(name: str, owner: str, token: int) -> Args:
+    """RWLOCK RELEASE <name> <owner> <token>."""
+    return ("RWLOCK", "RELEASE", name, owner, token)
+
+
+def rwlock_extend(name: str, owner: str, token: int, ttl_ms: int) -> Args:
+    """RWLOCK EXTEND <name> <owner> <token> <ttl-ms>."""
+    return ("RWLOCK", "EXTEND", name, owner, token, ttl_ms)
+
+
+def rwlock_info(name: str) -> Args:
+    """RWLOCK INFO <name>."""
+    return ("RWLOCK", "INFO", name)
 
 
 def fence_set(key: str, token: int, value: Union[str, bytes], lock: str) -> Args:

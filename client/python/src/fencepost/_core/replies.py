@@ -85,4 +85,32 @@ def lock_info(v: Any) -> Optional[LockInfo]:
     return LockInfo(text(m["owner"]), to_int(m["token"]), to_int(m["ttl-ms"]), to_int(m["waiters"]))
 
 
+@dataclass(frozen=True)
+class RwLockInfo:
+    """RWLOCK INFO of a held read-write lock: token is the writer's (0 under readers)."""
+
+    mode: str
+    holders: int
+    token: int
+    waiters: int
+
+
+def rwlock_info(v: Any) -> Optional[RwLockInfo]:
+    """RWLOCK INFO reply: nil when nobody holds or waits, else a map / flat array."""
+    if v is None:
+        return None
+    m = pairs(v)
+    token = m.get("token")
+    return RwLockInfo(
+        text(m["mode"]), to_int(m["holders"]), 0 if token is None else to_int(token), to_int(m["waiters"])
+    )
+
+
+def watch_changed(info: Optional[LockInfo], token: int) -> bool:
+    """Whether LOCK WATCH's answer shows a holder other than `token` (0: any holder)."""
+    if info is None:
+        return token != 0
+    return info.token != token
+
+
 Scalar = Union[int, str, bytes, float]

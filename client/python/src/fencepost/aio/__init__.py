@@ -13,16 +13,20 @@ from .connection import connect
 from .fencing import fenced_advance, fenced_set
 from .idempotency import idempotent, idempotent_execute
 from .limits import SlidingWindowLimiter, TokenBucketLimiter
-from .locks import Lock, RedisLock
+from .locks import Lock, RedisLock, watch_lock
+from .rwlock import ReadLock, ReadWriteLock, WriteLock
 
 __all__ = [
     "Bulkhead",
     "CircuitBreaker",
     "Decision",
     "Lock",
+    "ReadLock",
+    "ReadWriteLock",
     "RedisLock",
     "SlidingWindowLimiter",
     "TokenBucketLimiter",
+    "WriteLock",
     "circuit_breaker",
     "connect",
     "fenced_advance",
@@ -30,5 +34,6 @@ __all__ = [
     "idempotent",
     "idempotent_execute",
     "retry",
+    "watch_lock",
     *_errors,
 ]

@@ -17,7 +17,8 @@ from .._types import AsyncClient, socket_timeout
 
 class Lock:
     """LOCK ACQUIRE/EXTEND/RELEASE with the token exposed; `async with` raises
-    LockNotAcquired on entry and LockLost on exit if the lease was lost while held."""
+    LockNotAcquired on entry and LockLost on exit if the lease was lost while held.
+    delay_ms is Consul's lock-delay, as in fencepost.Lock."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class Lock:
         wait_ms: Optional[int] = None,
         owner: Optional[str] = None,
         auto_renew: bool = True,
+        delay_ms: Optional[int] = None,
     ) -> None:
         if ttl_ms <= 0:
             raise ValueError("ttl_ms must be positive")
@@ -35,6 +37,7 @@ class Lock:
         self.name = name
         self.ttl_ms = ttl_ms
         self.wait_ms = wait_ms
+        self.delay_ms = delay_ms
         self.auto_renew = auto_renew
         self._owner = owner or lease.default_owner()
         self._lease = lease.Lease()
@@ -55,6 +58,16 @@ class Lock:
         """True once the lease was lost while held (until the next grant)."""
         return self._lease.lost
 
+    # The commands of this kind of lease; ReadWriteLock's halves send RWLOCK's instead.
+    def _acquire_args(self, wait: Optional[int]) -> commands.Args:
+        return commands.lock_acquire(self.name, self._owner, self.ttl_ms, wait, self.delay_ms)
+
+    def _extend_args(self, token: int, ttl_ms: int) -> commands.Args:
+        return commands.lock_extend(self.name, self._owner, token, ttl_ms)
+
+    def _release_args(self, token: int) -> commands.Args:
+        return commands.lock_release(self.name, self._owner, token)
+
     def valid_for_ms(self) -> int:
         """Milliseconds the lease is surely ours (local monotonic clock, minus 1% drift)."""
         return self._lease.valid_for_ms(time.monotonic())
@@ -71,7 +84,7 @@ class Lock:
             sent = time.monotonic()
             try:
                 reply = await self.client.execute_command(
-                    *commands.lock_acquire(self.name, self._owner, self.ttl_ms, wait)
+                    *self._acquire_args(wait)
                 )
             except RedisError as e:
                 err = errmap.translate(e)
@@ -107,7 +120,7 @@ class Lock:
         sent = time.monotonic()
         try:
             reply = await self.client.execute_command(
-                *commands.lock_extend(self.name, self._owner, token, ttl)
+                *self._extend_args(token, ttl)
             )
         except RedisError as e:
             raise errmap.translate(e) from e
@@ -125,7 +138,7 @@ class Lock:
         while True:
             try:
                 reply = await self.client.execute_command(
-                    *commands.lock_release(self.name, self._owner, token)
+                    *self._release_args(token)
                 )
                 break
             except RedisError as e:
@@ -191,7 +204,7 @@ async def _renew_loop(ref: weakref.ref[Lock], token: int) -> None:
         ttl = lock.ttl_ms
         sent = time.monotonic()
         try:
-            args = commands.lock_extend(lock.name, lock.owner, token, ttl)
+            args = lock._extend_args(token, ttl)
             reply = await lock.client.execute_command(*args)
         except RedisError as e:
             if not lock._lease.after_renew_error(errmap.translate(e), time.monotonic()):
@@ -205,6 +218,29 @@ async def _renew_loop(ref: weakref.ref[Lock], token: int) -> None:
             return
         delay = lock._lease.renew_delay_s()
         del lock
+
+
+async def watch_lock(
+    client: AsyncClient, name: str, token: int = 0, *, timeout_ms: int = 30_000
+) -> Optional[replies.LockInfo]:
+    """LOCK WATCH, the twin of fencepost.watch_lock."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    chunk = lease.wait_chunk_ms(socket_timeout(client))
+    attempt = 0
+    while True:
+        left = max(0, int((deadline - time.monotonic()) * 1000))
+        try:
+            reply = await client.execute_command(*commands.lock_watch(name, token, min(left, chunk)))
+        except RedisError as e:
+            err = errmap.translate(e)
+            if not errmap.transient(err) or time.monotonic() >= deadline:
+                raise err from e
+            await asyncio.sleep(backoff.full_jitter(attempt, 0.05, 1.0))
+            attempt += 1
+            continue
+        info = replies.lock_info(reply)
+        if replies.watch_changed(info, token) or time.monotonic() >= deadline:
+            return info
 
 
 RedisLock = Lock

@@ -1,0 +1,93 @@
+"""ReadWriteLock: RWLOCK's shared and exclusive leases, each a Lock in all but its commands."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from redis.exceptions import RedisError
+
+from ._core import commands, errmap, replies
+from ._types import SyncClient
+from .locks import Lock
+
+
+class ReadWriteLock:
+    """Many readers or one writer under `name`, in one FIFO queue: readers at its head are
+    granted together, and a queued writer holds back every reader behind it.
+
+    `read()` and `write()` make a new lease each call (its own owner), used like Lock:
+    `with rw.write() as w: fenced_set(r, key, w, value)`; a writer's token fences as a
+    LOCK holder's does."""
+
+    def __init__(
+        self,
+        client: SyncClient,
+        name: str,
+        *,
+        ttl_ms: int = 30000,
+        wait_ms: Optional[int] = None,
+        auto_renew: bool = True,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.ttl_ms = ttl_ms
+        self.wait_ms = wait_ms
+        self.auto_renew = auto_renew
+
+    def read(self, owner: Optional[str] = None) -> ReadLock:
+        """A shared lease (not yet acquired)."""
+        return ReadLock(self.client, self.name, ttl_ms=self.ttl_ms, wait_ms=self.wait_ms,
+                        owner=owner, auto_renew=self.auto_renew)
+
+    def write(self, owner: Optional[str] = None) -> WriteLock:
+        """An exclusive lease (not yet acquired)."""
+        return WriteLock(self.client, self.name, ttl_ms=self.ttl_ms, wait_ms=self.wait_ms,
+                         owner=owner, auto_renew=self.auto_renew)
+
+    def info(self) -> Optional[replies.RwLockInfo]:
+        """RWLOCK INFO: None when nobody holds or waits."""
+        try:
+            return replies.rwlock_info(self.client.execute_command(*commands.rwlock_info(self.name)))
+        except RedisError as e:
+            raise errmap.translate(e) from e
+
+
+class _RwHalf(Lock):
+    """One side of a ReadWriteLock: Lock's acquire, renewal and release over RWLOCK."""
+
+    MODE = ""
+
+    def _acquire_args(self, wait: Optional[int]) -> commands.Args:
+        return commands.rwlock_acquire(self.MODE, self.name, self.owner, self.ttl_ms, wait)
+
+    def _extend_args(self, token: int, ttl_ms: int) -> commands.Args:
+        return commands.rwlock_extend(self.name, self.owner, token, ttl_ms)
+
+    def _release_args(self, token: int) -> commands.Args:
+        return commands.rwlock_release(self.name, self.owner, token)
+
+    def locked(self) -> bool:
+        """True if anyone holds the read-write lock now, in either mode (RWLOCK INFO)."""
+        info = ReadWriteLock(self.client, self.name).info()
+        return info is not None and info.holders > 0
+
+
+class ReadLock(_RwHalf):
+    """A shared lease of a ReadWriteLock."""
+
+    MODE = "READ"
+
+    def owned(self) -> bool:
+        """RWLOCK INFO counts readers but does not name them: this one cannot be checked."""
+        raise NotImplementedError("RWLOCK INFO does not list readers; use extend() to check a read lease")
+
+
+class WriteLock(_RwHalf):
+    """The exclusive lease of a ReadWriteLock."""
+
+    MODE = "WRITE"
+
+    def owned(self) -> bool:
+        """True if this writer's token holds the lock now (RWLOCK INFO)."""
+        info = ReadWriteLock(self.client, self.name).info()
+        return info is not None and info.mode == "write" and info.token == self.token
