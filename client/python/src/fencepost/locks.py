@@ -11,10 +11,12 @@ from redis.exceptions import RedisError
 
 from . import _renewer, errors
 from ._core import backoff, commands, errmap, fence, lease, replies
+from ._core.lease_cmds import LockCommands
+from ._core.watch import Watch
 from ._types import SyncClient, socket_timeout
 
 
-class Lock:
+class Lock(LockCommands):
     """LOCK ACQUIRE/EXTEND/RELEASE with the token exposed for fenced writes.
 
     The lease is renewed every ttl/3 while held (auto_renew, on the process-wide renewer
@@ -62,16 +64,6 @@ class Lock:
     def lost(self) -> bool:
         """True once the lease was lost while held (until the next grant)."""
         return self._lease.lost
-
-    # The commands of this kind of lease; ReadWriteLock's halves send RWLOCK's instead.
-    def _acquire_args(self, wait: Optional[int]) -> commands.Args:
-        return commands.lock_acquire(self.name, self._owner, self.ttl_ms, wait, self.delay_ms)
-
-    def _extend_args(self, token: int, ttl_ms: int) -> commands.Args:
-        return commands.lock_extend(self.name, self._owner, token, ttl_ms)
-
-    def _release_args(self, token: int) -> commands.Args:
-        return commands.lock_release(self.name, self._owner, token)
 
     def valid_for_ms(self) -> int:
         """Milliseconds the lease is surely ours (local monotonic clock, minus 1% drift)."""
@@ -220,20 +212,17 @@ def watch_lock(
     """LOCK WATCH: wait until the holder's token differs from `token` (0: until anyone
     holds it), then return the lock as LOCK INFO shows it (None when free); at timeout_ms
     return it as it stands. A read: failovers are ridden through until the timeout."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    chunk = lease.wait_chunk_ms(socket_timeout(client))
-    attempt = 0
+    w = Watch(name, token, timeout_ms, socket_timeout(client))
     while True:
-        left = max(0, int((deadline - time.monotonic()) * 1000))
         try:
-            reply = client.execute_command(*commands.lock_watch(name, token, min(left, chunk)))
+            reply = client.execute_command(*w.args())
         except RedisError as e:
             err = errmap.translate(e)
-            if not errmap.transient(err) or time.monotonic() >= deadline:
+            pause = w.pause_after(err)
+            if pause is None:
                 raise err from e
-            time.sleep(backoff.full_jitter(attempt, 0.05, 1.0))
-            attempt += 1
+            time.sleep(pause)
             continue
-        info = replies.lock_info(reply)
-        if replies.watch_changed(info, token) or time.monotonic() >= deadline:
+        done, info = w.answer(reply)
+        if done:
             return info

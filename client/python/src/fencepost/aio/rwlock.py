@@ -7,6 +7,7 @@ from typing import Optional
 from redis.exceptions import RedisError
 
 from .._core import commands, errmap, replies
+from .._core.lease_cmds import RwLockCommands
 from .._types import AsyncClient
 from .locks import Lock
 
@@ -49,19 +50,8 @@ class ReadWriteLock:
         return replies.rwlock_info(reply)
 
 
-class _RwHalf(Lock):
+class _RwHalf(RwLockCommands, Lock):
     """One side of a ReadWriteLock: aio.Lock's acquire, renewal and release over RWLOCK."""
-
-    MODE = ""
-
-    def _acquire_args(self, wait: Optional[int]) -> commands.Args:
-        return commands.rwlock_acquire(self.MODE, self.name, self.owner, self.ttl_ms, wait)
-
-    def _extend_args(self, token: int, ttl_ms: int) -> commands.Args:
-        return commands.rwlock_extend(self.name, self.owner, token, ttl_ms)
-
-    def _release_args(self, token: int) -> commands.Args:
-        return commands.rwlock_release(self.name, self.owner, token)
 
     async def locked(self) -> bool:
         """True if anyone holds the read-write lock now, in either mode (RWLOCK INFO)."""
