@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite drives fencepost with: redis-cli (redis-tools),
-# redis-py (>= 5, for RESP3) and libfaketime (the clock suite moves each node's wall
-# clock with it). Idempotent: does nothing when they are already present.
+# redis-py (>= 5, for RESP3), libfaketime (the clock suite moves each node's wall
+# clock with it) and nftables (the operations suite's partition). Idempotent: does nothing when they are already present.
 set -euo pipefail
 
 # shellcheck source=lib/apt.sh
@@ -17,6 +17,15 @@ if ! command -v openssl >/dev/null 2>&1; then
   echo "installing openssl (apt)"
   apt_install openssl
 fi
+
+# The operations suite cuts a node off in its own network namespace with nftables
+# (/readyz must turn 503); without nft that test would only be skipped.
+for tool in ip:iproute2 nft:nftables; do
+  if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+    echo "installing ${tool#*:} (apt)"
+    apt_install "${tool#*:}"
+  fi
+done
 
 if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && [ -z "${LIBFAKETIME:-}" ]; then
   echo "installing libfaketime (apt)"
