@@ -163,7 +163,12 @@ impl Node {
         let time = Arc::new(Timekeeper::new(raft.clone(), log_for_clock, sm.clone()));
         let proposer = {
             let time = time.clone();
-            Proposer::start(raft.clone(), cfg.node_id, Arc::new(move || time.stamp_entry()))
+            Proposer::start(
+                raft.clone(),
+                cfg.node_id,
+                cfg.batches_in_flight,
+                Arc::new(move || time.stamp_entry()),
+            )
         };
         let node = Arc::new(Node {
             id: cfg.node_id,
