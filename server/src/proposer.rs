@@ -7,7 +7,7 @@
 //! busy together, and a second batch in flight only halves the batches: twice the fsyncs,
 //! AppendEntries and wake-ups per write on every node. Measured on a 2-CPU machine with a
 //! 3-node cluster (lock cycles, 50 clients, five alternating rounds): 1 in flight used
-//! 107 µs of CPU per cycle against 135 with 2, and ran 11.1k against 9.4k cycles/s.
+//! 107 µs of CPU per cycle against 135 with 2, and ran 10.9k against 9.4k cycles/s.
 //! (Under openraft 0.9, which fsynced a batch before it replicated it, two won: 11.3k
 //! against 9.4k.)
 
