@@ -3,6 +3,7 @@
 //! connection, never allocates without bound, and keeps serving everyone else.
 
 use std::io::Write;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use fencepost_tests::*;
@@ -199,6 +200,41 @@ fn a_thousand_connections_opened_and_dropped() {
         let list = control.cmd(&["CLIENT", "LIST"]).text();
         (list.lines().filter(|l| !l.trim().is_empty()).count() <= 3).then_some(())
     });
+    assert_serving(&mut s);
+}
+
+/// A client that leaves while its queuing acquire is still being written (before it
+/// learns its waiter id) leaves no orphan in the queue. Before the fix, such a waiter
+/// stayed queued and, at its turn, was granted the lock and held it for its whole TTL
+/// (CI flaked on the test below that way).
+#[test]
+fn clients_vanishing_before_their_wait_is_queued_leave_no_waiter() {
+    let mut s = TestServer::start();
+    let mut c = s.conn();
+    let name = uniq("vanish-early");
+    let t = match c.cmd(&["LOCK", "ACQUIRE", &name, "holder", "60000"]) {
+        Reply::Int(t) => t,
+        o => panic!("{o:?}"),
+    };
+    for round in 0..5 {
+        for i in 0..20 {
+            let mut w = s.conn();
+            let owner = format!("w{round}-{i}");
+            w.send(&["LOCK", "ACQUIRE", &name, &owner, "60000", "WAIT", "30000"])
+                .expect("send");
+            // Give the write a moment to be proposed, not to apply.
+            thread::sleep(Duration::from_micros(200 * (i % 5)));
+            w.close();
+        }
+    }
+    wait_until(Duration::from_secs(5), "no vanished waiter left in the queue", || {
+        (c.cmd(&["LOCK", "INFO", &name]).field("waiters") == Some(int(0))).then_some(())
+    });
+    assert_eq!(c.cmd(&["LOCK", "RELEASE", &name, "holder", &t.to_string()]), int(1));
+    match c.cmd(&["LOCK", "ACQUIRE", &name, "newcomer", "60000"]) {
+        Reply::Int(t2) => assert!(t2 > t),
+        o => panic!("the lock went to a vanished waiter: {o:?}"),
+    }
     assert_serving(&mut s);
 }
 

@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::oneshot;
 
 use super::args::{self, arity};
 use super::{Command, Limits, Shape};
+use crate::error::NodeError;
 use crate::node::Node;
 use crate::query::ReadQuery;
 use crate::reply::Reply;
-use crate::sm::Op;
+use crate::sm::{Op, Response};
 use crate::waiters::WaitOutcome;
 
 /// If a queued waiter hears nothing this long after its WAIT deadline, something is
@@ -121,17 +123,61 @@ struct CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
+        if self.armed {
+            cancel_waiter(self.node.clone(), self.name.clone(), self.waiter);
         }
-        self.node.waiters.forget(self.waiter);
-        let (node, name, waiter) = (self.node.clone(), self.name.clone(), self.waiter);
-        tokio::spawn(async move {
-            if let Err(e) = node.write(Op::LockCancelWait { name, waiter }).await {
-                // Not fatal: the waiter's own deadline removes it from the queue.
-                tracing::debug!(waiter, error = %e, "cancel of an abandoned waiter failed");
-            }
-        });
+    }
+}
+
+/// Takes waiter `waiter` out of `name`'s queue, in the background.
+fn cancel_waiter(node: Arc<Node>, name: Bytes, waiter: u64) {
+    node.waiters.forget(waiter);
+    tokio::spawn(async move {
+        if let Err(e) = node.write(Op::LockCancelWait { name, waiter }).await {
+            // Not fatal: the waiter's own deadline removes it from the queue.
+            tracing::debug!(waiter, error = %e, "cancel of an abandoned waiter failed");
+        }
+    });
+}
+
+/// Proposes an acquire that may queue (LOCK, SEMAPHORE or RWLOCK ... WAIT) in a task of
+/// its own. A client that leaves while the entry is in flight drops the caller before
+/// it learns its waiter id, and so before any `CancelOnDrop` exists; without this, the
+/// orphan would stay queued and, at its turn, be granted and hold the lease for its
+/// whole TTL. Whoever ends up with a `Queued` answer nobody awaits cancels it: the task,
+/// when the caller is already gone, or the caller's guard, when the answer arrived but
+/// the caller was dropped before it looked.
+pub async fn write_may_queue(node: Arc<Node>, op: Op, name: Bytes) -> Result<Response, NodeError> {
+    let (tx, rx) = oneshot::channel();
+    let proposer = node.clone();
+    let task_name = name.clone();
+    tokio::spawn(async move {
+        let result = proposer.write(op).await;
+        if let Err(Ok(Response::Queued { waiter })) = tx.send(result) {
+            cancel_waiter(proposer, task_name, waiter);
+        }
+    });
+    let mut answer = QueuingAnswer { rx, node, name };
+    (&mut answer.rx)
+        .await
+        .unwrap_or_else(|_| Err(NodeError::Uncertain("the write's task stopped".into())))
+}
+
+/// The caller's end of `write_may_queue`.
+struct QueuingAnswer {
+    rx: oneshot::Receiver<Result<Response, NodeError>>,
+    node: Arc<Node>,
+    name: Bytes,
+}
+
+impl Drop for QueuingAnswer {
+    fn drop(&mut self) {
+        // Closing first settles who owns the answer: it either arrived already (and is
+        // taken here, unless the caller took it) or the task's send now fails.
+        self.rx.close();
+        if let Ok(Ok(Response::Queued { waiter })) = self.rx.try_recv() {
+            cancel_waiter(self.node.clone(), self.name.clone(), waiter);
+        }
     }
 }
 

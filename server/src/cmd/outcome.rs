@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::args;
-use super::lock::wait_for_grant;
+use super::lock::{wait_for_grant, write_may_queue};
 use super::Shape;
 use crate::metrics::{self, METRICS};
 use crate::node::{Node, NodeError};
@@ -17,7 +17,22 @@ use crate::sm::{BucketReply, IdempView, LockView, Op, Response, StaleReason};
 pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
     resolve_wall_clock(&mut op);
     let subject = subject_of_op(&op).to_vec();
-    match node.write(op.clone()).await {
+    let result = match &op {
+        Op::LockAcquire {
+            name, wait_ms: Some(_), ..
+        }
+        | Op::LockAcquireDelayed {
+            name, wait_ms: Some(_), ..
+        }
+        | Op::SemAcquire {
+            name, wait_ms: Some(_), ..
+        }
+        | Op::RwAcquire {
+            name, wait_ms: Some(_), ..
+        } => write_may_queue(node.clone(), op.clone(), name.clone()).await,
+        _ => node.write(op.clone()).await,
+    };
+    match result {
         Err(e) => node_error(e, &subject),
         Ok(Response::Queued { waiter }) => match op {
             Op::LockAcquire { name, wait_ms, .. } | Op::LockAcquireDelayed { name, wait_ms, .. } => {
