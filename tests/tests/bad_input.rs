@@ -203,6 +203,15 @@ fn a_thousand_connections_opened_and_dropped() {
     assert_serving(&mut s);
 }
 
+/// A fresh lock held by "holder" for a minute: its name and token.
+fn held_lock(c: &mut Conn, prefix: &str) -> (String, i64) {
+    let name = uniq(prefix);
+    match c.cmd(&["LOCK", "ACQUIRE", &name, "holder", "60000"]) {
+        Reply::Int(t) => (name, t),
+        o => panic!("{o:?}"),
+    }
+}
+
 /// A client that leaves while its queuing acquire is still being written (before it
 /// learns its waiter id) leaves no orphan in the queue. Before the fix, such a waiter
 /// stayed queued and, at its turn, was granted the lock and held it for its whole TTL
@@ -211,11 +220,7 @@ fn a_thousand_connections_opened_and_dropped() {
 fn clients_vanishing_before_their_wait_is_queued_leave_no_waiter() {
     let mut s = TestServer::start();
     let mut c = s.conn();
-    let name = uniq("vanish-early");
-    let t = match c.cmd(&["LOCK", "ACQUIRE", &name, "holder", "60000"]) {
-        Reply::Int(t) => t,
-        o => panic!("{o:?}"),
-    };
+    let (name, t) = held_lock(&mut c, "vanish-early");
     for round in 0..5 {
         for i in 0..20 {
             let mut w = s.conn();
@@ -242,11 +247,7 @@ fn clients_vanishing_before_their_wait_is_queued_leave_no_waiter() {
 fn clients_vanishing_while_waiting_leave_the_lock_usable() {
     let mut s = TestServer::start();
     let mut c = s.conn();
-    let name = uniq("vanish");
-    let t = match c.cmd(&["LOCK", "ACQUIRE", &name, "holder", "60000"]) {
-        Reply::Int(t) => t,
-        o => panic!("{o:?}"),
-    };
+    let (name, t) = held_lock(&mut c, "vanish");
     let mut waiters = Vec::new();
     for i in 0..20 {
         let mut w = s.conn();
