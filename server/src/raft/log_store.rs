@@ -209,9 +209,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut records = Vec::new();
+        let mut writes = 0;
         {
             let mut mem = self.mem();
             for entry in entries {
+                writes += match &entry.payload {
+                    EntryPayload::Normal(batch) => batch.0.len(),
+                    _ => 1,
+                };
                 let index = entry.log_id.index;
                 let bytes = Bytes::from(postcard::to_allocvec(&entry).map_err(std::io::Error::other)?);
                 records.push((index, bytes.clone()));
@@ -225,7 +230,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 );
             }
         }
-        self.writer.append(records, callback)
+        self.writer.append(records, writes, callback)
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> std::io::Result<()> {
