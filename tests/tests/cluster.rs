@@ -267,6 +267,52 @@ fn lock_wait_through_a_follower() {
     });
 }
 
+/// Clients of a follower that hang up while their WAIT acquire is on its way to the
+/// leader, or already queued there, leave no waiter behind: the follower cancels each
+/// one it forwarded, as the leader does for its own clients (bad_input.rs has the
+/// single-node cases). An orphan would be granted the lock at its turn and hold it for
+/// its whole TTL.
+#[test]
+fn a_followers_clients_vanishing_while_waiting_leave_no_waiter() {
+    let _g = heavy_lock();
+    let c = TestCluster::start(3);
+    let a = c.leader(CLUSTER_TIMEOUT);
+    let b = c.followers_of(a)[0];
+    let name = uniq("vanish-via-follower");
+    let t = c.must(a, &["LOCK", "ACQUIRE", &name, "holder", LONG_TTL]).int();
+    for round in 0..3 {
+        for i in 0..20 {
+            let mut w = c.conn(b);
+            let owner = format!("w{round}-{i}");
+            w.send(&["LOCK", "ACQUIRE", &name, &owner, LONG_TTL, "WAIT", "30000"])
+                .expect("send");
+            // From at once (still being forwarded) to 4 ms (queued at the leader).
+            thread::sleep(Duration::from_micros(1000 * (i % 5)));
+            w.close();
+        }
+    }
+    let mut watch = c.conn(b);
+    wait_until(
+        Duration::from_secs(10),
+        "the vanished clients' connections to the follower closed",
+        || match watch.cmd(&["INFO", "clients"]) {
+            Reply::Bulk(text) => String::from_utf8_lossy(&text)
+                .contains("connected_clients:1\r\n")
+                .then_some(()),
+            _ => None,
+        },
+    );
+    wait_until(Duration::from_secs(10), "no vanished waiter left in the queue", || {
+        let info = c.try_cmd(a, &["LOCK", "INFO", &name]).ok()?;
+        (info.field("waiters") == Some(int(0))).then_some(())
+    });
+    assert_eq!(c.must(a, &["LOCK", "RELEASE", &name, "holder", &t.to_string()]), int(1));
+    match c.must(b, &["LOCK", "ACQUIRE", &name, "newcomer", LONG_TTL]) {
+        Reply::Int(t2) => assert!(t2 > t, "token {t2} after {t}"),
+        o => panic!("the lock went to a vanished waiter: {o:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Load clients shared by the kill loop and the membership test
 // ---------------------------------------------------------------------------------

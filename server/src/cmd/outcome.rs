@@ -17,40 +17,47 @@ use crate::sm::{BucketReply, IdempView, LockView, Op, Response, StaleReason};
 pub async fn write(node: Arc<Node>, mut op: Op, shape: Shape) -> Reply {
     resolve_wall_clock(&mut op);
     let subject = subject_of_op(&op).to_vec();
-    let result = match &op {
-        Op::LockAcquire {
-            name, wait_ms: Some(_), ..
-        }
-        | Op::LockAcquireDelayed {
-            name, wait_ms: Some(_), ..
-        }
-        | Op::SemAcquire {
-            name, wait_ms: Some(_), ..
-        }
-        | Op::RwAcquire {
-            name, wait_ms: Some(_), ..
-        } => write_may_queue(node.clone(), op.clone(), name.clone()).await,
-        _ => node.write(op.clone()).await,
+    let queuing = may_queue(&op);
+    let result = match &queuing {
+        Some((name, _)) => write_may_queue(node.clone(), op.clone(), name.clone()).await,
+        None => node.write(op.clone()).await,
     };
     match result {
         Err(e) => node_error(e, &subject),
-        Ok(Response::Queued { waiter }) => match op {
-            Op::LockAcquire { name, wait_ms, .. } | Op::LockAcquireDelayed { name, wait_ms, .. } => {
-                let r = wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await;
-                if matches!(r, Reply::Int(_)) {
+        Ok(Response::Queued { waiter }) => match queuing {
+            Some((name, wait_ms)) => {
+                let r = wait_for_grant(node, name, waiter, wait_ms).await;
+                if matches!(op, Op::LockAcquire { .. } | Op::LockAcquireDelayed { .. }) && matches!(r, Reply::Int(_)) {
                     metrics::inc(&METRICS.lock_grants);
                 }
                 r
             }
-            Op::SemAcquire { name, wait_ms, .. } | Op::RwAcquire { name, wait_ms, .. } => {
-                wait_for_grant(node, name, waiter, wait_ms.unwrap_or(0)).await
-            }
-            other => Reply::err(format!("ERR internal: {other:?} was queued")),
+            None => Reply::err(format!("ERR internal: {op:?} was queued")),
         },
         Ok(r) => {
             count_outcome(&op, &r);
             response(r, shape, &subject)
         }
+    }
+}
+
+/// The name and wait of an acquire that may be queued (one with a WAIT): only these can
+/// answer `Queued`, and they wait for their grant on that name.
+fn may_queue(op: &Op) -> Option<(bytes::Bytes, u64)> {
+    match op {
+        Op::LockAcquire {
+            name, wait_ms: Some(w), ..
+        }
+        | Op::LockAcquireDelayed {
+            name, wait_ms: Some(w), ..
+        }
+        | Op::SemAcquire {
+            name, wait_ms: Some(w), ..
+        }
+        | Op::RwAcquire {
+            name, wait_ms: Some(w), ..
+        } => Some((name.clone(), *w)),
+        _ => None,
     }
 }
 
