@@ -264,22 +264,35 @@ impl Config {
     }
 
     /// `(key, value)` of every setting whose long flag name matches `glob` (CONFIG GET),
-    /// secrets masked; unset options are left out.
+    /// secrets masked; unset options are left out. Then the Redis names that Redis tools
+    /// ask for, with what they mean here.
     pub fn settings(&self, glob: &[u8]) -> Vec<(String, String)> {
         let Ok(table) = toml::Table::try_from(self) else {
             return Vec::new();
         };
-        table
-            .into_iter()
+        let ours = table.into_iter().map(|(k, v)| {
+            let v = match v {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        });
+        ours.chain(self.redis_names())
             .filter(|(k, _)| crate::sm::data::glob::matches(glob, k.as_bytes()))
-            .map(|(k, v)| {
-                let v = match v {
-                    toml::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
             .collect()
+    }
+
+    /// Redis's names for settings that Redis tools and client libraries read at start
+    /// (redis-benchmark asks for `appendonly`; pool sizers ask for `maxclients`). Every
+    /// reply is fsynced on a majority before it is sent, which is Redis's
+    /// `appendonly yes` with `appendfsync always`; there is one keyspace.
+    fn redis_names(&self) -> [(String, String); 4] {
+        [
+            ("maxclients".into(), self.max_clients.to_string()),
+            ("appendonly".into(), "yes".into()),
+            ("appendfsync".into(), "always".into()),
+            ("databases".into(), "1".into()),
+        ]
     }
 
     /// Checks combinations clap cannot.

@@ -821,6 +821,10 @@ def test_config_get_over_resp(w):
         maxes = get("max-*")
         assert set(maxes) == {"max-clients", "max-args", "max-value-bytes", "max-bulk-bytes", "max-input-bytes"}, maxes
         assert get("max-clients") == {"max-clients": "4321"}
+        # Redis's names, which Redis tools ask for.
+        assert get("maxclients") == {"maxclients": "4321"}, get("maxclients")
+        assert get("append*") == {"appendonly": "yes", "appendfsync": "always"}, get("append*")
+        assert get("databases") == {"databases": "1"}
         assert get("no-such-setting") == {}
         # And --print-config agrees with the running node on the same sources.
         p = subprocess.run([bin_path(), "--print-config", "--config", path, "--max-args", "99",
