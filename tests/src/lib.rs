@@ -46,6 +46,17 @@ pub fn wait_until<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>
     poll_until(timeout, f).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for: {what}"))
 }
 
+/// Waits until `c` is its server's only client (INFO `connected_clients:1`): every
+/// connection the test dropped has been seen closed by the server.
+pub fn wait_until_only_client(c: &mut Conn, timeout: Duration, what: &str) {
+    wait_until(timeout, what, || match c.cmd(&["INFO", "clients"]) {
+        Reply::Bulk(text) => String::from_utf8_lossy(&text)
+            .contains("connected_clients:1\r\n")
+            .then_some(()),
+        _ => None,
+    });
+}
+
 /// Polls `f` every 20 ms until it returns `Some` or `timeout` passes (then `None`).
 pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;

@@ -235,15 +235,10 @@ fn clients_vanishing_before_their_wait_is_queued_leave_no_waiter() {
     // Let every vanished client's connection finish first. A write proposed just before
     // its connection saw the hang-up may apply after the release below: that is then an
     // ordinary acquire by a client that left, which holds the lock until its TTL.
-    wait_until(
+    wait_until_only_client(
+        &mut c,
         Duration::from_secs(5),
         "the vanished clients' connections closed",
-        || match c.cmd(&["INFO", "clients"]) {
-            Reply::Bulk(b) => String::from_utf8_lossy(&b)
-                .contains("connected_clients:1\r\n")
-                .then_some(()),
-            _ => None,
-        },
     );
     thread::sleep(Duration::from_millis(200));
     wait_until(Duration::from_secs(5), "no vanished waiter left in the queue", || {

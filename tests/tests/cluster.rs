@@ -292,15 +292,10 @@ fn a_followers_clients_vanishing_while_waiting_leave_no_waiter() {
         }
     }
     let mut watch = c.conn(b);
-    wait_until(
+    wait_until_only_client(
+        &mut watch,
         Duration::from_secs(10),
         "the vanished clients' connections to the follower closed",
-        || match watch.cmd(&["INFO", "clients"]) {
-            Reply::Bulk(text) => String::from_utf8_lossy(&text)
-                .contains("connected_clients:1\r\n")
-                .then_some(()),
-            _ => None,
-        },
     );
     wait_until(Duration::from_secs(10), "no vanished waiter left in the queue", || {
         let info = c.try_cmd(a, &["LOCK", "INFO", &name]).ok()?;
