@@ -9,9 +9,10 @@
 //!   fsync, as redis-server's one thread does with `appendfsync always`.
 //!
 //! `auto` appends inline while the node follows and through the thread while it leads,
-//! except an append that carries a lone client write (see `WalWriter::Auto`). Either way an append is acknowledged only after an fsync that covers it, and appends
-//! reach the WAL in submission order: an inline append waits its turn (goes to the
-//! thread) while anything sent to the thread is unwritten.
+//! unless the leader has a lone writer (see `WalWriter::Auto`). Either way an append is
+//! acknowledged only after an fsync that covers it, and appends reach the WAL in
+//! submission order: an inline append waits its turn (goes to the thread) while anything
+//! sent to the thread is unwritten.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -127,7 +128,8 @@ impl LogWriter {
     /// Whether this append, of `writes` client writes, comes from a lone writer; keeps
     /// the average. Appends come one at a time from Raft's core, so relaxed is enough.
     fn lone_writer(&self, writes: usize) -> bool {
-        let sample = u32::try_from(writes).unwrap_or(u32::MAX / AVERAGE_ONE).min(4096) * AVERAGE_ONE;
+        // Capped so that the fixed point cannot overflow; any large batch counts as busy.
+        let sample = writes.min(4096) as u32 * AVERAGE_ONE;
         let average = self.writes_per_append.load(Ordering::Relaxed);
         let average = average - average / 8 + sample / 8;
         self.writes_per_append.store(average, Ordering::Relaxed);
