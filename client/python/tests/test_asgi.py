@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, cast
 
 import httpx
 import pytest
@@ -21,12 +21,30 @@ from fencepost.asgi import IdempotencyMiddleware, RateLimitMiddleware
 from fpcluster import Cluster, free_ports
 
 
+class SlowComplete:
+    """An async client whose IDEMP COMPLETE takes `delay` seconds longer: it widens the
+    window between a handler's last byte and the key's completion."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.delay = 0.0
+
+    async def execute_command(self, *args: Any) -> Any:
+        if [str(a).upper() for a in args[:2]] == ["IDEMP", "COMPLETE"]:
+            await asyncio.sleep(self.delay)
+        return await self.inner.execute_command(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class Served:
     """A uvicorn server in a thread, and the counters of its handlers."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.runs: Dict[str, int] = {"pay": 0, "boom": 0}
         aclient = fencepost.aio.connect(cluster.addrs)
+        self.idemp_client = SlowComplete(aclient)
         # A sync limiter on purpose: the middleware re-makes it as its async twin.
         limiter = fencepost.SlidingWindowLimiter(fencepost.connect(cluster.addrs), 3, 10_000)
         self.prefix = f"t{time.monotonic_ns()}"
@@ -56,7 +74,7 @@ class Served:
         app = Starlette(routes=[Route("/pay", pay, methods=["POST"]),
                                 Route("/boom", boom, methods=["POST"]),
                                 Route("/limited", hello)])
-        app.add_middleware(IdempotencyMiddleware, client=aclient)
+        app.add_middleware(IdempotencyMiddleware, client=cast(Any, self.idemp_client))
         app.add_middleware(RateLimitMiddleware, client=aclient, key_func=key_func, limiter=limiter)
         port = free_ports(1)[0]
         self.url = f"http://127.0.0.1:{port}"
@@ -104,6 +122,21 @@ async def test_concurrent_duplicates_run_once_then_replay(served: Served) -> Non
     assert again.headers["x-charge"] == first.headers["x-charge"]
     assert again.headers["idempotent-replayed"] == "true"
     assert served.runs["pay"] == before + 1
+
+
+def test_a_resend_after_the_whole_response_replays_even_if_complete_is_slow(served: Served) -> None:
+    # Regression (CI, stop 23): COMPLETE went out after the last body chunk, so a client
+    # that had the whole 201 and resent at once could get 409 "in flight".
+    key = _key()
+    served.idemp_client.delay = 0.5
+    try:
+        first = httpx.post(f"{served.url}/pay", json={"amount": 7}, headers={"Idempotency-Key": key})
+        again = httpx.post(f"{served.url}/pay", json={"amount": 7}, headers={"Idempotency-Key": key})
+    finally:
+        served.idemp_client.delay = 0.0
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
 
 
 def test_in_flight_409_and_changed_body_422(served: Served) -> None:

@@ -102,31 +102,38 @@ class IdempotencyMiddleware:
         status = 0
         headers: http.Headers = []
         chunks: List[bytes] = []
+        completed = False
 
         async def capture(message: Message) -> None:
-            nonlocal status, headers
+            nonlocal status, headers, completed
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
             elif message["type"] == "http.response.body":
                 chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False) and http.storable(status):
+                    # COMPLETE before the last chunk leaves: a client that has the whole
+                    # response and resends its key must get the replay, not a 409.
+                    await self._complete(key, token, http.Stored(status, headers, b"".join(chunks)))
+                    completed = True
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            await self._abort(key, token)
+            if not completed:
+                await self._abort(key, token)
             raise
-        if not status or not http.storable(status):
+        if not completed:
+            # No storable response was finished (a 5xx, or nothing sent): nothing to replay.
             await self._abort(key, token)
-            return
-        stored = http.Stored(status, headers, b"".join(chunks))
-        payload = idemp.encode(stored.encode())
+
+    async def _complete(self, key: str, token: int, stored: http.Stored) -> None:
         try:
-            await _complete(self.client, key, token, payload)
+            await _complete(self.client, key, token, idemp.encode(stored.encode()))
         except RedisError as e:
-            # The response is already on its way; the claim's lease will run out and a
-            # resend will run the request again. Say so rather than hide it.
+            # The response goes out anyway; the claim's lease will run out and a resend
+            # will run the request again. Say so rather than hide it.
             log.warning("idempotency key %r: COMPLETE failed (%r); a resend will run again", key, e)
 
     async def _abort(self, key: str, token: int) -> None:
