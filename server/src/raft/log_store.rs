@@ -56,7 +56,8 @@ struct Mem {
 #[derive(Clone)]
 pub struct LogStore {
     mem: Arc<Mutex<Mem>>,
-    meta_path: Arc<PathBuf>,
+    /// The meta file's path; holding the lock is a turn to write it.
+    meta_file: Arc<Mutex<PathBuf>>,
     writer: Arc<LogWriter>,
     /// Highest index known committed (kept in memory only: for RAFT INFO).
     committed: Arc<AtomicU64>,
@@ -93,7 +94,7 @@ impl LogStore {
         let writer = Arc::new(LogWriter::start(wal, writer)?);
         Ok(Self {
             mem: Arc::new(Mutex::new(Mem { entries, meta })),
-            meta_path: Arc::new(meta_path),
+            meta_file: Arc::new(Mutex::new(meta_path)),
             writer,
             committed: Arc::new(AtomicU64::new(0)),
         })
@@ -136,9 +137,13 @@ impl LogStore {
         self.mem.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn save_meta(&self, meta: &Meta) -> std::io::Result<()> {
-        let bytes = postcard::to_allocvec(meta).map_err(std::io::Error::other)?;
-        durable_file::write_atomic(&self.meta_path, &bytes)
+    /// Writes the meta as it is when this call's turn comes, so that whichever write
+    /// lands last carries the newest vote and purge point, whatever thread made it.
+    fn persist_meta(&self) -> std::io::Result<()> {
+        let path = self.meta_file.lock().unwrap_or_else(|p| p.into_inner());
+        let meta = self.mem().meta.clone();
+        let bytes = postcard::to_allocvec(&meta).map_err(std::io::Error::other)?;
+        durable_file::write_atomic(&path, &bytes)
     }
 }
 
@@ -185,12 +190,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> std::io::Result<()> {
-        let meta = {
-            let mut mem = self.mem();
-            mem.meta.vote = Some(*vote);
-            mem.meta.clone()
-        };
-        self.save_meta(&meta)
+        self.mem().meta.vote = Some(*vote);
+        self.persist_meta()
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> std::io::Result<()> {
@@ -242,16 +243,107 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.writer.truncate(from).await
     }
 
+    /// Forgets the entries up to `log_id` at once; records the purge point and removes
+    /// the WAL's segments in the background. Recording it on the runtime (two fsyncs
+    /// and a rename, 1.9 ms on average and up to 8 ms here) stalled every request of the
+    /// node after each snapshot (README, issue 19). A crash before it is recorded
+    /// leaves entries the snapshot already covers, which a restart replays harmlessly.
     async fn purge(&mut self, log_id: LogId) -> std::io::Result<()> {
-        let meta = {
+        {
             let mut mem = self.mem();
             mem.meta.last_purged = Some(log_id);
             let keep = mem.entries.split_off(&(log_id.index + 1));
             mem.entries = keep;
-            mem.meta.clone()
-        };
-        // The purge point is recorded before segments go, so a restart never sees a gap.
-        self.save_meta(&meta)?;
-        self.writer.purge(log_id.index)
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            // The purge point is recorded before segments go, so a restart never sees a gap.
+            match me.persist_meta() {
+                Ok(()) => {
+                    if let Err(e) = me.writer.purge(log_id.index) {
+                        tracing::warn!(error = %e, "wal purge not queued; segments kept");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, upto = log_id.index, "purge point not recorded; WAL segments kept")
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use openraft::entry::RaftEntry;
+    use openraft::type_config::TypeConfigExt;
+
+    use super::*;
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(openraft::impls::leader_id_adv::LeaderId { term: 1, node_id: 1 }, index)
+    }
+
+    fn meta_on_disk(dir: &Path) -> Meta {
+        let bytes = durable_file::read_checked(&dir.join("meta"))
+            .expect("read")
+            .expect("a meta file");
+        postcard::from_bytes(&bytes).expect("decode")
+    }
+
+    fn segments(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("wal")).expect("wal dir").count()
+    }
+
+    async fn append(store: &mut LogStore, from: u64, to: u64) {
+        let (tx, rx) = TypeConfig::oneshot();
+        let entries: Vec<Entry> = (from..=to).map(|i| Entry::new_blank(log_id(i))).collect();
+        store.append(entries, IOFlushed::signal(tx)).await.expect("append");
+        rx.await.expect("flushed").expect("durable");
+    }
+
+    /// A purge returns before its point is on disk (the runtime must not wait for
+    /// fsyncs), yet the point lands, the covered segments go, and a vote saved while
+    /// purges are in the background is never overwritten by an older copy of the meta.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_purges_record_their_point_and_never_lose_a_vote() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = LogStore::open(dir.path(), 4096, WalWriter::Thread).expect("open");
+        for first in (1..=2000).step_by(10) {
+            append(&mut store, first, first + 9).await;
+        }
+        let before = segments(dir.path());
+        assert!(before > 2, "the test needs several segments, has {before}");
+        for round in 1..=20u64 {
+            store.purge(log_id(round * 50)).await.expect("purge");
+            store.save_vote(&Vote::new_committed(round, 1)).await.expect("vote");
+            // The vote is durable when save_vote returns, whatever purge is writing.
+            assert_eq!(meta_on_disk(dir.path()).vote, Some(Vote::new_committed(round, 1)));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while meta_on_disk(dir.path()).last_purged != Some(log_id(1000)) {
+            assert!(Instant::now() < deadline, "purge point never recorded");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let state = store.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1000)));
+        assert_eq!(state.last_log_id, Some(log_id(2000)));
+        let got = store.try_get_log_entries(1001..=2000).await.expect("entries");
+        assert_eq!(got.len(), 1000);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while segments(dir.path()) >= before {
+            assert!(
+                Instant::now() < deadline,
+                "no segment covered by the purges was removed ({before} before)"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            meta_on_disk(dir.path()).vote,
+            Some(Vote::new_committed(20, 1)),
+            "the newest vote stays"
+        );
     }
 }
