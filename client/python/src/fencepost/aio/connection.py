@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List, Tuple
+import sys
+from typing import Any, List, Optional, Tuple
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
@@ -39,6 +40,30 @@ class MultiAddressConnection(Connection):
         raise last
 
 
+class LazyLockPool(aioredis.ConnectionPool):
+    """A ConnectionPool whose lock is made on first use, inside the loop that uses it.
+
+    On Python 3.9 an asyncio.Lock binds to the event loop current when it is made. A
+    client made at import time (the usual way to hand one to a middleware, before
+    uvicorn starts its loop) got a lock bound to another loop, and the first time two
+    requests wanted a connection at once the waiter failed with "got Future attached to
+    a different loop" (found by running the test suite on 3.9). From 3.10 on, locks bind
+    on first use anyway, so this changes nothing there.
+    """
+
+    _lazy_lock: Optional[asyncio.Lock] = None
+
+    @property
+    def _lock(self) -> asyncio.Lock:
+        if self._lazy_lock is None:
+            self._lazy_lock = asyncio.Lock()
+        return self._lazy_lock
+
+    @_lock.setter
+    def _lock(self, _made_too_early: asyncio.Lock) -> None:
+        self._lazy_lock = None
+
+
 def connect(addresses: addr.Addresses = "127.0.0.1:6379", **kwargs: Any) -> aioredis.Redis:
     """An asyncio client for the given node(s); as fencepost.connect (no blind resends,
     socket_timeout 10 s unless given)."""
@@ -47,7 +72,8 @@ def connect(addresses: addr.Addresses = "127.0.0.1:6379", **kwargs: Any) -> aior
     kwargs.setdefault("socket_connect_timeout", 2.0)
     kwargs.setdefault("retry", Retry(NoBackoff(), 0))
     max_connections = kwargs.pop("max_connections", None)
-    pool = aioredis.ConnectionPool(
+    pool_class = LazyLockPool if sys.version_info < (3, 10) else aioredis.ConnectionPool
+    pool = pool_class(
         connection_class=MultiAddressConnection,
         addresses=nodes,
         max_connections=max_connections,
