@@ -374,8 +374,7 @@ mod tests {
             last = snapshot + 1;
         }
         drop(store);
-        let store = LogStore::open(dir.path(), 4096, WalWriter::Auto).expect("reopen");
-        let mut store = store;
+        let mut store = LogStore::open(dir.path(), 4096, WalWriter::Auto).expect("reopen");
         let state = store.get_log_state().await.expect("state");
         assert_eq!(state.last_log_id, Some(log_id(last)), "{state:?}");
     }

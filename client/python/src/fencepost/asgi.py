@@ -114,7 +114,7 @@ class IdempotencyMiddleware:
                 if not message.get("more_body", False) and http.storable(status):
                     # COMPLETE before the last chunk leaves: a client that has the whole
                     # response and resends its key must get the replay, not a 409.
-                    await self._complete(key, token, http.Stored(status, headers, b"".join(chunks)))
+                    await self._store(key, token, http.Stored(status, headers, b"".join(chunks)))
                     completed = True
             await send(message)
 
@@ -128,7 +128,7 @@ class IdempotencyMiddleware:
             # No storable response was finished (a 5xx, or nothing sent): nothing to replay.
             await self._abort(key, token)
 
-    async def _complete(self, key: str, token: int, stored: http.Stored) -> None:
+    async def _store(self, key: str, token: int, stored: http.Stored) -> None:
         try:
             await _complete(self.client, key, token, idemp.encode(stored.encode()))
         except RedisError as e:
