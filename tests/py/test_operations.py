@@ -13,7 +13,8 @@ and configuration, against real processes.
   after the heal; the measured times are printed.
 - The status page in headless Chromium (Debian's `chromium`): every member row and the
   holder of a lock with waiters in the DOM; a screenshot kept at
-  target/test-artifacts/status-page.png.
+  target/test-artifacts/status-page.png. Every node's page shows every member's own
+  term, commit and applied index, and a member that is down as unreachable.
 - Configuration: flag > environment > file > default for an integer, two strings, a
   boolean and a path (--print-config); secrets masked; unknown keys refused naming the
   key and the file; CONFIG GET over RESP.
@@ -1031,6 +1032,86 @@ def test_prometheus_scrapes_the_cluster(w):
             {k: after[k] for k in sorted(after)}, t_seen))
 
 
+def status_rows(node):
+    """The member rows of node's status page, with how long the page took:
+    ({id: {"term", "commit", "applied", "lag"} or "unreachable"}, seconds)."""
+    t0 = time.monotonic()
+    status, ctype, html = node.get("/", timeout=10)
+    took = time.monotonic() - t0
+    assert status == 200 and ctype.startswith("text/html"), (node.id, status, ctype)
+    rows = {}
+    for nid, body in re.findall(r'<tr data-node="(\d+)">(.*?)</tr>', html, re.S):
+        if 'class="bad unreachable"' in body:
+            rows[int(nid)] = "unreachable"
+        else:
+            rows[int(nid)] = dict(re.findall(r'<td class="num (term|commit|applied|lag)">([^<]*)<', body))
+    return rows, took
+
+
+def test_status_page_shows_every_members_own_figures(w):
+    """Every node's page shows each member's term, commit and applied index as that
+    member reports them (not "-"), and lag; a member that is down shows as unreachable
+    while the page still comes back. Runs after the Prometheus test, which killed the
+    leader; if that test was skipped, a follower is killed here."""
+    c = w.cluster
+    lead = c.leader()
+    r = lead.client()
+    name = uniq("ops-status")
+    for _ in range(10):
+        tok = r.execute_command("LOCK", "ACQUIRE", name, "w1", "30000")
+        assert r.execute_command("LOCK", "RELEASE", name, "w1", tok) == 1
+    r.close()
+    floor = int(lead.raft_info()["commit-index"])
+    live = [n for n in c.nodes if n.alive()]
+    ids = sorted(n.id for n in c.nodes)
+
+    def all_figures():
+        got = {}
+        for n in live:
+            rows, _ = status_rows(n)
+            if sorted(rows) != ids:
+                return None
+            figs = [rows[m.id] for m in live]
+            if any(f == "unreachable" or not all(f.get(k, "").isdigit() for k in ("term", "commit", "applied", "lag"))
+                   for f in figs):
+                return None
+            if any(int(f["commit"]) < floor or int(f["applied"]) < floor for f in figs):
+                return None
+            if len({f["term"] for f in figs}) != 1:
+                return None
+            got[n.id] = rows
+        return got
+
+    pages = wait_until(10, "every live node's page shows every live member's own figures (commit >= %d)" % floor,
+                       all_figures, interval=0.2)
+    note("pages: %s" % {k: {m: (v if v == "unreachable" else "t%s c%s a%s lag%s" % (
+        v["term"], v["commit"], v["applied"], v["lag"])) for m, v in rows.items()} for k, rows in pages.items()})
+    down = [n for n in c.nodes if not n.alive()]
+    if not down:
+        victim = next(n for n in c.nodes if n is not lead)
+        w.killed.add(victim.id)
+        victim.kill()
+        down = [victim]
+    live = [n for n in c.nodes if n.alive()]
+
+    def shows_down():
+        out = {}
+        for n in live:
+            rows, took = status_rows(n)
+            if any(rows.get(d.id) != "unreachable" for d in down):
+                return None
+            if any(rows.get(m.id) == "unreachable" for m in live):
+                return None
+            out[n.id] = took
+        return out
+
+    took = wait_until(10, "node(s) %s shown unreachable on the live nodes' pages" % [d.id for d in down],
+                      shows_down, interval=0.2)
+    assert all(t < 5 for t in took.values()), "a page waited on the dead member: %s" % took
+    note("node(s) %s down: shown unreachable; pages took %s s" % (
+        [d.id for d in down], ", ".join("%.2f" % t for t in took.values())))
+
+
 # ------------------------------------------------------------------ /readyz under partition
 
 
@@ -1160,7 +1241,8 @@ def main():
              test_config_unknown_key_names_key_and_file, test_config_get_over_resp,
              test_metrics_exposition_is_valid_openmetrics, test_metrics_names_types_and_values,
              test_metrics_series_bounded_after_10000_keys, test_status_page_in_headless_chromium,
-             test_prometheus_histograms_are_usable, test_prometheus_scrapes_the_cluster, test_readyz_flips_when_cut_off_from_the_majority]
+             test_prometheus_histograms_are_usable, test_prometheus_scrapes_the_cluster,
+             test_status_page_shows_every_members_own_figures, test_readyz_flips_when_cut_off_from_the_majority]
     t0 = time.monotonic()
     try:
         for t in selected(tests):

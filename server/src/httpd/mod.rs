@@ -42,7 +42,7 @@ pub async fn start(addr: SocketAddr, ctx: Arc<ServerCtx>) -> anyhow::Result<()> 
             ctx.node.clone().spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let (ctx, registry) = (ctx.clone(), registry.clone());
-                    async move { Ok::<_, Infallible>(route(req, &ctx, &registry)) }
+                    async move { Ok::<_, Infallible>(route(req, &ctx, &registry).await) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                 if let Err(e) = conn.await {
@@ -65,7 +65,7 @@ fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>)
     r
 }
 
-fn route(req: Request<Incoming>, ctx: &ServerCtx, registry: &prometheus_client::registry::Registry) -> Reply {
+async fn route(req: Request<Incoming>, ctx: &ServerCtx, registry: &prometheus_client::registry::Registry) -> Reply {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
     }
@@ -83,7 +83,7 @@ fn route(req: Request<Incoming>, ctx: &ServerCtx, registry: &prometheus_client::
             Ok(()) => reply(StatusCode::OK, "text/plain", "ok\n"),
             Err(why) => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("{why}\n")),
         },
-        "/" => reply(StatusCode::OK, "text/html; charset=utf-8", status::page(ctx)),
+        "/" => reply(StatusCode::OK, "text/html; charset=utf-8", status::page(ctx).await),
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }

@@ -1,17 +1,27 @@
 //! `/`: the status page. Plain HTML and CSS made here, no scripts or external assets;
-//! it reloads itself every 2 s. It shows this node's view: the members with their role,
-//! term, and lag (a leader knows every follower's), its own commit and applied index
-//! (other members' only they know: their own pages show them), and the locks with the
-//! most waiters.
+//! it reloads itself every 2 s. It shows the members with their role, term, commit and
+//! applied index and lag, each member's figures as that member itself reports them
+//! (asked over the peer connection while the page is made; a member that does not
+//! answer in time shows as unreachable), and the locks with the most waiters.
 
 use std::fmt::Write as _;
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 
 use crate::context::ServerCtx;
+use crate::peer::client::PeerPool;
+use crate::peer::handler::PeerHandler;
+use crate::peer::wire::{MemberStatus, PeerRequest, PeerResponse};
+use crate::raft::types::NodeId;
 
 /// Locks listed.
 const TOP_LOCKS: usize = 20;
+/// How long the page waits for another member's own figures: a page that refreshes
+/// every 2 s must not hang on a member that is down.
+const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fafafa}\
 h1{font-size:20px;margin:0 0 .2em}h2{font-size:16px;margin:1.5em 0 .5em}\
@@ -36,15 +46,41 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// Asks the member at `raft_addr` for its own figures.
+async fn ask(pool: &PeerPool, raft_addr: &str) -> Result<MemberStatus, String> {
+    let call = pool.call(raft_addr, PeerRequest::Status, ASK_TIMEOUT);
+    match tokio::time::timeout(ASK_TIMEOUT, call).await {
+        Ok(Ok(PeerResponse::Status(s))) => Ok(s),
+        Ok(Ok(PeerResponse::Refused(why))) => Err(why),
+        Ok(Ok(_)) => Err("answered something else".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer in time".into()),
+    }
+}
+
 /// The page.
-pub fn page(ctx: &ServerCtx) -> String {
+pub async fn page(ctx: &ServerCtx) -> String {
     let node = &ctx.node;
     let m = node.raft.metrics().borrow_watched().clone();
     let me = node.id;
     let leader = m.current_leader;
-    let committed = m.local_committed.map_or(0, |l| l.index);
-    let applied = m.last_applied.map_or(0, |l| l.index);
-    let last_log = m.last_log_index.unwrap_or(0);
+    let membership = m.membership_config.membership().clone();
+    // Every other member's own figures, asked together.
+    let others: Vec<(NodeId, String)> = membership
+        .nodes()
+        .filter(|(id, _)| **id != me)
+        .map(|(id, peer)| (*id, peer.raft_addr.clone()))
+        .collect();
+    let answers = futures::future::join_all(others.iter().map(|(_, addr)| ask(&node.pool, addr))).await;
+    let mut figures: HashMap<NodeId, Result<MemberStatus, String>> =
+        others.iter().map(|(id, _)| *id).zip(answers).collect();
+    figures.insert(me, Ok(node.status()));
+    // Lag is counted against the leader's log: on the leader, from what it knows each
+    // follower matched; elsewhere, from the leader's and the member's own last index.
+    let leader_last = leader
+        .and_then(|l| figures.get(&l))
+        .and_then(|f| f.as_ref().ok())
+        .map(|f| f.last_log);
     let ready = super::ready::check(ctx);
     let mut h = String::with_capacity(8 * 1024);
     let _ = write!(
@@ -68,7 +104,6 @@ pub fn page(ctx: &ServerCtx) -> String {
         "<h2>Members</h2><table id=\"members\"><tr><th>id</th><th>role</th><th>client address</th>\
          <th>peer address</th><th>term</th><th>commit</th><th>applied</th><th>lag</th></tr>",
     );
-    let membership = m.membership_config.membership().clone();
     let voters: Vec<u64> = membership.voter_ids().collect();
     for (id, peer) in membership.nodes() {
         let role = if Some(*id) == leader {
@@ -78,32 +113,33 @@ pub fn page(ctx: &ServerCtx) -> String {
         } else {
             "learner"
         };
-        // A leader knows what each follower has matched; others know only themselves.
-        let matched = if *id == me {
-            Some(last_log)
-        } else {
+        let own = figures.get(id).cloned().unwrap_or_else(|| Err("not asked".into()));
+        let matched = if Some(me) == leader && *id != me {
             m.replication
                 .as_ref()
                 .and_then(|r| r.get(id).cloned())
                 .map(|l| l.map_or(0, |l| l.index))
-        };
-        // Another member's term is known when it is this term's leader, or a follower
-        // this leader replicates to; its commit and applied indexes only it knows.
-        let in_term = Some(*id) == leader || matched.is_some();
-        let (term, commit, apply) = if *id == me {
-            (m.current_term.to_string(), committed.to_string(), applied.to_string())
-        } else if in_term {
-            (m.current_term.to_string(), "-".into(), "-".into())
         } else {
-            ("-".into(), "-".into(), "-".into())
+            own.as_ref().ok().map(|f| f.last_log)
         };
-        let lag = matched.map_or("<span class=\"muted\">unknown here</span>".to_string(), |x| {
-            last_log.saturating_sub(x).to_string()
-        });
+        let lag = match (leader_last, matched) {
+            (Some(l), Some(x)) => l.saturating_sub(x).to_string(),
+            _ => "<span class=\"muted\">unknown here</span>".to_string(),
+        };
+        let cells = match &own {
+            Ok(f) => format!(
+                "<td class=\"num term\">{}</td><td class=\"num commit\">{}</td><td class=\"num applied\">{}</td>",
+                f.term, f.committed, f.applied
+            ),
+            Err(why) => format!(
+                "<td colspan=\"3\" class=\"bad unreachable\" title=\"{}\">unreachable</td>",
+                esc(why)
+            ),
+        };
         let _ = write!(
             h,
             "<tr data-node=\"{id}\"><td>{id}{}</td><td class=\"{role}\">{role}</td><td>{}</td><td>{}</td>\
-             <td class=\"num\">{term}</td><td class=\"num\">{commit}</td><td class=\"num\">{apply}</td><td class=\"num\">{lag}</td></tr>",
+             {cells}<td class=\"num lag\">{lag}</td></tr>",
             if *id == me { " (this node)" } else { "" },
             esc(&peer.resp_addr),
             esc(&peer.raft_addr),

@@ -8,7 +8,7 @@ use super::forward::Origin;
 use super::Node;
 use crate::error::NodeError;
 use crate::peer::handler::PeerHandler;
-use crate::peer::wire::AdminOp;
+use crate::peer::wire::{AdminOp, MemberStatus};
 use crate::proposer::Outcome;
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::types::{NodeId, Raft};
@@ -59,5 +59,15 @@ impl PeerHandler for Node {
             }
         }
         .boxed()
+    }
+
+    fn status(&self) -> MemberStatus {
+        let m = self.raft.metrics().borrow_watched().clone();
+        MemberStatus {
+            term: m.current_term,
+            committed: m.local_committed.map_or(0, |l| l.index),
+            applied: m.last_applied.map_or(0, |l| l.index),
+            last_log: m.last_log_index.unwrap_or(0),
+        }
     }
 }

@@ -225,10 +225,17 @@ impl Dialer {
             // Buffered: a burst of answers costs one read(2), not two per frame.
             let mut rd = tokio::io::BufReader::with_capacity(wire::READ_BUFFER, rd);
             loop {
-                match wire::read_msg::<Envelope<PeerResponse>>(&mut rd, wire::MAX_FRAME).await {
-                    Ok(env) => {
+                match wire::read_envelope::<PeerResponse>(&mut rd, wire::MAX_FRAME).await {
+                    Ok(Ok(env)) => {
                         if let Some(tx) = lock(&pending_r).remove(&env.id) {
                             let _ = tx.send(env.body);
+                        }
+                    }
+                    // An answer of a newer version: its caller learns it was refused.
+                    Ok(Err(unknown)) => {
+                        if let Some(tx) = lock(&pending_r).remove(&unknown.id) {
+                            let why = format!("answer not known to this version: {}", unknown.error);
+                            let _ = tx.send(PeerResponse::Refused(why));
                         }
                     }
                     Err(e) => {

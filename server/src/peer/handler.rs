@@ -3,7 +3,7 @@
 
 use futures::future::BoxFuture;
 
-use super::wire::AdminOp;
+use super::wire::{AdminOp, MemberStatus};
 use crate::error::NodeError;
 use crate::query::{ReadAnswer, ReadQuery};
 use crate::raft::types::{NodeId, Raft};
@@ -32,4 +32,7 @@ pub trait PeerHandler: Send + Sync + 'static {
 
     /// Runs a membership or leadership operation on this node.
     fn admin(&self, op: AdminOp) -> BoxFuture<'_, Result<String, String>>;
+
+    /// This node's own view of the log, for other nodes' status pages.
+    fn status(&self) -> MemberStatus;
 }

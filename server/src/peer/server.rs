@@ -137,8 +137,14 @@ where
     // Buffered: a burst of frames costs one read(2), not two per frame.
     let mut rd = tokio::io::BufReader::with_capacity(wire::READ_BUFFER, rd);
     let result = loop {
-        let env: Envelope<PeerRequest> = match wire::read_msg(&mut rd, wire::MAX_FRAME).await {
-            Ok(env) => env,
+        let env: Envelope<PeerRequest> = match wire::read_envelope(&mut rd, wire::MAX_FRAME).await {
+            Ok(Ok(env)) => env,
+            // A newer peer's request: refused alone, the connection stays.
+            Ok(Err(unknown)) => {
+                let why = format!("request not known to this version: {}", unknown.error);
+                send_reply(&replies, unknown.id, PeerResponse::Refused(why));
+                continue;
+            }
             Err(e) => break Err(e),
         };
         let (node, replies) = (node.clone(), replies.clone());
@@ -216,5 +222,6 @@ async fn handle(node: &impl PeerHandler, req: PeerRequest) -> PeerResponse {
         PeerRequest::Write(op) => PeerResponse::Write(node.submit_write(op).await.map_err(Into::into)),
         PeerRequest::Read(q) => PeerResponse::Read(node.read(q).await.map_err(Into::into)),
         PeerRequest::Admin(op) => PeerResponse::Admin(node.admin(op).await),
+        PeerRequest::Status => PeerResponse::Status(node.status()),
     }
 }

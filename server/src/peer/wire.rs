@@ -90,6 +90,17 @@ pub enum PeerRequest {
     /// A client read received by a follower: the leader runs it after ReadIndex.
     Read(ReadQuery),
     Admin(AdminOp),
+    /// The answering node's own view, for another node's status page (`GET /`).
+    Status,
+}
+
+/// One member's own view of the log, as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub term: u64,
+    pub committed: u64,
+    pub applied: u64,
+    pub last_log: u64,
 }
 
 /// Answers, variant for variant. Raft errors travel as text: openraft's error types
@@ -105,6 +116,7 @@ pub enum PeerResponse {
     Admin(Result<String, String>),
     /// The request could not be decoded or served at all.
     Refused(String),
+    Status(MemberStatus),
 }
 
 /// A node's failure as it crosses the wire. It has its own type so that the peer
@@ -187,6 +199,11 @@ pub const READ_BUFFER: usize = 64 << 10;
 
 /// Reads one frame; the length is checked against `max` before anything is allocated.
 pub async fn read_msg<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin), max: usize) -> Result<T, WireError> {
+    Ok(postcard::from_bytes(&read_frame(r, max).await?)?)
+}
+
+/// Reads one frame's body.
+async fn read_frame(r: &mut (impl AsyncRead + Unpin), max: usize) -> Result<Vec<u8>, WireError> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -195,7 +212,33 @@ pub async fn read_msg<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin), max
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;
-    Ok(postcard::from_bytes(&body)?)
+    Ok(body)
+}
+
+/// A frame whose id decoded but whose body did not: a message of a newer version
+/// (a variant appended since this build), met during a rolling upgrade.
+#[derive(Debug)]
+pub struct Unknown {
+    pub id: u64,
+    pub error: postcard::Error,
+}
+
+/// Reads one enveloped message. A body this build cannot decode is returned as
+/// [`Unknown`] with its id, so that the caller answers or drops that one message and
+/// keeps the connection (and the replication stream on it); frames are length-delimited,
+/// so the stream stays in step. A frame without even an id is an error.
+pub async fn read_envelope<T: DeserializeOwned>(
+    r: &mut (impl AsyncRead + Unpin),
+    max: usize,
+) -> Result<Result<Envelope<T>, Unknown>, WireError> {
+    let frame = read_frame(r, max).await?;
+    match postcard::from_bytes(&frame) {
+        Ok(env) => Ok(Ok(env)),
+        Err(error) => match postcard::take_from_bytes::<u64>(&frame) {
+            Ok((id, _)) => Ok(Err(Unknown { id, error })),
+            Err(_) => Err(error.into()),
+        },
+    }
 }
 
 /// HMAC-SHA256 of `role || nonce` under the cluster secret. The role keeps a proof
@@ -224,3 +267,47 @@ pub fn verify(secret: &[u8], role: &[u8], nonce: &[u8; 32], proof: &[u8; 32]) ->
 pub const ROLE_SERVER: &[u8] = b"fencepost-peer-server";
 pub const ROLE_CLIENT: &[u8] = b"fencepost-peer-client";
 pub const CLUSTER_NAME: &str = "fencepost";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A newer peer's request (a variant this build lacks) is handed back with its id,
+    /// and the frame after it still decodes: the stream stays in step.
+    #[tokio::test]
+    async fn an_unknown_variant_keeps_its_id_and_the_stream_in_step() {
+        let newer = postcard::to_allocvec(&(7u64, 200u32, "a field of a newer version")).expect("encodes");
+        let mut bytes = frame(&newer);
+        bytes.extend(
+            encode(&Envelope {
+                id: 8,
+                body: PeerRequest::Status,
+            })
+            .expect("encodes"),
+        );
+        bytes.extend(frame(&[]));
+        let mut rd = &bytes[..];
+        match read_envelope::<PeerRequest>(&mut rd, MAX_FRAME).await {
+            Ok(Err(Unknown { id: 7, .. })) => {}
+            other => panic!("want Unknown with id 7, got {other:?}"),
+        }
+        match read_envelope::<PeerRequest>(&mut rd, MAX_FRAME).await {
+            Ok(Ok(Envelope {
+                id: 8,
+                body: PeerRequest::Status,
+            })) => {}
+            other => panic!("want the Status request with id 8, got {other:?}"),
+        }
+        // Not even an id: the connection cannot go on.
+        assert!(matches!(
+            read_envelope::<PeerRequest>(&mut rd, MAX_FRAME).await,
+            Err(WireError::Decode(_))
+        ));
+    }
+}
