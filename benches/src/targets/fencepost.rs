@@ -15,8 +15,11 @@ use crate::resp::{Conn, Reply, Security};
 /// Peers authenticate with this; the value is irrelevant on loopback.
 const CLUSTER_SECRET: &str = "bench";
 
-/// The ACL user of `fencepost-3-tls-acl`: the workloads' names and fencepost's own
-/// commands only, so every command passes a category and a key-pattern check.
+/// The ACL user of `fencepost-3-tls-acl`: the workloads' key names, fencepost's own
+/// commands, and for redis-py's `Lock` exactly what it needs: the two commands it sends
+/// (SET, EVALSHA) and the two its release script calls (GET, DEL; as in Redis, a
+/// script's calls pass the caller's ACL too), as a least-privilege application user
+/// would have. Every command passes a category (or command) and a key-pattern check.
 const BENCH_USER: &str = "bench";
 const BENCH_PASS: &str = "bench-secret";
 const BENCH_RULES: &[&str] = &[
@@ -26,10 +29,17 @@ const BENCH_RULES: &[&str] = &[
     "~hand-off:*",
     "~bucket:*",
     "~idem:*",
+    "~sem:*",
+    "~window:*",
     "-@all",
     "+@lock",
     "+@ratelimit",
     "+@idemp",
+    "+@coord",
+    "+set",
+    "+evalsha",
+    "+get",
+    "+del",
 ];
 
 /// Starts `n` nodes and returns the leader's RESP address once it serves linearizable reads.
