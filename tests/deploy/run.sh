@@ -3,7 +3,8 @@
 # `N passed, N failed[, N skipped]`; exits non-zero if any check failed.
 #
 #   - Kubernetes manifests: kubernetes-validate (offline, bundled schemas, strict), a
-#     negative control, the manifests' agreement with each other, the start script;
+#     negative control, the manifests' agreement with each other, the start script,
+#     and the pods for real in network namespaces, scaled from 3 to 4 (k8s_pods.py);
 #   - the systemd unit: systemd-analyze verify and security, then the unit itself
 #     under systemd in a container;
 #   - the image from deploy/Containerfile.prebuilt with podman, one container, then the
@@ -284,7 +285,7 @@ fi
 
 # The StatefulSet's start script, run as it is for each pod with a stand-in for the
 # binary that prints its arguments: node id = ordinal + 1, members = the pods' DNS names.
-name="k8s: start script gives pod fencepost-N node id N+1 and the stable DNS names as --initial-cluster"
+name="k8s: start script gives pod fencepost-N node id N+1, the stable DNS names as --initial-cluster (pods 0-2) or --join through pod 0 (pod 3, scaled out), and its own DNS name as --advertise-host"
 script="$(python3 -c '
 import sys, yaml
 sts = yaml.safe_load(open(sys.argv[1]))
@@ -299,13 +300,36 @@ chmod +x "$WORK/fencepost-stub"
 script="${script//\/usr\/local\/bin\/fencepost/$WORK/fencepost-stub}"
 members="1=fencepost-0.fencepost-headless.coord.svc.cluster.local:6379,2=fencepost-1.fencepost-headless.coord.svc.cluster.local:6379,3=fencepost-2.fencepost-headless.coord.svc.cluster.local:6379"
 errs=""
-for ord in 0 1 2; do
+for ord in 0 1 2 3; do
   got="$(env -i PATH=/usr/bin:/bin POD_NAME="fencepost-$ord" POD_NAMESPACE=coord HEADLESS_SERVICE=fencepost-headless \
     CLUSTER_SIZE=3 CLUSTER_DOMAIN=cluster.local /bin/sh -c "$script" 2>&1 | tr '\n' ' ')"
-  want="--node-id $((ord + 1)) --initial-cluster $members "
+  self="fencepost-$ord.fencepost-headless.coord.svc.cluster.local"
+  if [ "$ord" -lt 3 ]; then
+    want="--node-id $((ord + 1)) --initial-cluster $members --advertise-host $self "
+  else
+    want="--node-id $((ord + 1)) --join fencepost-0.fencepost-headless.coord.svc.cluster.local:6379 --advertise-host $self "
+  fi
   [ "$got" = "$want" ] || errs+="pod fencepost-$ord: got [$got] want [$want]"$'\n'
 done
 if [ -z "$errs" ]; then pass "$name"; else fail "$name" "$errs"; fi
+
+# The same script and environment for real: four pods, each in a network namespace that
+# resolves the pods' DNS names; 0-2 found the cluster, 3 (scaled out) joins as a voter.
+name="k8s: the StatefulSet's pods for real in network namespaces: 0-2 found the cluster, pod 3 (scale to 4) joins as a voter under its DNS name and serves a write"
+if [ "$has_env" = 0 ] || [ "$has_metrics" = 0 ]; then
+  skip "$name" "$NO_ENV"
+else
+  out="$(timeout 180 python3 tests/deploy/k8s_pods.py "$K8S_DIR/statefulset.yaml" "$BIN" 2>&1)"
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    pass "$name"
+    while IFS= read -r l; do note "$l"; done <<<"$out"
+  elif [ "$rc" = 77 ]; then
+    skip "$name" "$out"
+  else
+    fail "$name" "exit $rc: $out"
+  fi
+fi
 
 # Why the StatefulSet keeps enableServiceLinks: false: a service link for the Service
 # named "fencepost" would set FENCEPOST_PORT=tcp://<cluster ip>:6379 in the pod, which the

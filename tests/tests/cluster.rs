@@ -1073,6 +1073,60 @@ fn membership_grow_and_shrink_under_load() {
     verify_clients(&c, &logs, &founders);
 }
 
+/// A node that listens on every address (`--bind 0.0.0.0`, as in a container) and joins
+/// a running cluster is added under its `--advertise-host`, and the cluster reaches it
+/// there: it becomes a voter and serves writes.
+#[test]
+fn a_joiner_on_every_address_is_added_under_its_advertised_host() {
+    let _g = heavy_lock();
+    let mut c = TestCluster::builder(3)
+        .node_arg(4, "--bind")
+        .node_arg(4, "0.0.0.0")
+        .node_arg(4, "--insecure")
+        .node_arg(4, "--advertise-host")
+        .node_arg(4, "localhost")
+        .start();
+    c.join(4, 1);
+    let all = [1, 2, 3, 4];
+    let leader = c.leader_among(&[1, 2, 3], CLUSTER_TIMEOUT);
+    c.wait_voters(leader, &all, Duration::from_secs(60));
+    let raft_port = c
+        .raft_addr(4)
+        .rsplit(':')
+        .next()
+        .map(str::to_string)
+        .expect("raft port");
+    let want = format!("localhost:{}@{raft_port}", c.port(4));
+    let nodes = c.must(1, &["CLUSTER", "NODES"]).text();
+    assert!(
+        nodes.lines().any(|l| l.contains(&want)),
+        "CLUSTER NODES on node 1 should list node 4 at {want}:\n{nodes}"
+    );
+    let k = uniq("advertised");
+    assert_eq!(c.must(4, &["FENCE", "SET", &k, "3", "v"]), Reply::ok());
+    assert_eq!(c.conn(2).cmd(&["FENCE", "GET", &k]), fence_val(3, "v"));
+}
+
+/// The peer port listens on `--bind`, like the client port. The advertised host is what
+/// others dial and need not be an address of this host (NAT, or a name that resolves
+/// only elsewhere): a node advertising a name this host cannot resolve used to stop at
+/// start, binding its peer listener to that name.
+#[test]
+fn the_advertised_host_need_not_resolve_here() {
+    let s = TestServer::builder()
+        .arg("--advertise-host")
+        .arg("fencepost-advertised.invalid")
+        .start();
+    let mut conn = s.conn();
+    assert_eq!(conn.cmd(&["PING"]), simple("PONG"));
+    let nodes = conn.cmd(&["CLUSTER", "NODES"]).text();
+    assert!(
+        nodes.contains(&format!("fencepost-advertised.invalid:{}@{}", s.port, s.raft_port)),
+        "CLUSTER NODES should show the advertised host:\n{nodes}"
+    );
+    assert_eq!(conn.cmd(&["LOCK", "ACQUIRE", "adv", "me", "1000"]).int() > 0, true);
+}
+
 // ---------------------------------------------------------------------------------
 // 6. Unauthenticated peers
 // ---------------------------------------------------------------------------------

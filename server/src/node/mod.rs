@@ -188,7 +188,9 @@ impl Node {
             time,
             last_known_leader: AtomicU64::new(0),
         });
-        let peers = TcpListener::bind(cfg.raft_addr()).await?;
+        // On the bind address, like the client port: the advertised host is what others
+        // dial, and may be a name or an address that is not this host's own (NAT).
+        let peers = TcpListener::bind((cfg.bind, cfg.raft_port())).await?;
         let stop = node.tasks.token();
         node.spawn(crate::peer::server::run(
             peers,
