@@ -8,7 +8,11 @@ only inside those namespaces). Each namespace resolves the pods' stable DNS name
 
 Pods 0-2 found the cluster (--initial-cluster); then the set is scaled to 4: pod 3 runs
 the same script, joins through pod 0 and must become a voter that the others list
-under its DNS name, and that serves a write the others read.
+under its DNS name, and that serves a write the others read. Then to 5, with a fault:
+pod 4's link is slowed (tbf, 4 Mbit/s towards it) so that catching up on ~1 MB of log
+takes about 2 s; it is killed (SIGKILL) while the others list it as a learner, then
+started again on the same volume at full speed, as Kubernetes restarts a pod. It must
+end a voter (a join that stopped halfway is asked again) and serve a write.
 
   python3 tests/deploy/k8s_pods.py STATEFULSET_YAML FENCEPOST_BIN
 Prints what it saw; exits 0 on success, 1 on a failure, 77 when this machine cannot
@@ -47,6 +51,31 @@ sys.stdout.write(cmd(*sys.argv[4:]))
 """
 
 
+# N FENCE SETs of ~300-byte values after AUTH, pipelined WAVE at a time, so that the
+# log holds about N / WAVE entries (more than one AppendEntries carries); prints "ok N"
+# once every reply is in.
+FILL = r"""
+import socket, sys
+host, port, pw, n, wave = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+s = socket.create_connection((host, port), timeout=60)
+def enc(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+def send(buf, replies):
+    s.sendall(buf)
+    got = b""
+    while got.count(b"\r\n") < replies:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    return got.count(b"+OK\r\n")
+oks = send(enc(b"AUTH", pw.encode()), 1)
+for i in range(0, n, wave):
+    oks += send(b"".join(enc(b"FENCE", b"SET", b"fill-%d" % j, b"1", b"v" * 300) for j in range(i, i + wave)), wave)
+print("ok %d" % (oks - 1) if oks == n + 1 else "short: %d of %d" % (oks, n + 1))
+"""
+
+
 def pod_name(ordinal):
     return "fencepost-%d" % ordinal
 
@@ -68,7 +97,7 @@ def main():
     c = sts["spec"]["template"]["spec"]["containers"][0]
     script = c["args"][0].replace("/usr/local/bin/fencepost", binary)
     size = next(int(e["value"]) for e in c["env"] if e["name"] == "CLUSTER_SIZE")
-    pods = size + 1
+    pods = size + 2
     work = tempfile.mkdtemp(prefix="fencepost-k8s-pods-")
     net = nx.Netns(pods)
     hosts_dirs = []
@@ -134,7 +163,7 @@ def main():
 
         def joined():
             m = members(0)
-            if len(m) != pods or any(role == "learner" for role, _ in m.values()):
+            if len(m) != size + 1 or any(role == "learner" for role, _ in m.values()):
                 return None
             return m
 
@@ -160,6 +189,48 @@ def main():
             print("\n".join(errs) + "\n" + logs())
             return 1
         print("a write through pod %d read back through pod 1" % size)
+
+        # Scale to 5 with a restart mid-join. ~1 MB of log first, so that catching up
+        # through the slowed link takes seconds.
+        fill = nx.in_ns(nx.node_ns(1), sys.executable, "-c", FILL, "127.0.0.1", "6379", PASSWORD, "3000", "5",
+                        check=False, timeout=120)
+        if not fill.startswith("ok"):
+            print("filling the log through pod 0: %s\n%s" % (fill, logs()))
+            return 1
+        last = size + 1
+        slow = ["qdisc", "replace", "dev", "vn%d" % (last + 1), "root", "tbf", "rate", "4mbit", "burst", "16kb",
+                "latency", "2s"]
+        nx.in_ns(nx.BRIDGE, "tc", *slow)
+        start(last)
+        was_learner = nx.wait(lambda: members(0).get(last + 1, ("", ""))[0] == "learner", 30, 0.02)
+        if not was_learner:
+            print("pod %d never listed as a learner; pod 0 lists %s\n%s" % (last, members(0), logs()))
+            return 1
+        time.sleep(1.5)  # part of the log reaches it
+        info = resp(last, "RAFT", "INFO")
+        own = re.search(r"applied-index\r?\n:(\d+)", info)
+        lead = re.search(r"commit-index\r?\n:(\d+)", resp(0, "RAFT", "INFO"))
+        nx.kill_proc(procs[-1])
+        print("pod %d killed while pod 0 listed it as a learner (it had applied %s; the cluster's commit %s)"
+              % (last, own.group(1) if own else "?", lead.group(1) if lead else "?"))
+        nx.in_ns(nx.BRIDGE, "tc", "qdisc", "del", "dev", "vn%d" % (last + 1), "root")
+        t0 = time.monotonic()
+        start(last)
+        m = nx.wait(lambda: (lambda m: m if len(m) == pods and all(r != "learner" for r, _ in m.values()) else None)(
+            members(0)), 90, 0.2)
+        if not m:
+            print("restarted pod %d never became a voter; pod 0 lists %s\n%s" % (last, members(0), logs()))
+            return 1
+        print("restarted pod %d is a voter %.1fs after its restart; pod 0 lists %d members, roles %s"
+              % (last, time.monotonic() - t0, len(m), sorted(r for r, _ in m.values())))
+        w = resp(last, "FENCE", "SET", key + "-5", "6", "after-restart")
+        if not w.startswith("+OK"):
+            print("FENCE SET through restarted pod %d: %r\n%s" % (last, w, logs()))
+            return 1
+        if not nx.wait(lambda: "after-restart" in resp(0, "FENCE", "GET", key + "-5"), 10, 0.2):
+            print("FENCE GET through pod 0: %r" % resp(0, "FENCE", "GET", key + "-5"))
+            return 1
+        print("a write through pod %d read back through pod 0" % last)
         return 0
     finally:
         for e in net.destroy():

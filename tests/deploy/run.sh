@@ -4,7 +4,7 @@
 #
 #   - Kubernetes manifests: kubernetes-validate (offline, bundled schemas, strict), a
 #     negative control, the manifests' agreement with each other, the start script,
-#     and the pods for real in network namespaces, scaled from 3 to 4 (k8s_pods.py);
+#     and the pods for real in network namespaces, scaled from 3 to 5 (k8s_pods.py);
 #   - the systemd unit: systemd-analyze verify and security, then the unit itself
 #     under systemd in a container;
 #   - the image from deploy/Containerfile.prebuilt with podman, one container, then the
@@ -313,9 +313,10 @@ for ord in 0 1 2 3; do
 done
 if [ -z "$errs" ]; then pass "$name"; else fail "$name" "$errs"; fi
 
-# The same script and environment for real: four pods, each in a network namespace that
-# resolves the pods' DNS names; 0-2 found the cluster, 3 (scaled out) joins as a voter.
-name="k8s: the StatefulSet's pods for real in network namespaces: 0-2 found the cluster, pod 3 (scale to 4) joins as a voter under its DNS name and serves a write"
+# The same script and environment for real: five pods, each in a network namespace that
+# resolves the pods' DNS names; 0-2 found the cluster, 3 and 4 (scaled out) join as
+# voters, 4 after a SIGKILL in the middle of its catch-up.
+name="k8s: the StatefulSet's pods for real in network namespaces: 0-2 found the cluster, pod 3 (scale to 4) joins as a voter under its DNS name and serves a write; pod 4 (scale to 5), SIGKILLed while a learner half caught up, restarts on its volume and ends a voter"
 if [ "$has_env" = 0 ] || [ "$has_metrics" = 0 ]; then
   skip "$name" "$NO_ENV"
 else
