@@ -1075,7 +1075,9 @@ fn membership_grow_and_shrink_under_load() {
 
 /// A node that listens on every address (`--bind 0.0.0.0`, as in a container) and joins
 /// a running cluster is added under its `--advertise-host`, and the cluster reaches it
-/// there: it becomes a voter and serves writes.
+/// there: it becomes a voter and serves writes. (On loopback the advertised name also
+/// resolves locally, so this passes whether the peer port binds `--bind` or the
+/// advertised host; `the_advertised_host_need_not_resolve_here` tells the two apart.)
 #[test]
 fn a_joiner_on_every_address_is_added_under_its_advertised_host() {
     let _g = heavy_lock();
